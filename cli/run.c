@@ -1,0 +1,93 @@
+/*
+ * run.c - `bubblesim run CONFIG [--set KEY=VALUE]... [--json]`.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_run(int argc, char **argv)
+{
+    const char *path = NULL, *format = "table";
+    bs_override *overrides = calloc((size_t)argc + 1, sizeof *overrides);
+    size_t n_overrides = 0;
+    bs_config cfg;
+    bs_context *ctx = NULL;
+    bs_error err = {{0}};
+    int rc = BS_OK, code = EXIT_OK;
+    bs_config_init(&cfg);
+    if (!overrides) {
+        fprintf(stderr, "bubblesim: out of memory\n");
+        return EXIT_FAILURE_OTHER;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *kv = NULL;
+        if (strcmp(a, "--json") == 0) {
+            format = "json";
+        } else if (strcmp(a, "--set") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "bubblesim: run: --set needs KEY=VALUE\n");
+                code = EXIT_BAD_INPUT;
+                goto done;
+            }
+            kv = argv[++i];
+        } else if (strncmp(a, "--set=", 6) == 0) {
+            kv = a + 6;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "bubblesim: run: unknown option \"%s\" (see bubblesim --help)\n", a);
+            code = EXIT_BAD_INPUT;
+            goto done;
+        } else if (!path) {
+            path = a;
+        } else {
+            fprintf(stderr, "bubblesim: run: one CONFIG expected, got \"%s\" and \"%s\"\n", path,
+                    a);
+            code = EXIT_BAD_INPUT;
+            goto done;
+        }
+        if (kv) {
+            char *eq = strchr(kv, '=');
+            if (!eq || eq == kv) {
+                fprintf(stderr, "bubblesim: run: --set %s: expected KEY=VALUE\n", kv);
+                code = EXIT_BAD_INPUT;
+                goto done;
+            }
+            /* Split in place: argv strings are writable. */
+            *eq = '\0';
+            overrides[n_overrides].path = kv;
+            overrides[n_overrides].value = eq + 1;
+            n_overrides++;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "bubblesim: run: missing CONFIG (a JSON file; see bubblesim --help)\n");
+        code = EXIT_BAD_INPUT;
+        goto done;
+    }
+    const bs_result *res;
+    if ((rc = bs_config_load(&cfg, path, overrides, n_overrides, &err)) ||
+        (rc = bs_context_create(&ctx)) ||
+        (rc = bs_context_run(ctx, &cfg, NULL, &res, &err))) {
+        if (rc == BS_ERR_NOMEM && !err.message[0])
+            snprintf(err.message, sizeof err.message, "out of memory");
+        /* Schedule constraints come back without the file name. */
+        if (rc != BS_ERR_IO && strncmp(err.message, path, strlen(path)) != 0) {
+            bs_error named;
+            snprintf(named.message, sizeof named.message, "%.200s: %.800s", path, err.message);
+            err = named;
+        }
+        code = cli_report(rc, &err);
+        goto done;
+    }
+    rc = bs_writer_find(format)->write(stdout, res, &cfg, &err);
+    if (rc || fflush(stdout) != 0) {
+        fprintf(stderr, "bubblesim: cannot write to standard output\n");
+        code = EXIT_FAILURE_OTHER;
+    }
+done:
+    bs_context_free(&ctx);
+    bs_config_free(&cfg);
+    free(overrides);
+    return code;
+}

@@ -1,0 +1,306 @@
+/*
+ * bubblesim.h - public interface of the bubblesim library.
+ *
+ * The library turns a pipeline-parallel training configuration into a
+ * simulated timeline and its metrics:
+ *
+ *   bs_config --(schedule)--> bs_program --(engine)--> bs_timeline
+ *             --(metrics)--> bs_result
+ *
+ * Rules every function follows:
+ *  - It returns BS_OK (0) or a negative bs_status; on failure, when an
+ *    error record is passed, its message says what went wrong in words a
+ *    user can act on (file, key path, what was expected).
+ *  - The library never prints and never exits; the caller decides.
+ *  - Objects come in create/free pairs; a free function accepts NULL.
+ *
+ * Units: times in milliseconds, sizes in bytes, bandwidth in bytes per
+ * second (0 means unlimited).
+ */
+#ifndef BUBBLESIM_H
+#define BUBBLESIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BS_VERSION "0.1.0"
+
+typedef enum bs_status {
+    BS_OK = 0,
+    BS_ERR_INVALID = -1,  /* bad input: config value, schedule constraint */
+    BS_ERR_DEADLOCK = -2, /* the schedule can never finish */
+    BS_ERR_NOMEM = -3,    /* an allocation failed */
+    BS_ERR_IO = -4,       /* a file could not be read or written */
+    BS_ERR_LIMIT = -5,    /* the run would exceed a size limit */
+    BS_ERR_INTERNAL = -6  /* a bug: an invariant did not hold */
+} bs_status;
+
+typedef struct bs_error {
+    char message[1024];
+} bs_error;
+
+/* ---------------------------------------------------------------- config */
+
+/* A cost given as one number (count 1: every stage alike) or as an array of
+ * P values (per device stage, split evenly among its V chunks) or P*V values
+ * (per model chunk, in model order). */
+typedef struct bs_values {
+    size_t count;
+    double *v;
+} bs_values;
+
+#define BS_NAME_MAX 32
+
+typedef struct bs_config {
+    char schedule[BS_NAME_MAX];
+    int stages;         /* P: devices in the pipeline */
+    int microbatches;   /* M: micro-batches per iteration */
+    int virtual_stages; /* V: model chunks per device */
+    int iterations;     /* training iterations back to back */
+    int group_size;     /* interleaved: micro-batches per group, 0 = P */
+    bs_values forward, backward, weight;
+    double optimizer; /* per-device optimizer step time */
+    double activation_bytes; /* one micro-batch's activations, one device stage */
+    double weight_bytes;     /* one device stage's weights */
+    double latency;          /* per message */
+    double bandwidth;        /* bytes/s per directed link, 0 = unlimited */
+    double message_bytes;    /* bytes per activation or gradient message */
+} bs_config;
+
+/* Fills cfg with the documented defaults (1f1b, P=4, M=8, V=1, F=1, B=2).
+ * cfg owns no memory afterwards beyond what bs_config_free releases. */
+void bs_config_init(bs_config *cfg);
+
+/* Releases the cost arrays and resets cfg to defaults. */
+void bs_config_free(bs_config *cfg);
+
+/* Deep copy; dst must be initialised (it is freed first). */
+int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err);
+
+/* One --set override: a dotted key path and a value in JSON syntax; a value
+ * that is not valid JSON is taken as a string (so schedule=gpipe works). */
+typedef struct bs_override {
+    const char *path;
+    const char *value;
+} bs_override;
+
+/* Parses a JSON config text. `source` names it in error messages (a file
+ * name, or "<built-in>"). Overrides are applied to the JSON before it is
+ * read, so they are checked exactly like keys in the file. On failure cfg
+ * is left in its default state. */
+int bs_config_parse(bs_config *cfg, const char *text, const char *source,
+                    const bs_override *overrides, size_t n_overrides, bs_error *err);
+
+/* Reads and parses a config file (see bs_config_parse). */
+int bs_config_load(bs_config *cfg, const char *path, const bs_override *overrides,
+                   size_t n_overrides, bs_error *err);
+
+/* Checks the values against each other (array lengths against P and V, size
+ * limits). `source` prefixes messages. bs_config_parse calls it; callers that
+ * fill a bs_config by hand should too (bs_context_run does). */
+int bs_config_check(const bs_config *cfg, const char *source, bs_error *err);
+
+/* --------------------------------------------------------------- program */
+
+typedef enum bs_op_kind {
+    BS_OP_FORWARD = 0,
+    BS_OP_BACKWARD = 1,    /* full backward: input and weight gradient */
+    BS_OP_INPUT_GRAD = 2,  /* backward split: input gradient only */
+    BS_OP_WEIGHT_GRAD = 3, /* backward split: weight gradient only */
+    BS_OP_OPTIMIZER = 4    /* flush barrier + optimizer step on every device */
+} bs_op_kind;
+
+/* One unit of work on a device. `stage` is the model chunk in model order
+ * (0 .. P*V-1). `microbatch` counts across iterations (iteration * M + m);
+ * for BS_OP_OPTIMIZER it is the iteration index. */
+typedef struct bs_op {
+    uint32_t microbatch;
+    uint16_t stage;
+    uint8_t kind;
+    uint8_t reserved;
+} bs_op;
+
+/* Weights change after every backward (asynchronous PipeDream), rather than
+ * only at optimizer ops. */
+#define BS_PROGRAM_UPDATE_PER_BACKWARD 1u
+/* No backward exists: activations are not kept. */
+#define BS_PROGRAM_FORWARD_ONLY 2u
+
+/* Per-device op lists in one flat array: device d runs
+ * ops[device_first[d] .. device_first[d+1]) in that order. */
+typedef struct bs_program {
+    int devices;           /* P */
+    int stages;            /* model chunks, P*V */
+    int chunks_per_device; /* V */
+    uint32_t microbatches; /* M * iterations */
+    uint32_t per_iteration;
+    unsigned flags;
+    uint16_t *stage_device; /* [stages]: device that owns each chunk */
+    bs_op *ops;
+    size_t op_count, op_capacity;
+    size_t *device_first; /* [devices + 1] */
+} bs_program;
+
+/* A schedule generator, chosen by name from a const table. */
+typedef struct bs_schedule {
+    const char *name;
+    const char *summary;
+    /* Returns BS_OK when the schedule can run cfg, else BS_ERR_INVALID with
+     * the reason in err. */
+    int (*check)(const bs_config *cfg, bs_error *err);
+    /* Appends every device's ops to prog (already sized and placed). */
+    int (*generate)(const bs_config *cfg, bs_program *prog, bs_error *err);
+    unsigned ops_per_chunk_microbatch; /* 1 forward-only, 2 F+B, 3 F+I+W */
+    unsigned flags;                    /* BS_PROGRAM_* */
+} bs_schedule;
+
+size_t bs_schedule_count(void);
+const bs_schedule *bs_schedule_at(size_t i);
+/* NULL when no schedule has that name. */
+const bs_schedule *bs_schedule_find(const char *name);
+
+void bs_program_init(bs_program *prog);
+void bs_program_free(bs_program *prog);
+
+/* Runs the schedule's check and generator for cfg into prog (reusing its
+ * buffers), then validates the result. */
+int bs_program_build(bs_program *prog, const bs_config *cfg, bs_error *err);
+
+/* Structural validation: every (stage, micro-batch) has exactly one forward
+ * and exactly one backward (or one input-gradient and one weight-gradient op)
+ * after it, on the device that owns the stage; optimizer ops line up; and every
+ * dependency can be met (no deadlock). A deadlock is BS_ERR_DEADLOCK with the
+ * blocked ops and the cycle of waits in err. */
+int bs_program_validate(const bs_program *prog, bs_error *err);
+
+/* Writes "F(s3,m2)" style text for an op into buf. */
+const char *bs_op_format(const bs_op *op, char *buf, size_t size);
+
+/* -------------------------------------------------------------- timeline */
+
+/* One point-to-point transfer between devices. */
+typedef struct bs_message {
+    double ready;  /* producer finished */
+    double start;  /* link became free */
+    double arrive; /* consumer may start */
+    uint32_t producer_op, consumer_op; /* indices into program ops */
+    uint16_t src, dst;
+} bs_message;
+
+/* What happened: start and end of every op, parallel to program->ops, and
+ * the messages when they were recorded. Produced by the engine (predicted)
+ * or by a measurement (gpu/). */
+typedef struct bs_timeline {
+    const bs_program *program;
+    double *start, *end;  /* [program->op_count] */
+    size_t capacity;
+    bs_message *messages; /* NULL unless recorded */
+    size_t message_count, message_capacity;
+    uint64_t messages_sent;     /* counted always */
+    double message_bytes_sent;
+    struct bs_engine_scratch *scratch; /* private: the engine's buffers, reused */
+} bs_timeline;
+
+void bs_timeline_init(bs_timeline *tl);
+void bs_timeline_free(bs_timeline *tl);
+
+/* Discrete-event simulation of prog under cfg's costs and network. When
+ * record_messages is non-zero every message is kept in tl->messages. */
+int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
+                  int record_messages, bs_error *err);
+
+/* --------------------------------------------------------------- metrics */
+
+typedef struct bs_device_result {
+    double busy, idle;
+    double bubble_ratio;      /* idle / makespan */
+    double span;              /* own last end - own first start */
+    double span_bubble_ratio; /* 1 - busy / span */
+    double peak_activations;  /* micro-batch units (a chunk counts 1/V) */
+    double peak_activation_bytes;
+    int weight_versions; /* peak live weight versions */
+    int max_staleness;   /* largest updates between a forward and its backward */
+    double weight_version_bytes;
+    uint64_t messages_sent;
+    double message_bytes_sent;
+    double formula_peak_activations; /* NAN without a closed form */
+} bs_device_result;
+
+/* Closed forms for uniform costs and free communication. */
+typedef struct bs_formula {
+    int valid;
+    double makespan;
+    double bubble_ratio;      /* idle over total */
+    double bubble_over_ideal; /* idle over busy */
+    double peak_activations;  /* largest over devices */
+    double weight_versions;   /* largest over devices */
+} bs_formula;
+
+typedef struct bs_result {
+    char schedule[BS_NAME_MAX];
+    int stages, microbatches, virtual_stages, iterations;
+    double makespan;
+    double iteration_time;
+    double busy, idle;           /* summed over devices */
+    double bubble_ratio;         /* idle / (P * makespan) */
+    double bubble_over_ideal;    /* idle / busy */
+    double span_bubble_ratio;    /* 1 - busy / (P * longest span) */
+    double peak_activations;     /* largest over devices */
+    double peak_activation_bytes;
+    int weight_versions, max_staleness;
+    uint64_t messages;
+    double message_bytes;
+    bs_formula formula;
+    int devices;
+    bs_device_result *device; /* [devices] */
+    const bs_timeline *timeline;
+} bs_result;
+
+/* Computes every metric of tl into res (whose device array it (re)allocates).
+ * Release with bs_result_free. */
+int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *cfg,
+                       bs_error *err);
+void bs_result_free(bs_result *res);
+
+/* Fills f with the closed form for cfg, or f->valid = 0 where none holds. */
+void bs_formula_compute(bs_formula *f, double *per_device_peak, const bs_config *cfg);
+
+/* --------------------------------------------------------------- context */
+
+/* A context owns the buffers of one run and reuses them for the next, so a
+ * sweep allocates once. */
+typedef struct bs_context bs_context;
+
+int bs_context_create(bs_context **out);
+void bs_context_free(bs_context **ctx);
+
+typedef struct bs_run_options {
+    int record_messages;
+} bs_run_options;
+
+/* Checks cfg, builds and validates the program, simulates and measures it.
+ * *out points into ctx and stays valid until the next run or the free. */
+int bs_context_run(bs_context *ctx, const bs_config *cfg, const bs_run_options *opts,
+                   const bs_result **out, bs_error *err);
+
+/* ---------------------------------------------------------------- writers */
+
+/* An output writer: how a result becomes text, chosen by name. */
+typedef struct bs_writer {
+    const char *name;
+    const char *extension;
+    int (*write)(FILE *out, const bs_result *res, const bs_config *cfg, bs_error *err);
+} bs_writer;
+
+const bs_writer *bs_writer_find(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

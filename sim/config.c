@@ -1,0 +1,633 @@
+/*
+ * config.c - where JSON configs are parsed and checked.
+ *
+ * A config is read in three steps:
+ *   1. the text is parsed with cJSON (syntax errors carry line and column);
+ *   2. --set overrides are written into the JSON tree, so an override is
+ *      checked exactly like the same key written in the file;
+ *   3. the tree is walked against the schema table below: every key must be
+ *      known, of the right type and in range; then bs_config_check compares
+ *      values with each other (array lengths against P and V, size limits).
+ *
+ * Every message starts with the source (file name) and the key path, and
+ * says what was expected, so the CLI can print it as is.
+ */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Largest number of ops one run may hold; about 40 bytes each. */
+#define BS_MAX_OPS 100000000ull
+#define BS_MAX_STAGES 4096
+#define BS_MAX_CHUNKS 65535
+#define BS_MAX_CONFIG_BYTES (64u << 20)
+
+typedef enum field_type { F_STRING, F_INT, F_NUMBER, F_VALUES } field_type;
+
+typedef struct field {
+    const char *section; /* NULL for top level */
+    const char *name;
+    field_type type;
+    size_t offset;
+    double min;        /* smallest allowed value */
+    int min_exclusive; /* value must be strictly greater than min */
+    double max;
+} field;
+
+#define OFF(member) offsetof(bs_config, member)
+
+static const field fields[] = {
+    {NULL, "schedule", F_STRING, OFF(schedule), 0, 0, 0},
+    {NULL, "stages", F_INT, OFF(stages), 1, 0, BS_MAX_STAGES},
+    {NULL, "microbatches", F_INT, OFF(microbatches), 1, 0, INT_MAX},
+    {NULL, "virtual_stages", F_INT, OFF(virtual_stages), 1, 0, 256},
+    {NULL, "iterations", F_INT, OFF(iterations), 1, 0, INT_MAX},
+    {NULL, "group_size", F_INT, OFF(group_size), 0, 0, INT_MAX},
+    {"costs", "forward", F_VALUES, OFF(forward), 0, 1, 1e15},
+    {"costs", "backward", F_VALUES, OFF(backward), 0, 0, 1e15},
+    {"costs", "weight", F_VALUES, OFF(weight), 0, 0, 1e15},
+    {"costs", "optimizer", F_NUMBER, OFF(optimizer), 0, 0, 1e15},
+    {"memory", "activation_bytes", F_NUMBER, OFF(activation_bytes), 0, 0, 1e18},
+    {"memory", "weight_bytes", F_NUMBER, OFF(weight_bytes), 0, 0, 1e18},
+    {"network", "latency", F_NUMBER, OFF(latency), 0, 0, 1e15},
+    {"network", "bandwidth", F_NUMBER, OFF(bandwidth), 0, 0, 1e18},
+    {"network", "message_bytes", F_NUMBER, OFF(message_bytes), 0, 0, 1e18},
+};
+
+static const char *const sections[] = {"costs", "memory", "network"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------ defaults */
+
+static double default_forward = 1.0, default_backward = 2.0, default_weight = 0.0;
+
+static void values_free(bs_values *v)
+{
+    bs_free(v->v);
+    v->v = NULL;
+    v->count = 0;
+}
+
+static int values_set_scalar(bs_values *v, double x)
+{
+    double *p = bs_alloc_array(1, sizeof *p);
+    if (!p)
+        return BS_ERR_NOMEM;
+    values_free(v);
+    p[0] = x;
+    v->v = p;
+    v->count = 1;
+    return BS_OK;
+}
+
+void bs_config_init(bs_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    strcpy(cfg->schedule, "1f1b");
+    cfg->stages = 4;
+    cfg->microbatches = 8;
+    cfg->virtual_stages = 1;
+    cfg->iterations = 1;
+    /* Defaults point at static storage until the first set; count 1 with
+     * v == &default_x is recognised by bs_config_free and never freed. */
+    cfg->forward = (bs_values){1, &default_forward};
+    cfg->backward = (bs_values){1, &default_backward};
+    cfg->weight = (bs_values){1, &default_weight};
+}
+
+static int is_default_storage(const bs_values *v)
+{
+    return v->v == &default_forward || v->v == &default_backward || v->v == &default_weight;
+}
+
+void bs_config_free(bs_config *cfg)
+{
+    bs_values *all[] = {&cfg->forward, &cfg->backward, &cfg->weight};
+    for (size_t i = 0; i < COUNT(all); i++)
+        if (!is_default_storage(all[i]))
+            bs_free(all[i]->v);
+    bs_config_init(cfg);
+}
+
+int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
+{
+    bs_config tmp = *src;
+    bs_values *all[] = {&tmp.forward, &tmp.backward, &tmp.weight};
+    for (size_t i = 0; i < COUNT(all); i++) {
+        if (is_default_storage(all[i]))
+            continue;
+        double *p = bs_alloc_array(all[i]->count, sizeof *p);
+        if (!p) {
+            for (size_t j = 0; j < i; j++)
+                if (!is_default_storage(all[j]))
+                    bs_free(all[j]->v);
+            return bs_fail(err, BS_ERR_NOMEM, "out of memory copying a config");
+        }
+        memcpy(p, all[i]->v, all[i]->count * sizeof *p);
+        all[i]->v = p;
+    }
+    bs_config_free(dst);
+    *dst = tmp;
+    return BS_OK;
+}
+
+/* --------------------------------------------------------- JSON helpers */
+
+static const char *json_kind(const cJSON *item)
+{
+    if (cJSON_IsString(item))
+        return "a string";
+    if (cJSON_IsNumber(item))
+        return "a number";
+    if (cJSON_IsBool(item))
+        return "a boolean";
+    if (cJSON_IsNull(item))
+        return "null";
+    if (cJSON_IsArray(item))
+        return "an array";
+    if (cJSON_IsObject(item))
+        return "an object";
+    return "an invalid value";
+}
+
+static void where_in_text(const char *text, const char *at, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (const char *p = text; p < at && *p; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+static cJSON *parse_json(const char *text, const char *what, const char *source, bs_error *err,
+                         int *code)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        if (!at)
+            at = end ? end : text;
+        int line, col;
+        where_in_text(text, at, &line, &col);
+        *code = bs_fail(err, BS_ERR_INVALID, "%s: %s: JSON syntax error at line %d, column %d",
+                        source, what, line, col);
+        return NULL;
+    }
+    return root;
+}
+
+static const field *find_field(const char *section, const char *name)
+{
+    for (size_t i = 0; i < COUNT(fields); i++) {
+        const field *f = &fields[i];
+        if (((section == NULL) == (f->section == NULL)) &&
+            (!section || strcmp(section, f->section) == 0) && strcmp(name, f->name) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+static int is_section(const char *name)
+{
+    for (size_t i = 0; i < COUNT(sections); i++)
+        if (strcmp(name, sections[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Lists the keys allowed in a section (NULL: top level) into buf. */
+static const char *allowed_keys(const char *section, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < COUNT(fields) && n < size; i++) {
+        const field *f = &fields[i];
+        if ((section == NULL) != (f->section == NULL))
+            continue;
+        if (section && strcmp(section, f->section) != 0)
+            continue;
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "", f->name);
+    }
+    if (!section)
+        for (size_t i = 0; i < COUNT(sections) && n < size; i++)
+            n += (size_t)snprintf(buf + n, size - n, ", %s", sections[i]);
+    return buf;
+}
+
+static const char *schedule_names(char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < bs_schedule_count() && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", bs_schedule_at(i)->name);
+    return buf;
+}
+
+/* ----------------------------------------------------- typed field reads */
+
+static int range_ok(const field *f, double x)
+{
+    if (f->min_exclusive ? !(x > f->min) : !(x >= f->min))
+        return 0;
+    return x <= f->max;
+}
+
+static const char *range_text(const field *f, char *buf, size_t size)
+{
+    if (f->type == F_INT) {
+        if (f->max >= INT_MAX)
+            snprintf(buf, size, "an integer >= %.0f", f->min);
+        else
+            snprintf(buf, size, "an integer from %.0f to %.0f", f->min, f->max);
+    } else {
+        snprintf(buf, size, "a finite number %s %g", f->min_exclusive ? ">" : ">=", f->min);
+    }
+    return buf;
+}
+
+static int read_number(const field *f, const cJSON *item, const char *path, const char *source,
+                       double *out, bs_error *err)
+{
+    char want[96];
+    range_text(f, want, sizeof want);
+    if (!cJSON_IsNumber(item))
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %s", source, path, want,
+                       json_kind(item));
+    double x = item->valuedouble;
+    if (!isfinite(x) || !range_ok(f, x))
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %g", source, path, want, x);
+    if (f->type == F_INT && x != floor(x))
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %g", source, path, want, x);
+    *out = x;
+    return BS_OK;
+}
+
+static int read_field(bs_config *cfg, const field *f, const cJSON *item, const char *path,
+                      const char *source, bs_error *err)
+{
+    char *base = (char *)cfg + f->offset;
+    double x;
+    int rc;
+    switch (f->type) {
+    case F_STRING: {
+        char names[256];
+        if (!cJSON_IsString(item))
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected a schedule name (%s), got %s",
+                           source, path, schedule_names(names, sizeof names), json_kind(item));
+        if (!bs_schedule_find(item->valuestring))
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: %s: unknown schedule \"%.64s\"; expected one of %s", source, path,
+                           item->valuestring, schedule_names(names, sizeof names));
+        snprintf(base, BS_NAME_MAX, "%s", item->valuestring);
+        return BS_OK;
+    }
+    case F_INT:
+        if ((rc = read_number(f, item, path, source, &x, err)))
+            return rc;
+        *(int *)base = (int)x;
+        return BS_OK;
+    case F_NUMBER:
+        if ((rc = read_number(f, item, path, source, &x, err)))
+            return rc;
+        *(double *)base = x;
+        return BS_OK;
+    case F_VALUES: {
+        bs_values *v = (bs_values *)base;
+        if (cJSON_IsNumber(item)) {
+            if ((rc = read_number(f, item, path, source, &x, err)))
+                return rc;
+            if (!is_default_storage(v))
+                values_free(v);
+            v->v = NULL;
+            v->count = 0;
+            if (values_set_scalar(v, x))
+                return bs_fail(err, BS_ERR_NOMEM, "out of memory");
+            return BS_OK;
+        }
+        if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0) {
+            char want[96];
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: %s: expected %s or a non-empty array of them, got %s", source,
+                           path, range_text(f, want, sizeof want),
+                           cJSON_IsArray(item) ? "an empty array" : json_kind(item));
+        }
+        size_t n = (size_t)cJSON_GetArraySize(item);
+        double *p = bs_alloc_array(n, sizeof *p);
+        if (!p)
+            return bs_fail(err, BS_ERR_NOMEM, "out of memory");
+        size_t i = 0;
+        const cJSON *el;
+        cJSON_ArrayForEach(el, item)
+        {
+            char elpath[160];
+            snprintf(elpath, sizeof elpath, "%s[%zu]", path, i);
+            if ((rc = read_number(f, el, elpath, source, &p[i], err))) {
+                bs_free(p);
+                return rc;
+            }
+            i++;
+        }
+        if (!is_default_storage(v))
+            values_free(v);
+        v->v = p;
+        v->count = n;
+        return BS_OK;
+    }
+    }
+    return bs_fail(err, BS_ERR_INTERNAL, "unknown field type");
+}
+
+/* Rejects a key that appears twice in one object: cJSON keeps both and a
+ * silent choice would hide a typo. */
+static int check_duplicates(const cJSON *obj, const char *prefix, const char *source,
+                            bs_error *err)
+{
+    for (const cJSON *a = obj->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (strcmp(a->string, b->string) == 0)
+                return bs_fail(err, BS_ERR_INVALID, "%s: %s%s%s: key appears more than once",
+                               source, prefix ? prefix : "", prefix ? "." : "", a->string);
+    return BS_OK;
+}
+
+static int read_object(bs_config *cfg, const cJSON *obj, const char *section, const char *source,
+                       bs_error *err)
+{
+    int rc = check_duplicates(obj, section, source, err);
+    if (rc)
+        return rc;
+    for (const cJSON *item = obj->child; item; item = item->next) {
+        char path[128], keys[256];
+        snprintf(path, sizeof path, "%s%s%s", section ? section : "", section ? "." : "",
+                 item->string);
+        if (!section && is_section(item->string)) {
+            if (!cJSON_IsObject(item))
+                return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected an object, got %s", source,
+                               path, json_kind(item));
+            if ((rc = read_object(cfg, item, item->string, source, err)))
+                return rc;
+            continue;
+        }
+        const field *f = find_field(section, item->string);
+        if (!f)
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s: unknown key; expected one of %s", source,
+                           path, allowed_keys(section, keys, sizeof keys));
+        if ((rc = read_field(cfg, f, item, path, source, err)))
+            return rc;
+    }
+    return BS_OK;
+}
+
+/* ------------------------------------------------------------- overrides */
+
+static int apply_override(cJSON *root, const bs_override *ov, const char *source, bs_error *err)
+{
+    char path[128], keys[256];
+    if (!ov->path || !*ov->path || strlen(ov->path) >= sizeof path)
+        return bs_fail(err, BS_ERR_INVALID, "--set: expected KEY=VALUE with a key path such as "
+                                            "costs.forward");
+    snprintf(path, sizeof path, "%s", ov->path);
+    char *dot = strchr(path, '.');
+    const char *section = NULL, *name = path;
+    if (dot) {
+        *dot = '\0';
+        section = path;
+        name = dot + 1;
+        if (!is_section(section))
+            return bs_fail(err, BS_ERR_INVALID, "--set %s: unknown section \"%s\"; expected one "
+                                                "of costs, memory, network",
+                           ov->path, section);
+    }
+    if (!find_field(section, name))
+        return bs_fail(err, BS_ERR_INVALID, "--set %s: unknown key; expected one of %s",
+                       ov->path, allowed_keys(section, keys, sizeof keys));
+
+    cJSON *value = cJSON_Parse(ov->value ? ov->value : "");
+    if (!value)
+        value = cJSON_CreateString(ov->value ? ov->value : "");
+    if (!value)
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory");
+
+    cJSON *parent = root;
+    if (section) {
+        parent = cJSON_GetObjectItemCaseSensitive(root, section);
+        if (!parent) {
+            parent = cJSON_AddObjectToObject(root, section);
+        } else if (!cJSON_IsObject(parent)) {
+            cJSON_Delete(value);
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected an object, got %s", source,
+                           section, json_kind(parent));
+        }
+        if (!parent) {
+            cJSON_Delete(value);
+            return bs_fail(err, BS_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (cJSON_GetObjectItemCaseSensitive(parent, name))
+        cJSON_ReplaceItemInObjectCaseSensitive(parent, name, value);
+    else
+        cJSON_AddItemToObject(parent, name, value);
+    return BS_OK;
+}
+
+/* ------------------------------------------------------------ public API */
+
+int bs_config_parse(bs_config *cfg, const char *text, const char *source,
+                    const bs_override *overrides, size_t n_overrides, bs_error *err)
+{
+    int rc = BS_OK;
+    bs_config tmp;
+    bs_config_init(&tmp);
+    bs_config_free(cfg);
+    cJSON *root = parse_json(text, "config", source, err, &rc);
+    if (!root)
+        goto error;
+    if (!cJSON_IsObject(root)) {
+        rc = bs_fail(err, BS_ERR_INVALID, "%s: expected a JSON object at the top, got %s", source,
+                     json_kind(root));
+        goto error;
+    }
+    for (size_t i = 0; i < n_overrides; i++)
+        if ((rc = apply_override(root, &overrides[i], source, err)))
+            goto error;
+    if ((rc = read_object(&tmp, root, NULL, source, err)))
+        goto error;
+    if ((rc = bs_config_check(&tmp, source, err)))
+        goto error;
+    cJSON_Delete(root);
+    *cfg = tmp;
+    return BS_OK;
+error:
+    cJSON_Delete(root);
+    bs_config_free(&tmp);
+    return rc;
+}
+
+int bs_config_load(bs_config *cfg, const char *path, const bs_override *overrides,
+                   size_t n_overrides, bs_error *err)
+{
+    int rc;
+    char *text = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return bs_fail(err, BS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    text = bs_alloc_array(cap, 1);
+    if (!text) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory reading %s", path);
+        goto error;
+    }
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap >= BS_MAX_CONFIG_BYTES) {
+                rc = bs_fail(err, BS_ERR_INVALID, "%s: larger than %u MiB; not a config file?",
+                             path, BS_MAX_CONFIG_BYTES >> 20);
+                goto error;
+            }
+            if (bs_realloc_array((void **)&text, cap * 2, 1)) {
+                rc = bs_fail(err, BS_ERR_NOMEM, "out of memory reading %s", path);
+                goto error;
+            }
+            cap *= 2;
+        }
+        size_t got = fread(text + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        rc = bs_fail(err, BS_ERR_IO, "%s: read error: %s", path, strerror(errno));
+        goto error;
+    }
+    text[len] = '\0';
+    if (strlen(text) != len) {
+        rc = bs_fail(err, BS_ERR_INVALID, "%s: contains a NUL byte; expected JSON text", path);
+        goto error;
+    }
+    rc = bs_config_parse(cfg, text, path, overrides, n_overrides, err);
+error:
+    fclose(f);
+    bs_free(text);
+    return rc;
+}
+
+static int check_values(const bs_values *v, const char *path, const bs_config *cfg,
+                        const char *source, bs_error *err)
+{
+    size_t p = (size_t)cfg->stages, pv = p * (size_t)cfg->virtual_stages;
+    if (v->count == 0 || !v->v)
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: no value given", source, path);
+    if (v->count != 1 && v->count != p && v->count != pv)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: %s: has %zu values; expected 1, P=%zu (one per device stage) or "
+                       "P*V=%zu (one per model chunk)",
+                       source, path, v->count, p, pv);
+    return BS_OK;
+}
+
+int bs_config_check(const bs_config *cfg, const char *source, bs_error *err)
+{
+    int rc;
+    if (!source)
+        source = "config";
+    if (!bs_schedule_find(cfg->schedule))
+        return bs_fail(err, BS_ERR_INVALID, "%s: schedule: unknown schedule \"%s\"", source,
+                       cfg->schedule);
+    if (cfg->stages < 1 || cfg->stages > BS_MAX_STAGES)
+        return bs_fail(err, BS_ERR_INVALID, "%s: stages: expected an integer from 1 to %d, got %d",
+                       source, BS_MAX_STAGES, cfg->stages);
+    if (cfg->microbatches < 1 || cfg->virtual_stages < 1 || cfg->iterations < 1)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: microbatches, virtual_stages and iterations must be >= 1", source);
+    if ((long long)cfg->stages * cfg->virtual_stages > BS_MAX_CHUNKS)
+        return bs_fail(err, BS_ERR_LIMIT,
+                       "%s: virtual_stages: P*V = %lld model chunks exceeds the limit of %d",
+                       source, (long long)cfg->stages * cfg->virtual_stages, BS_MAX_CHUNKS);
+    if ((rc = check_values(&cfg->forward, "costs.forward", cfg, source, err)) ||
+        (rc = check_values(&cfg->backward, "costs.backward", cfg, source, err)) ||
+        (rc = check_values(&cfg->weight, "costs.weight", cfg, source, err)))
+        return rc;
+    double mb_total = (double)cfg->microbatches * cfg->iterations;
+    if (mb_total > (double)UINT32_MAX / 2)
+        return bs_fail(err, BS_ERR_LIMIT,
+                       "%s: iterations: M*iterations = %.0f micro-batches exceeds the limit of %u",
+                       source, mb_total, UINT32_MAX / 2);
+    double ops = 3.0 * cfg->stages * cfg->virtual_stages * mb_total;
+    const bs_schedule *s = bs_schedule_find(cfg->schedule);
+    ops = ops / 3.0 * s->ops_per_chunk_microbatch;
+    if (ops > (double)BS_MAX_OPS)
+        return bs_fail(err, BS_ERR_LIMIT,
+                       "%s: microbatches: P*V*M*iterations*%u = %.0f ops exceeds the limit of "
+                       "%llu ops (about 40 bytes each)",
+                       source, s->ops_per_chunk_microbatch, ops, BS_MAX_OPS);
+    return BS_OK;
+}
+
+int bs_config_network_free(const bs_config *cfg)
+{
+    return cfg->latency == 0 && (cfg->bandwidth == 0 || cfg->message_bytes == 0);
+}
+
+/* ------------------------------------------------------- per-chunk costs */
+
+static int resolve_one(double **out, const bs_values *v, int p, int vstages,
+                       const uint16_t *stage_device)
+{
+    size_t n = (size_t)p * (size_t)vstages;
+    double *c = bs_alloc_array(n, sizeof *c);
+    if (!c)
+        return -1;
+    for (size_t s = 0; s < n; s++) {
+        size_t device = stage_device ? stage_device[s] : s % (size_t)p;
+        if (v->count == 1)
+            c[s] = v->v[0] / vstages;
+        else if (v->count == (size_t)p)
+            c[s] = v->v[device] / vstages; /* a device's cost, shared by its V chunks */
+        else
+            c[s] = v->v[s];
+    }
+    *out = c;
+    return 0;
+}
+
+int bs_chunk_costs_resolve(bs_chunk_costs *costs, const bs_config *cfg,
+                           const uint16_t *stage_device, bs_error *err)
+{
+    int p = cfg->stages, v = cfg->virtual_stages;
+    memset(costs, 0, sizeof *costs);
+    if (resolve_one(&costs->forward, &cfg->forward, p, v, stage_device) ||
+        resolve_one(&costs->backward, &cfg->backward, p, v, stage_device) ||
+        resolve_one(&costs->weight, &cfg->weight, p, v, stage_device)) {
+        bs_chunk_costs_free(costs);
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory resolving stage costs");
+    }
+    costs->optimizer = cfg->optimizer;
+    size_t n = (size_t)cfg->stages * (size_t)cfg->virtual_stages;
+    costs->uniform = 1;
+    for (size_t s = 1; s < n; s++)
+        if (costs->forward[s] != costs->forward[0] || costs->backward[s] != costs->backward[0] ||
+            costs->weight[s] != costs->weight[0])
+            costs->uniform = 0;
+    return BS_OK;
+}
+
+void bs_chunk_costs_free(bs_chunk_costs *costs)
+{
+    bs_free(costs->forward);
+    bs_free(costs->backward);
+    bs_free(costs->weight);
+    memset(costs, 0, sizeof *costs);
+}

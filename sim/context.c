@@ -1,0 +1,52 @@
+/*
+ * context.c - one run from config to result: check, build the program,
+ * simulate, measure. A context keeps its buffers between runs so that a
+ * sweep over many points allocates only when a point is larger than any
+ * before it.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+struct bs_context {
+    bs_program program;
+    bs_timeline timeline;
+    bs_result result;
+};
+
+int bs_context_create(bs_context **out)
+{
+    bs_context *ctx = bs_zalloc_array(1, sizeof *ctx);
+    if (!ctx)
+        return BS_ERR_NOMEM;
+    bs_program_init(&ctx->program);
+    bs_timeline_init(&ctx->timeline);
+    *out = ctx;
+    return BS_OK;
+}
+
+void bs_context_free(bs_context **ctx)
+{
+    if (!ctx || !*ctx)
+        return;
+    bs_program_free(&(*ctx)->program);
+    bs_timeline_free(&(*ctx)->timeline);
+    bs_result_free(&(*ctx)->result);
+    bs_free(*ctx);
+    *ctx = NULL;
+}
+
+int bs_context_run(bs_context *ctx, const bs_config *cfg, const bs_run_options *opts,
+                   const bs_result **out, bs_error *err)
+{
+    int rc;
+    int record = opts ? opts->record_messages : 0;
+    *out = NULL;
+    if ((rc = bs_config_check(cfg, "config", err)) ||
+        (rc = bs_program_build(&ctx->program, cfg, err)) ||
+        (rc = bs_engine_run(&ctx->timeline, &ctx->program, cfg, record, err)) ||
+        (rc = bs_metrics_compute(&ctx->result, &ctx->timeline, cfg, err)))
+        return rc;
+    *out = &ctx->result;
+    return BS_OK;
+}

@@ -1,0 +1,430 @@
+/*
+ * engine.c - where events are processed: the discrete-event simulation.
+ *
+ * Model. Each device runs its op list strictly in order. An op starts when
+ * its device is free and its input has arrived:
+ *   - F(s,m) needs the output of F(s-1,m) (stage 0 reads its own data);
+ *   - B(s,m) or I(s,m) needs the gradient from stage s+1 (the last stage
+ *     needs only its own forward, which precedes it on the same device);
+ *   - W(s,m) needs I(s,m), which precedes it on the same device;
+ *   - an optimizer op is a barrier: it starts on every device at once, when
+ *     the last device reaches it (the flush), and lasts costs.optimizer.
+ * Data between stages on one device is free. Between devices it is a
+ * message of latency + bytes / bandwidth; each directed link carries one
+ * message at a time, first come first served, and no device computes for it.
+ *
+ * Events. The only events are op completions, kept in a binary heap keyed
+ * by (time, device), so ties resolve the same way on every run. Because
+ * devices are in order, an op's start is fixed the moment its input time is
+ * known: completing F(s,m) computes the message's arrival at once and, if the
+ * consumer device is idle waiting for exactly that input, schedules the
+ * consumer's completion right away. Sends leave in completion order, which
+ * makes each link first come first served. The heap never holds more than
+ * one event per device, so each op costs O(log P).
+ *
+ * Invariants: ops are validated (bs_program_validate) before they get here,
+ * so every dependency is met eventually; if the heap still empties early
+ * that is reported, never looped on.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct event {
+    double time;
+    int device;
+} event;
+
+struct bs_engine_scratch {
+    double *fin, *gin; /* [stages * microbatches]: input arrival, INFINITY = not yet */
+    size_t pairs_capacity;
+    uint32_t *fmsg, *gmsg; /* message index per pair, only when recording */
+    size_t msg_pairs_capacity;
+    double *device_free;
+    size_t *next;
+    uint8_t *blocked;
+    event *heap;
+    int32_t *fwd_link, *bwd_link; /* [stages]: link index for s->s+1, s+1->s; -1 local */
+    double *link_free;               /* [2 * stages]: when each link is free */
+    uint32_t *link_keys;             /* hash table of (src << 16 | dst) */
+    int32_t *link_ids;
+    size_t link_table_size;          /* a power of two >= 4 * stages */
+    int device_capacity, stage_capacity;
+};
+
+enum { RUNNING = 0, WAITING_INPUT = 1, WAITING_BARRIER = 2 };
+
+typedef struct engine {
+    const bs_program *prog;
+    struct bs_engine_scratch *x;
+    bs_timeline *tl;
+    bs_chunk_costs costs;
+    double message_time, message_bytes;
+    int record, heap_size, at_barrier, update_per_backward;
+    double barrier_time;
+    size_t m; /* micro-batches in the program */
+} engine;
+
+/* ------------------------------------------------------------ the heap */
+
+static int earlier(const event *a, const event *b)
+{
+    return a->time < b->time || (a->time == b->time && a->device < b->device);
+}
+
+static void heap_push(engine *e, double time, int device)
+{
+    event *h = e->x->heap;
+    int i = e->heap_size++;
+    event ev = {time, device};
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (!earlier(&ev, &h[parent]))
+            break;
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = ev;
+}
+
+static event heap_pop(engine *e)
+{
+    event *h = e->x->heap;
+    event top = h[0], last = h[--e->heap_size];
+    int i = 0, n = e->heap_size;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && earlier(&h[c + 1], &h[c]))
+            c++;
+        if (!earlier(&h[c], &last))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (n > 0)
+        h[i] = last;
+    return top;
+}
+
+/* ------------------------------------------------------------- scratch */
+
+static void scratch_free(struct bs_engine_scratch *x)
+{
+    if (!x)
+        return;
+    bs_free(x->fin);
+    bs_free(x->gin);
+    bs_free(x->fmsg);
+    bs_free(x->gmsg);
+    bs_free(x->device_free);
+    bs_free(x->next);
+    bs_free(x->blocked);
+    bs_free(x->heap);
+    bs_free(x->fwd_link);
+    bs_free(x->bwd_link);
+    bs_free(x->link_free);
+    bs_free(x->link_keys);
+    bs_free(x->link_ids);
+    bs_free(x);
+}
+
+static int scratch_reserve(struct bs_engine_scratch *x, const bs_program *prog, int record)
+{
+    size_t pairs = (size_t)prog->stages * prog->microbatches;
+    if (pairs > x->pairs_capacity) {
+        if (bs_realloc_array((void **)&x->fin, pairs, sizeof *x->fin) ||
+            bs_realloc_array((void **)&x->gin, pairs, sizeof *x->gin))
+            return -1;
+        x->pairs_capacity = pairs;
+    }
+    if (record && pairs > x->msg_pairs_capacity) {
+        if (bs_realloc_array((void **)&x->fmsg, pairs, sizeof *x->fmsg) ||
+            bs_realloc_array((void **)&x->gmsg, pairs, sizeof *x->gmsg))
+            return -1;
+        x->msg_pairs_capacity = pairs;
+    }
+    if (prog->devices > x->device_capacity) {
+        size_t p = (size_t)prog->devices;
+        if (bs_realloc_array((void **)&x->device_free, p, sizeof *x->device_free) ||
+            bs_realloc_array((void **)&x->next, p, sizeof *x->next) ||
+            bs_realloc_array((void **)&x->blocked, p, sizeof *x->blocked) ||
+            bs_realloc_array((void **)&x->heap, p, sizeof *x->heap))
+            return -1;
+        x->device_capacity = prog->devices;
+    }
+    if (prog->stages > x->stage_capacity) {
+        size_t s = (size_t)prog->stages, table = 16;
+        while (table < 4 * s)
+            table *= 2;
+        if (bs_realloc_array((void **)&x->fwd_link, s, sizeof *x->fwd_link) ||
+            bs_realloc_array((void **)&x->bwd_link, s, sizeof *x->bwd_link) ||
+            bs_realloc_array((void **)&x->link_free, 2 * s, sizeof *x->link_free) ||
+            bs_realloc_array((void **)&x->link_keys, table, sizeof *x->link_keys) ||
+            bs_realloc_array((void **)&x->link_ids, table, sizeof *x->link_ids))
+            return -1;
+        x->link_table_size = table;
+        x->stage_capacity = prog->stages;
+    }
+    return 0;
+}
+
+/* Gives each directed device pair that carries messages one link index, so
+ * that all stage boundaries crossing the same pair share one queue. An
+ * open-addressing table keyed by (src, dst) keeps this linear in the stages. */
+static void assign_links(engine *e)
+{
+    const bs_program *prog = e->prog;
+    struct bs_engine_scratch *x = e->x;
+    size_t mask = x->link_table_size - 1;
+    int32_t count = 0;
+    for (size_t k = 0; k <= mask; k++)
+        x->link_keys[k] = UINT32_MAX;
+    for (int dir = 0; dir < 2; dir++) {
+        for (int s = 0; s + 1 < prog->stages; s++) {
+            int a = prog->stage_device[s], b = prog->stage_device[s + 1];
+            int src = dir == 0 ? a : b, dst = dir == 0 ? b : a;
+            int32_t id = -1;
+            if (src != dst) {
+                uint32_t key = (uint32_t)src << 16 | (uint32_t)dst;
+                size_t h = (key * 2654435761u) & mask;
+                while (x->link_keys[h] != UINT32_MAX && x->link_keys[h] != key)
+                    h = (h + 1) & mask;
+                if (x->link_keys[h] == UINT32_MAX) {
+                    x->link_keys[h] = key;
+                    x->link_ids[h] = count++;
+                }
+                id = x->link_ids[h];
+            }
+            (dir == 0 ? x->fwd_link : x->bwd_link)[s] = id;
+        }
+    }
+    for (int32_t k = 0; k < count; k++)
+        x->link_free[k] = 0.0;
+}
+
+/* --------------------------------------------------------- simulation */
+
+static double op_duration(const engine *e, const bs_op *op)
+{
+    switch (op->kind) {
+    case BS_OP_FORWARD:
+        return e->costs.forward[op->stage];
+    case BS_OP_BACKWARD:
+        return e->costs.backward[op->stage] + e->costs.weight[op->stage] +
+               (e->update_per_backward ? e->costs.optimizer : 0.0);
+    case BS_OP_INPUT_GRAD:
+        return e->costs.backward[op->stage];
+    case BS_OP_WEIGHT_GRAD:
+        return e->costs.weight[op->stage];
+    default:
+        return e->costs.optimizer;
+    }
+}
+
+/* Sends a message on link `link` at time t; returns its arrival time. */
+static double send(engine *e, int32_t link, double t, size_t producer, int src, int dst,
+                   uint32_t *msg_slot)
+{
+    double start = t > e->x->link_free[link] ? t : e->x->link_free[link];
+    double arrive = start + e->message_time;
+    e->x->link_free[link] = arrive;
+    e->tl->messages_sent++;
+    e->tl->message_bytes_sent += e->message_bytes;
+    if (e->record) {
+        bs_timeline *tl = e->tl;
+        bs_message *msg = &tl->messages[tl->message_count];
+        *msg = (bs_message){t, start, arrive, (uint32_t)producer, UINT32_MAX, (uint16_t)src,
+                            (uint16_t)dst};
+        *msg_slot = (uint32_t)tl->message_count++;
+    }
+    return arrive;
+}
+
+static void try_start(engine *e, int d);
+
+static void start_op(engine *e, int d, size_t idx, double at)
+{
+    const bs_op *op = &e->prog->ops[idx];
+    double end = at + op_duration(e, op);
+    e->tl->start[idx] = at;
+    e->tl->end[idx] = end;
+    e->x->blocked[d] = RUNNING;
+    heap_push(e, end, d);
+}
+
+static void arrive_at_barrier(engine *e, int d)
+{
+    struct bs_engine_scratch *x = e->x;
+    x->blocked[d] = WAITING_BARRIER;
+    if (x->device_free[d] > e->barrier_time)
+        e->barrier_time = x->device_free[d];
+    if (++e->at_barrier < e->prog->devices)
+        return;
+    for (int k = 0; k < e->prog->devices; k++)
+        start_op(e, k, x->next[k], e->barrier_time);
+    e->at_barrier = 0;
+    e->barrier_time = 0.0;
+}
+
+static void try_start(engine *e, int d)
+{
+    struct bs_engine_scratch *x = e->x;
+    const bs_program *prog = e->prog;
+    size_t idx = x->next[d];
+    if (idx >= prog->device_first[d + 1])
+        return;
+    const bs_op *op = &prog->ops[idx];
+    size_t pair = (size_t)op->stage * e->m + op->microbatch;
+    double ready = 0.0;
+    switch (op->kind) {
+    case BS_OP_FORWARD:
+        if (op->stage > 0) {
+            ready = x->fin[pair];
+            if (e->record && ready != INFINITY && x->fmsg[pair] != UINT32_MAX)
+                e->tl->messages[x->fmsg[pair]].consumer_op = (uint32_t)idx;
+        }
+        break;
+    case BS_OP_BACKWARD:
+    case BS_OP_INPUT_GRAD:
+        if (op->stage + 1 < prog->stages) {
+            ready = x->gin[pair];
+            if (e->record && ready != INFINITY && x->gmsg[pair] != UINT32_MAX)
+                e->tl->messages[x->gmsg[pair]].consumer_op = (uint32_t)idx;
+        }
+        break;
+    case BS_OP_OPTIMIZER:
+        arrive_at_barrier(e, d);
+        return;
+    default:
+        break;
+    }
+    if (ready == INFINITY) {
+        x->blocked[d] = WAITING_INPUT;
+        return;
+    }
+    start_op(e, d, idx, ready > x->device_free[d] ? ready : x->device_free[d]);
+}
+
+/* Delivers the output of the op that just finished on device d at time t. */
+static void complete(engine *e, int d, double t)
+{
+    struct bs_engine_scratch *x = e->x;
+    const bs_program *prog = e->prog;
+    size_t idx = x->next[d];
+    const bs_op *op = &prog->ops[idx];
+    int dst = -1;
+    if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
+        size_t pair = (size_t)(op->stage + 1) * e->m + op->microbatch;
+        int32_t link = x->fwd_link[op->stage];
+        dst = prog->stage_device[op->stage + 1];
+        x->fin[pair] = link < 0 ? t : send(e, link, t, idx, d, dst, &x->fmsg[pair]);
+    } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
+        size_t pair = (size_t)(op->stage - 1) * e->m + op->microbatch;
+        int32_t link = x->bwd_link[op->stage - 1];
+        dst = prog->stage_device[op->stage - 1];
+        x->gin[pair] = link < 0 ? t : send(e, link, t, idx, d, dst, &x->gmsg[pair]);
+    }
+    x->device_free[d] = t;
+    x->next[d]++;
+    if (dst >= 0 && dst != d && x->blocked[dst] == WAITING_INPUT)
+        try_start(e, dst);
+    try_start(e, d);
+}
+
+void bs_timeline_init(bs_timeline *tl)
+{
+    memset(tl, 0, sizeof *tl);
+}
+
+void bs_timeline_free(bs_timeline *tl)
+{
+    bs_free(tl->start);
+    bs_free(tl->end);
+    bs_free(tl->messages);
+    scratch_free(tl->scratch);
+    bs_timeline_init(tl);
+}
+
+static int timeline_reserve(bs_timeline *tl, const bs_program *prog, int record)
+{
+    if (prog->op_count > tl->capacity) {
+        if (bs_realloc_array((void **)&tl->start, prog->op_count, sizeof *tl->start) ||
+            bs_realloc_array((void **)&tl->end, prog->op_count, sizeof *tl->end))
+            return -1;
+        tl->capacity = prog->op_count;
+    }
+    /* At most one message per op. */
+    if (record && prog->op_count > tl->message_capacity) {
+        if (bs_realloc_array((void **)&tl->messages, prog->op_count, sizeof *tl->messages))
+            return -1;
+        tl->message_capacity = prog->op_count;
+    }
+    if (!tl->scratch && !(tl->scratch = bs_zalloc_array(1, sizeof *tl->scratch)))
+        return -1;
+    return scratch_reserve(tl->scratch, prog, record);
+}
+
+int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
+                  int record_messages, bs_error *err)
+{
+    engine e;
+    memset(&e, 0, sizeof e);
+    int rc = BS_OK;
+    if (timeline_reserve(tl, prog, record_messages))
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory for the timeline of %zu ops",
+                       prog->op_count);
+    if ((rc = bs_chunk_costs_resolve(&e.costs, cfg, prog->stage_device, err)))
+        return rc;
+    tl->program = prog;
+    tl->message_count = 0;
+    tl->messages_sent = 0;
+    tl->message_bytes_sent = 0;
+    e.prog = prog;
+    e.x = tl->scratch;
+    e.tl = tl;
+    e.m = prog->microbatches;
+    e.record = record_messages;
+    e.update_per_backward = (prog->flags & BS_PROGRAM_UPDATE_PER_BACKWARD) != 0;
+    e.message_bytes = cfg->message_bytes;
+    e.message_time =
+        cfg->latency + (cfg->bandwidth > 0 ? cfg->message_bytes / cfg->bandwidth * 1000.0 : 0.0);
+
+    struct bs_engine_scratch *x = e.x;
+    size_t pairs = (size_t)prog->stages * prog->microbatches;
+    for (size_t i = 0; i < pairs; i++)
+        x->fin[i] = INFINITY;
+    if (!(prog->flags & BS_PROGRAM_FORWARD_ONLY))
+        for (size_t i = 0; i < pairs; i++)
+            x->gin[i] = INFINITY;
+    if (record_messages) {
+        memset(x->fmsg, 0xff, pairs * sizeof *x->fmsg);
+        memset(x->gmsg, 0xff, pairs * sizeof *x->gmsg);
+    }
+    assign_links(&e);
+    for (int d = 0; d < prog->devices; d++) {
+        x->device_free[d] = 0.0;
+        x->next[d] = prog->device_first[d];
+        x->blocked[d] = RUNNING;
+    }
+    for (int d = 0; d < prog->devices; d++)
+        try_start(&e, d);
+    while (e.heap_size > 0) {
+        event ev = heap_pop(&e);
+        complete(&e, ev.device, ev.time);
+    }
+    for (int d = 0; d < prog->devices; d++) {
+        if (x->next[d] < prog->device_first[d + 1]) {
+            char a[48];
+            rc = bs_fail(err, BS_ERR_DEADLOCK,
+                         "deadlock: device %d cannot start %s (the validator should have "
+                         "caught this)",
+                         d, bs_op_format(&prog->ops[x->next[d]], a, sizeof a));
+            break;
+        }
+    }
+    bs_chunk_costs_free(&e.costs);
+    return rc;
+}

@@ -1,0 +1,104 @@
+/*
+ * formula.c - closed forms from the literature, for uniform costs and free
+ * communication, so that formula and simulation can stand side by side.
+ *
+ * Notation: P devices, M micro-batches per iteration, V chunks per device,
+ * F, B, W the forward, input-gradient and weight-gradient time of one
+ * micro-batch on one whole device stage, T = F + B + W.
+ *
+ *   gpipe, 1f1b   makespan (M + P - 1) T per iteration,
+ *                 bubble (idle over total) (P - 1) / (M + P - 1);
+ *                 peak activations M (gpipe), min(P - r, M) (1f1b).
+ *   pipedream     1f1b over M' = M * iterations micro-batches without a flush;
+ *                 weight versions min(P - r, M') on device r.
+ *   interleaved   makespan M T + (P - 1) T / V per iteration;
+ *                 peak chunks min(2(P - r - 1) + (V - 1) N + 1, M V) on device r.
+ *                 Derived for groups of N = P with M a multiple of P; other
+ *                 groupings get no closed form.
+ *   forward       makespan (M' + P - 1) F; no activations kept.
+ *
+ * Where the assumptions fail (uneven stages, latency, bandwidth, an
+ * optimizer step) f->valid is 0: the simulation is the only answer.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The one value of v when every entry is equal, else NAN. A per-chunk array
+ * is scaled to a whole device stage. */
+static double uniform_value(const bs_values *v, const bs_config *cfg)
+{
+    for (size_t i = 1; i < v->count; i++)
+        if (v->v[i] != v->v[0])
+            return NAN;
+    size_t chunks = (size_t)cfg->stages * (size_t)cfg->virtual_stages;
+    int per_chunk = v->count == chunks && v->count != (size_t)cfg->stages && v->count != 1;
+    return per_chunk ? v->v[0] * cfg->virtual_stages : v->v[0];
+}
+
+void bs_formula_compute(bs_formula *f, double *per_device_peak, const bs_config *cfg)
+{
+    memset(f, 0, sizeof *f);
+    int p = cfg->stages, v = cfg->virtual_stages;
+    double m = cfg->microbatches, iters = cfg->iterations;
+    double fw = uniform_value(&cfg->forward, cfg), bw = uniform_value(&cfg->backward, cfg),
+           ww = uniform_value(&cfg->weight, cfg);
+    const bs_schedule *s = bs_schedule_find(cfg->schedule);
+    if (!s || isnan(fw) || isnan(bw) || isnan(ww) || !bs_config_network_free(cfg) ||
+        cfg->optimizer != 0 || s->check(cfg, NULL) != BS_OK)
+        return;
+    double t = fw + bw + ww, bubble_time = (p - 1) * t, busy;
+    double peak = 0, versions = 1;
+    const char *name = s->name;
+    if (strcmp(name, "gpipe") == 0 || strcmp(name, "1f1b") == 0) {
+        busy = m * t;
+        f->makespan = iters * (busy + bubble_time);
+        for (int r = 0; r < p; r++) {
+            double pr = name[0] == 'g' ? m : fmin(p - r, m);
+            if (per_device_peak)
+                per_device_peak[r] = pr;
+            peak = fmax(peak, pr);
+        }
+    } else if (strcmp(name, "pipedream") == 0) {
+        double mt = m * iters;
+        busy = mt * t;
+        f->makespan = busy + bubble_time;
+        for (int r = 0; r < p; r++) {
+            double pr = fmin(p - r, mt);
+            if (per_device_peak)
+                per_device_peak[r] = pr;
+            peak = fmax(peak, pr);
+        }
+        versions = fmin(p, mt);
+    } else if (strcmp(name, "interleaved") == 0) {
+        int n = cfg->group_size > 0 ? cfg->group_size : p;
+        if (n != p || cfg->microbatches % p != 0)
+            return;
+        busy = m * t;
+        f->makespan = iters * (busy + bubble_time / v);
+        for (int r = 0; r < p; r++) {
+            double pr = fmin(2.0 * (p - r - 1) + (double)(v - 1) * n + 1, m * v) / v;
+            if (per_device_peak)
+                per_device_peak[r] = pr;
+            peak = fmax(peak, pr);
+        }
+    } else if (strcmp(name, "forward") == 0) {
+        double mt = m * iters;
+        busy = mt * fw;
+        f->makespan = busy + (p - 1) * fw;
+        if (per_device_peak)
+            for (int r = 0; r < p; r++)
+                per_device_peak[r] = 0;
+    } else {
+        return;
+    }
+    double total_busy = iters * busy;
+    if (strcmp(name, "pipedream") == 0 || strcmp(name, "forward") == 0)
+        total_busy = busy;
+    f->valid = 1;
+    f->bubble_ratio = 1.0 - total_busy / f->makespan;
+    f->bubble_over_ideal = (f->makespan - total_busy) / total_busy;
+    f->peak_activations = peak;
+    f->weight_versions = versions;
+}

@@ -1,0 +1,83 @@
+/*
+ * internal.h - helpers shared by the library's modules; not installed.
+ *
+ * All allocation goes through bs_alloc_array / bs_realloc_array so that
+ * size overflow is checked in one place and a failure is always reported as
+ * BS_ERR_NOMEM rather than a crash.
+ */
+#ifndef BS_INTERNAL_H
+#define BS_INTERNAL_H
+
+#include "bubblesim.h"
+
+#include <stdarg.h>
+
+/* Allocates count * size bytes (uninitialised), or NULL on overflow or
+ * failure. */
+void *bs_alloc_array(size_t count, size_t size);
+/* Like calloc, with the same overflow check. */
+void *bs_zalloc_array(size_t count, size_t size);
+/* Resizes *p to count * size bytes; on failure *p is untouched and -1 is
+ * returned. */
+int bs_realloc_array(void **p, size_t count, size_t size);
+void bs_free(void *p);
+
+/* Formats a message into err (when err is non-NULL) and returns code. */
+int bs_fail(bs_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Grows the program's op array to hold at least `count` ops. */
+int bs_program_reserve(bs_program *prog, size_t count, bs_error *err);
+
+/* Appends one op to the current device of prog; callers emit devices in
+ * order 0..P-1 and call bs_program_end_device after each. */
+static inline void bs_program_emit(bs_program *prog, int kind, int stage, uint32_t mb)
+{
+    bs_op *op = &prog->ops[prog->op_count++];
+    op->microbatch = mb;
+    op->stage = (uint16_t)stage;
+    op->kind = (uint8_t)kind;
+    op->reserved = 0;
+}
+
+static inline void bs_program_end_device(bs_program *prog, int device)
+{
+    prog->device_first[device + 1] = prog->op_count;
+}
+
+/* Duration of one op under cfg's resolved per-chunk costs. */
+typedef struct bs_chunk_costs {
+    double *forward, *backward, *weight; /* [stages] */
+    double optimizer;
+    int uniform; /* all chunks alike */
+} bs_chunk_costs;
+
+/* stage_device may be NULL (looped placement: chunk s on device s mod P). */
+int bs_chunk_costs_resolve(bs_chunk_costs *costs, const bs_config *cfg,
+                           const uint16_t *stage_device, bs_error *err);
+void bs_chunk_costs_free(bs_chunk_costs *costs);
+
+/* The configuration has free communication (no latency, no transfer time). */
+int bs_config_network_free(const bs_config *cfg);
+
+/* Ordering helpers shared by the 1F1B-family generators. */
+/* 1F1B order on one device: `warmup` forwards, then forward/backward pairs,
+ * then the remaining backwards, over micro-batches first_mb .. +count. */
+int bs_emit_one_f_one_b(bs_program *prog, int stage, uint32_t first_mb, uint32_t count,
+                        int warmup);
+/* The optimizer op closing iteration `it` of a flush schedule, if any. */
+void bs_emit_iteration_end(bs_program *prog, const bs_config *cfg, int it);
+/* Refuses V != 1 for schedules with one chunk per device. */
+int bs_check_single_chunk(const bs_config *cfg, const char *name, bs_error *err);
+
+/* Schedule table entries, defined one per file. */
+extern const bs_schedule bs_schedule_gpipe;
+extern const bs_schedule bs_schedule_1f1b;
+extern const bs_schedule bs_schedule_pipedream;
+extern const bs_schedule bs_schedule_interleaved;
+extern const bs_schedule bs_schedule_forward;
+
+extern const bs_writer bs_writer_table;
+extern const bs_writer bs_writer_json;
+
+#endif

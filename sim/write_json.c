@@ -1,0 +1,110 @@
+/*
+ * write_json.c - the result as one JSON object (the `--json` output and the
+ * contract other tools read). Keys are documented in docs/config.md and
+ * docs/metrics.md; null stands for "no closed form".
+ */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+
+static cJSON *number_or_null(double x)
+{
+    return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+}
+
+static int add(cJSON *obj, const char *key, cJSON *item)
+{
+    return item && cJSON_AddItemToObject(obj, key, item) ? 0 : -1;
+}
+
+/* Builds the result object; NULL on allocation failure. */
+static cJSON *result_object(const bs_result *res)
+{
+    cJSON *o = cJSON_CreateObject(), *formula = NULL, *devices = NULL;
+    int bad = !o;
+    if (bad)
+        return NULL;
+    bad |= add(o, "schedule", cJSON_CreateString(res->schedule));
+    bad |= add(o, "stages", cJSON_CreateNumber(res->stages));
+    bad |= add(o, "microbatches", cJSON_CreateNumber(res->microbatches));
+    bad |= add(o, "virtual_stages", cJSON_CreateNumber(res->virtual_stages));
+    bad |= add(o, "iterations", cJSON_CreateNumber(res->iterations));
+    bad |= add(o, "makespan", cJSON_CreateNumber(res->makespan));
+    bad |= add(o, "iteration_time", cJSON_CreateNumber(res->iteration_time));
+    bad |= add(o, "busy", cJSON_CreateNumber(res->busy));
+    bad |= add(o, "idle", cJSON_CreateNumber(res->idle));
+    bad |= add(o, "bubble_ratio", cJSON_CreateNumber(res->bubble_ratio));
+    bad |= add(o, "bubble_over_ideal", cJSON_CreateNumber(res->bubble_over_ideal));
+    bad |= add(o, "span_bubble_ratio", cJSON_CreateNumber(res->span_bubble_ratio));
+    bad |= add(o, "peak_activations", cJSON_CreateNumber(res->peak_activations));
+    bad |= add(o, "peak_activation_bytes", cJSON_CreateNumber(res->peak_activation_bytes));
+    bad |= add(o, "weight_versions", cJSON_CreateNumber(res->weight_versions));
+    bad |= add(o, "max_staleness", cJSON_CreateNumber(res->max_staleness));
+    if (res->formula.valid) {
+        formula = cJSON_CreateObject();
+        bad |= add(o, "formula", formula);
+        if (formula) {
+            bad |= add(formula, "makespan", cJSON_CreateNumber(res->formula.makespan));
+            bad |= add(formula, "bubble_ratio", cJSON_CreateNumber(res->formula.bubble_ratio));
+            bad |= add(formula, "bubble_over_ideal",
+                       cJSON_CreateNumber(res->formula.bubble_over_ideal));
+            bad |= add(formula, "peak_activations",
+                       cJSON_CreateNumber(res->formula.peak_activations));
+            bad |= add(formula, "weight_versions",
+                       cJSON_CreateNumber(res->formula.weight_versions));
+        }
+    } else {
+        bad |= add(o, "formula", cJSON_CreateNull());
+    }
+    bad |= add(o, "messages", cJSON_CreateNumber((double)res->messages));
+    bad |= add(o, "message_bytes", cJSON_CreateNumber(res->message_bytes));
+    devices = cJSON_CreateArray();
+    bad |= add(o, "devices", devices);
+    for (int d = 0; devices && d < res->devices; d++) {
+        const bs_device_result *dr = &res->device[d];
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(devices, e)) {
+            cJSON_Delete(e);
+            bad = 1;
+            break;
+        }
+        bad |= add(e, "device", cJSON_CreateNumber(d));
+        bad |= add(e, "busy", cJSON_CreateNumber(dr->busy));
+        bad |= add(e, "idle", cJSON_CreateNumber(dr->idle));
+        bad |= add(e, "bubble_ratio", cJSON_CreateNumber(dr->bubble_ratio));
+        bad |= add(e, "span", cJSON_CreateNumber(dr->span));
+        bad |= add(e, "span_bubble_ratio", cJSON_CreateNumber(dr->span_bubble_ratio));
+        bad |= add(e, "peak_activations", cJSON_CreateNumber(dr->peak_activations));
+        bad |= add(e, "peak_activation_bytes", cJSON_CreateNumber(dr->peak_activation_bytes));
+        bad |= add(e, "formula_peak_activations", number_or_null(dr->formula_peak_activations));
+        bad |= add(e, "weight_versions", cJSON_CreateNumber(dr->weight_versions));
+        bad |= add(e, "weight_version_bytes", cJSON_CreateNumber(dr->weight_version_bytes));
+        bad |= add(e, "max_staleness", cJSON_CreateNumber(dr->max_staleness));
+        bad |= add(e, "messages_sent", cJSON_CreateNumber((double)dr->messages_sent));
+        bad |= add(e, "message_bytes_sent", cJSON_CreateNumber(dr->message_bytes_sent));
+    }
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int write_json(FILE *out, const bs_result *res, const bs_config *cfg, bs_error *err)
+{
+    (void)cfg;
+    cJSON *o = result_object(res);
+    if (!o)
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory writing JSON");
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text)
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory writing JSON");
+    int ok = fputs(text, out) >= 0 && fputc('\n', out) != EOF;
+    cJSON_free(text);
+    return ok ? BS_OK : bs_fail(err, BS_ERR_IO, "cannot write JSON output");
+}
+
+const bs_writer bs_writer_json = {"json", "json", write_json};
