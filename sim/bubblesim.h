@@ -48,7 +48,8 @@ typedef struct bs_error {
 
 /* A cost given as one number (count 1: every stage alike) or as an array of
  * P values (per device stage, split evenly among its V chunks) or P*V values
- * (per model chunk, in model order). */
+ * (per model chunk, in model order). The arrays bs_config_init installs are
+ * read-only defaults: replace a bs_values, never write through its v. */
 typedef struct bs_values {
     size_t count;
     double *v;

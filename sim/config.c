@@ -66,7 +66,9 @@ static const char *const sections[] = {"costs", "memory", "network"};
 
 /* ------------------------------------------------------------ defaults */
 
-static double default_forward = 1.0, default_backward = 2.0, default_weight = 0.0;
+/* Read-only: a caller that writes through a default array faults at once
+ * instead of silently changing the defaults of every later config. */
+static const double default_forward = 1.0, default_backward = 2.0, default_weight = 0.0;
 
 static void values_free(bs_values *v)
 {
@@ -97,9 +99,9 @@ void bs_config_init(bs_config *cfg)
     cfg->iterations = 1;
     /* Defaults point at static storage until the first set; count 1 with
      * v == &default_x is recognised by bs_config_free and never freed. */
-    cfg->forward = (bs_values){1, &default_forward};
-    cfg->backward = (bs_values){1, &default_backward};
-    cfg->weight = (bs_values){1, &default_weight};
+    cfg->forward = (bs_values){1, (double *)&default_forward};
+    cfg->backward = (bs_values){1, (double *)&default_backward};
+    cfg->weight = (bs_values){1, (double *)&default_weight};
 }
 
 static int is_default_storage(const bs_values *v)

@@ -10,7 +10,8 @@
  *                 bubble (idle over total) (P - 1) / (M + P - 1);
  *                 peak activations M (gpipe), min(P - r, M) (1f1b).
  *   pipedream     1f1b over M' = M * iterations micro-batches without a flush;
- *                 weight versions min(P - r, M') on device r.
+ *                 weight versions P - r on device r once M' >= 2(P - r - 1),
+ *                 staleness min(P - r - 1, M' - 1).
  *   interleaved   makespan M T + (P - 1) T / V per iteration;
  *                 peak chunks min(2(P - r - 1) + (V - 1) N + 1, M V) on device r.
  *                 Derived for groups of N = P with M a multiple of P; other
@@ -70,7 +71,9 @@ void bs_formula_compute(bs_formula *f, double *per_device_peak, const bs_config 
                 per_device_peak[r] = pr;
             peak = fmax(peak, pr);
         }
-        versions = fmin(p, mt);
+        /* Device 0 reaches P live versions once its steady state begins,
+         * which needs M' >= 2(P-1); shorter streams have no simple form. */
+        versions = mt >= 2.0 * (p - 1) ? p : NAN;
     } else if (strcmp(name, "interleaved") == 0) {
         int n = cfg->group_size > 0 ? cfg->group_size : p;
         if (n != p || cfg->microbatches % p != 0)

@@ -52,8 +52,7 @@ static cJSON *result_object(const bs_result *res)
                        cJSON_CreateNumber(res->formula.bubble_over_ideal));
             bad |= add(formula, "peak_activations",
                        cJSON_CreateNumber(res->formula.peak_activations));
-            bad |= add(formula, "weight_versions",
-                       cJSON_CreateNumber(res->formula.weight_versions));
+            bad |= add(formula, "weight_versions", number_or_null(res->formula.weight_versions));
         }
     } else {
         bad |= add(o, "formula", cJSON_CreateNull());
