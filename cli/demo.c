@@ -37,9 +37,10 @@ int cli_demo(void)
         fprintf(stderr, "bubblesim: out of memory\n");
         return EXIT_FAILURE_OTHER;
     }
-    printf("bubblesim %s: the seed's example, P=%d devices, M=%d micro-batches,\n"
-           "forward %.0f ms and backward %.0f ms per micro-batch and device stage, free network.\n\n",
-           BS_VERSION, cfg.stages, cfg.microbatches, cfg.forward.v[0], cfg.backward.v[0]);
+    printf(
+        "bubblesim %s: the seed's example, P=%d devices, M=%d micro-batches,\n"
+        "forward %.0f ms and backward %.0f ms per micro-batch and device stage, free network.\n\n",
+        BS_VERSION, cfg.stages, cfg.microbatches, cfg.forward.v[0], cfg.backward.v[0]);
     printf("%-12s %2s %9s %9s %8s %8s %9s %8s %9s %8s %5s %5s\n", "schedule", "V", "makespan",
            "(formula)", "bubble", "(formula)", "idle/busy", "span-bb", "peak-act", "(formula)",
            "wver", "msgs");
@@ -56,8 +57,8 @@ int cli_demo(void)
         cell(fm, sizeof fm, r->formula.valid, r->formula.makespan, 0);
         cell(fb, sizeof fb, r->formula.valid, r->formula.bubble_ratio, 1);
         cell(fp, sizeof fp, r->formula.valid, r->formula.peak_activations, 0);
-        printf("%-12s %2d %9.2f %9s %7.2f%% %8s %8.2f%% %7.2f%% %9.2f %8s %5d %5llu\n",
-               r->schedule, r->virtual_stages, r->makespan, fm, 100 * r->bubble_ratio, fb,
+        printf("%-12s %2d %9.2f %9s %7.2f%% %8s %8.2f%% %7.2f%% %9.2f %8s %5d %5llu\n", r->schedule,
+               r->virtual_stages, r->makespan, fm, 100 * r->bubble_ratio, fb,
                100 * r->bubble_over_ideal, 100 * r->span_bubble_ratio, r->peak_activations, fp,
                r->weight_versions, (unsigned long long)r->messages);
     }

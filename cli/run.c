@@ -67,8 +67,7 @@ int cli_run(int argc, char **argv)
     }
     const bs_result *res;
     if ((rc = bs_config_load(&cfg, path, overrides, n_overrides, &err)) ||
-        (rc = bs_context_create(&ctx)) ||
-        (rc = bs_context_run(ctx, &cfg, NULL, &res, &err))) {
+        (rc = bs_context_create(&ctx)) || (rc = bs_context_run(ctx, &cfg, NULL, &res, &err))) {
         if (rc == BS_ERR_NOMEM && !err.message[0])
             snprintf(err.message, sizeof err.message, "out of memory");
         /* Schedule constraints come back without the file name. */

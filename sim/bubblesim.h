@@ -65,13 +65,32 @@ typedef struct bs_config {
     int iterations;     /* training iterations back to back */
     int group_size;     /* interleaved: micro-batches per group, 0 = P */
     bs_values forward, backward, weight;
-    double optimizer; /* per-device optimizer step time */
+    double optimizer;        /* per-device optimizer step time */
     double activation_bytes; /* one micro-batch's activations, one device stage */
     double weight_bytes;     /* one device stage's weights */
     double latency;          /* per message */
     double bandwidth;        /* bytes/s per directed link, 0 = unlimited */
     double message_bytes;    /* bytes per activation or gradient message */
+    /* Split backward: fraction of a chunk's activation kept from the input
+     * gradient until the weight gradient (memory.kept_fraction). */
+    double kept_fraction;
+    /* An overlapped forward+backward pair lasts (F + B) * overlap. */
+    double overlap;
+    /* custom: stage -> device placement, and the op order as PyTorch
+     * pipelining text (one row per device), from `order` or `order_file`. */
+    int placement;           /* BS_PLACEMENT_* */
+    uint16_t *placement_map; /* [placement_count], BS_PLACEMENT_EXPLICIT */
+    size_t placement_count;
+    char *order;            /* NULL when none was given */
+    char order_source[256]; /* names the order in messages: a file or "order" */
 } bs_config;
+
+enum { BS_PLACEMENT_LOOPED = 0, BS_PLACEMENT_V = 1, BS_PLACEMENT_EXPLICIT = 2 };
+
+/* The documented default of memory.kept_fraction: the zero-bubble paper's
+ * per-layer count keeps 32h of 34h bytes per token until W (with fused
+ * attention, so without the 5as term). */
+#define BS_DEFAULT_KEPT_FRACTION (32.0 / 34.0)
 
 /* Fills cfg with the documented defaults (1f1b, P=4, M=8, V=1, F=1, B=2).
  * cfg owns no memory afterwards beyond what bs_config_free releases. */
@@ -123,14 +142,25 @@ typedef struct bs_op {
     uint32_t microbatch;
     uint16_t stage;
     uint8_t kind;
-    uint8_t reserved;
+    uint8_t reserved; /* BS_OP_OVERLAP_NEXT or 0 */
 } bs_op;
+
+/* In bs_op.reserved: this op and the next one on the device run overlapped
+ * (a forward and a backward): they start together once both inputs are in
+ * and end together after (F + B) * costs.overlap. */
+#define BS_OP_OVERLAP_NEXT 1u
 
 /* Weights change after every backward (asynchronous PipeDream), rather than
  * only at optimizer ops. */
 #define BS_PROGRAM_UPDATE_PER_BACKWARD 1u
 /* No backward exists: activations are not kept. */
 #define BS_PROGRAM_FORWARD_ONLY 2u
+/* No flush between iterations: each device goes on to the next iteration
+ * as soon as its own ops allow; no optimizer ops. */
+#define BS_PROGRAM_NO_FLUSH 4u
+/* The generator decides the op count itself (custom orders, schedules that
+ * mix full and split backwards); it reserves what it needs. */
+#define BS_PROGRAM_VARIABLE_OPS 8u
 
 /* Per-device op lists in one flat array: device d runs
  * ops[device_first[d] .. device_first[d+1]) in that order. */
@@ -186,9 +216,9 @@ const char *bs_op_format(const bs_op *op, char *buf, size_t size);
 
 /* One point-to-point transfer between devices. */
 typedef struct bs_message {
-    double ready;  /* producer finished */
-    double start;  /* link became free */
-    double arrive; /* consumer may start */
+    double ready;                      /* producer finished */
+    double start;                      /* link became free */
+    double arrive;                     /* consumer may start */
     uint32_t producer_op, consumer_op; /* indices into program ops */
     uint16_t src, dst;
 } bs_message;
@@ -198,11 +228,11 @@ typedef struct bs_message {
  * or by a measurement (gpu/). */
 typedef struct bs_timeline {
     const bs_program *program;
-    double *start, *end;  /* [program->op_count] */
+    double *start, *end; /* [program->op_count] */
     size_t capacity;
     bs_message *messages; /* NULL unless recorded */
     size_t message_count, message_capacity;
-    uint64_t messages_sent;     /* counted always */
+    uint64_t messages_sent; /* counted always */
     double message_bytes_sent;
     struct bs_engine_scratch *scratch; /* private: the engine's buffers, reused */
 } bs_timeline;
@@ -247,11 +277,11 @@ typedef struct bs_result {
     int stages, microbatches, virtual_stages, iterations;
     double makespan;
     double iteration_time;
-    double busy, idle;           /* summed over devices */
-    double bubble_ratio;         /* idle / (P * makespan) */
-    double bubble_over_ideal;    /* idle / busy */
-    double span_bubble_ratio;    /* 1 - busy / (P * longest span) */
-    double peak_activations;     /* largest over devices */
+    double busy, idle;        /* summed over devices */
+    double bubble_ratio;      /* idle / (P * makespan) */
+    double bubble_over_ideal; /* idle / busy */
+    double span_bubble_ratio; /* 1 - busy / (P * longest span) */
+    double peak_activations;  /* largest over devices */
     double peak_activation_bytes;
     int weight_versions, max_staleness;
     uint64_t messages;
@@ -264,8 +294,7 @@ typedef struct bs_result {
 
 /* Computes every metric of tl into res (whose device array it (re)allocates).
  * Release with bs_result_free. */
-int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *cfg,
-                       bs_error *err);
+int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *cfg, bs_error *err);
 void bs_result_free(bs_result *res);
 
 /* Fills f with the closed form for cfg, or f->valid = 0 where none holds. */

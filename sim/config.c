@@ -28,7 +28,18 @@
 #define BS_MAX_CHUNKS 65535
 #define BS_MAX_CONFIG_BYTES (64u << 20)
 
-typedef enum field_type { F_STRING, F_INT, F_NUMBER, F_VALUES } field_type;
+/* F_PLACEMENT: "looped", "v" or an array stage -> device; F_ORDER: per-device
+ * arrays of action strings; F_ORDER_FILE: a PyTorch pipelining text file,
+ * relative to the config file's directory. */
+typedef enum field_type {
+    F_STRING,
+    F_INT,
+    F_NUMBER,
+    F_VALUES,
+    F_PLACEMENT,
+    F_ORDER,
+    F_ORDER_FILE
+} field_type;
 
 typedef struct field {
     const char *section; /* NULL for top level */
@@ -53,6 +64,11 @@ static const field fields[] = {
     {"costs", "backward", F_VALUES, OFF(backward), 0, 0, 1e15},
     {"costs", "weight", F_VALUES, OFF(weight), 0, 0, 1e15},
     {"costs", "optimizer", F_NUMBER, OFF(optimizer), 0, 0, 1e15},
+    {"costs", "overlap", F_NUMBER, OFF(overlap), 0, 1, 1},
+    {"memory", "kept_fraction", F_NUMBER, OFF(kept_fraction), 0, 0, 1},
+    {NULL, "placement", F_PLACEMENT, OFF(placement), 0, 0, 0},
+    {NULL, "order", F_ORDER, OFF(order), 0, 0, 0},
+    {NULL, "order_file", F_ORDER_FILE, OFF(order), 0, 0, 0},
     {"memory", "activation_bytes", F_NUMBER, OFF(activation_bytes), 0, 0, 1e18},
     {"memory", "weight_bytes", F_NUMBER, OFF(weight_bytes), 0, 0, 1e18},
     {"network", "latency", F_NUMBER, OFF(latency), 0, 0, 1e15},
@@ -102,6 +118,9 @@ void bs_config_init(bs_config *cfg)
     cfg->forward = (bs_values){1, (double *)&default_forward};
     cfg->backward = (bs_values){1, (double *)&default_backward};
     cfg->weight = (bs_values){1, (double *)&default_weight};
+    cfg->kept_fraction = BS_DEFAULT_KEPT_FRACTION;
+    cfg->overlap = 1.0;
+    cfg->placement = BS_PLACEMENT_LOOPED;
 }
 
 static int is_default_storage(const bs_values *v)
@@ -115,6 +134,8 @@ void bs_config_free(bs_config *cfg)
     for (size_t i = 0; i < COUNT(all); i++)
         if (!is_default_storage(all[i]))
             bs_free(all[i]->v);
+    bs_free(cfg->placement_map);
+    bs_free(cfg->order);
     bs_config_init(cfg);
 }
 
@@ -135,6 +156,22 @@ int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
         memcpy(p, all[i]->v, all[i]->count * sizeof *p);
         all[i]->v = p;
     }
+    tmp.placement_map = NULL;
+    tmp.order = NULL;
+    if ((src->placement_map &&
+         !(tmp.placement_map = bs_alloc_array(src->placement_count, sizeof *tmp.placement_map))) ||
+        (src->order && !(tmp.order = bs_alloc_array(strlen(src->order) + 1, 1)))) {
+        for (size_t j = 0; j < COUNT(all); j++)
+            if (!is_default_storage(all[j]))
+                bs_free(all[j]->v);
+        bs_free(tmp.placement_map);
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory copying a config");
+    }
+    if (src->placement_map)
+        memcpy(tmp.placement_map, src->placement_map,
+               src->placement_count * sizeof *tmp.placement_map);
+    if (src->order)
+        strcpy(tmp.order, src->order);
     bs_config_free(dst);
     *dst = tmp;
     return BS_OK;
@@ -322,8 +359,8 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
         if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0) {
             char want[96];
             return bs_fail(err, BS_ERR_INVALID,
-                           "%s: %s: expected %s or a non-empty array of them, got %s", source,
-                           path, range_text(f, want, sizeof want),
+                           "%s: %s: expected %s or a non-empty array of them, got %s", source, path,
+                           range_text(f, want, sizeof want),
                            cJSON_IsArray(item) ? "an empty array" : json_kind(item));
         }
         size_t n = (size_t)cJSON_GetArraySize(item);
@@ -354,8 +391,7 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
 
 /* Rejects a key that appears twice in one object: cJSON keeps both and a
  * silent choice would hide a typo. */
-static int check_duplicates(const cJSON *obj, const char *prefix, const char *source,
-                            bs_error *err)
+static int check_duplicates(const cJSON *obj, const char *prefix, const char *source, bs_error *err)
 {
     for (const cJSON *a = obj->child; a; a = a->next)
         for (const cJSON *b = a->next; b; b = b->next)
@@ -399,8 +435,9 @@ static int apply_override(cJSON *root, const bs_override *ov, const char *source
 {
     char path[128], keys[256];
     if (!ov->path || !*ov->path || strlen(ov->path) >= sizeof path)
-        return bs_fail(err, BS_ERR_INVALID, "--set: expected KEY=VALUE with a key path such as "
-                                            "costs.forward");
+        return bs_fail(err, BS_ERR_INVALID,
+                       "--set: expected KEY=VALUE with a key path such as "
+                       "costs.forward");
     snprintf(path, sizeof path, "%s", ov->path);
     char *dot = strchr(path, '.');
     const char *section = NULL, *name = path;
@@ -409,13 +446,14 @@ static int apply_override(cJSON *root, const bs_override *ov, const char *source
         section = path;
         name = dot + 1;
         if (!is_section(section))
-            return bs_fail(err, BS_ERR_INVALID, "--set %s: unknown section \"%s\"; expected one "
-                                                "of costs, memory, network",
+            return bs_fail(err, BS_ERR_INVALID,
+                           "--set %s: unknown section \"%s\"; expected one "
+                           "of costs, memory, network",
                            ov->path, section);
     }
     if (!find_field(section, name))
-        return bs_fail(err, BS_ERR_INVALID, "--set %s: unknown key; expected one of %s",
-                       ov->path, allowed_keys(section, keys, sizeof keys));
+        return bs_fail(err, BS_ERR_INVALID, "--set %s: unknown key; expected one of %s", ov->path,
+                       allowed_keys(section, keys, sizeof keys));
 
     cJSON *value = cJSON_Parse(ov->value ? ov->value : "");
     if (!value)

@@ -13,28 +13,26 @@
  * message of latency + bytes / bandwidth; each directed link carries one
  * message at a time, first come first served, and no device computes for it.
  *
- * Events. The only events are op completions, kept in a binary heap keyed
- * by (time, device), so ties resolve the same way on every run. Because
- * devices are in order, an op's start is fixed the moment its input time is
- * known: completing F(s,m) computes the message's arrival at once and, if the
- * consumer device is idle waiting for exactly that input, schedules the
- * consumer's completion right away. Sends leave in completion order, which
- * makes each link first come first served. The heap never holds more than
- * one event per device, so each op costs O(log P).
+ * Order of processing. No event queue is needed. A device's op starts at
+ * max(device free, input arrival), and both are known as soon as the
+ * producer has been processed, whatever else happens in between. The only
+ * shared state with an order is a link's queue, and every message on the
+ * directed link a->b is sent by device a, in a's program order, which is its
+ * time order. So the engine runs a worklist: it advances one device as far
+ * as its inputs allow, and when an output lands at a device that was waiting
+ * for it, that device goes back on the list. The result is the same as a
+ * time-ordered event loop (first come first served on every link, the same
+ * ties), it does not depend on the order devices are picked, and each op
+ * costs O(1).
  *
  * Invariants: ops are validated (bs_program_validate) before they get here,
- * so every dependency is met eventually; if the heap still empties early
- * that is reported, never looped on.
+ * so every dependency is met eventually; if the worklist still empties with
+ * ops left, that is reported as a deadlock, never looped on.
  */
 #include "internal.h"
 
 #include <math.h>
 #include <string.h>
-
-typedef struct event {
-    double time;
-    int device;
-} event;
 
 struct bs_engine_scratch {
     double *fin, *gin; /* [stages * microbatches]: input arrival, INFINITY = not yet */
@@ -44,12 +42,12 @@ struct bs_engine_scratch {
     double *device_free;
     size_t *next;
     uint8_t *blocked;
-    event *heap;
+    int *worklist;
     int32_t *fwd_link, *bwd_link; /* [stages]: link index for s->s+1, s+1->s; -1 local */
-    double *link_free;               /* [2 * stages]: when each link is free */
-    uint32_t *link_keys;             /* hash table of (src << 16 | dst) */
+    double *link_free;            /* [2 * stages]: when each link is free */
+    uint32_t *link_keys;          /* hash table of (src << 16 | dst) */
     int32_t *link_ids;
-    size_t link_table_size;          /* a power of two >= 4 * stages */
+    size_t link_table_size; /* a power of two >= 4 * stages */
     int device_capacity, stage_capacity;
 };
 
@@ -61,53 +59,10 @@ typedef struct engine {
     bs_timeline *tl;
     bs_chunk_costs costs;
     double message_time, message_bytes;
-    int record, heap_size, at_barrier, update_per_backward;
+    int record, worklist_size, at_barrier, update_per_backward;
     double barrier_time;
     size_t m; /* micro-batches in the program */
 } engine;
-
-/* ------------------------------------------------------------ the heap */
-
-static int earlier(const event *a, const event *b)
-{
-    return a->time < b->time || (a->time == b->time && a->device < b->device);
-}
-
-static void heap_push(engine *e, double time, int device)
-{
-    event *h = e->x->heap;
-    int i = e->heap_size++;
-    event ev = {time, device};
-    while (i > 0) {
-        int parent = (i - 1) / 2;
-        if (!earlier(&ev, &h[parent]))
-            break;
-        h[i] = h[parent];
-        i = parent;
-    }
-    h[i] = ev;
-}
-
-static event heap_pop(engine *e)
-{
-    event *h = e->x->heap;
-    event top = h[0], last = h[--e->heap_size];
-    int i = 0, n = e->heap_size;
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && earlier(&h[c + 1], &h[c]))
-            c++;
-        if (!earlier(&h[c], &last))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (n > 0)
-        h[i] = last;
-    return top;
-}
 
 /* ------------------------------------------------------------- scratch */
 
@@ -122,7 +77,7 @@ static void scratch_free(struct bs_engine_scratch *x)
     bs_free(x->device_free);
     bs_free(x->next);
     bs_free(x->blocked);
-    bs_free(x->heap);
+    bs_free(x->worklist);
     bs_free(x->fwd_link);
     bs_free(x->bwd_link);
     bs_free(x->link_free);
@@ -151,7 +106,7 @@ static int scratch_reserve(struct bs_engine_scratch *x, const bs_program *prog, 
         if (bs_realloc_array((void **)&x->device_free, p, sizeof *x->device_free) ||
             bs_realloc_array((void **)&x->next, p, sizeof *x->next) ||
             bs_realloc_array((void **)&x->blocked, p, sizeof *x->blocked) ||
-            bs_realloc_array((void **)&x->heap, p, sizeof *x->heap))
+            bs_realloc_array((void **)&x->worklist, p, sizeof *x->worklist))
             return -1;
         x->device_capacity = prog->devices;
     }
@@ -236,102 +191,113 @@ static double send(engine *e, int32_t link, double t, size_t producer, int src, 
     if (e->record) {
         bs_timeline *tl = e->tl;
         bs_message *msg = &tl->messages[tl->message_count];
-        *msg = (bs_message){t, start, arrive, (uint32_t)producer, UINT32_MAX, (uint16_t)src,
-                            (uint16_t)dst};
+        *msg = (bs_message){t,          start,         arrive,       (uint32_t)producer,
+                            UINT32_MAX, (uint16_t)src, (uint16_t)dst};
         *msg_slot = (uint32_t)tl->message_count++;
     }
     return arrive;
 }
 
-static void try_start(engine *e, int d);
-
-static void start_op(engine *e, int d, size_t idx, double at)
+/* Puts a device that was waiting for an input back on the worklist. */
+static void wake(engine *e, int d)
 {
-    const bs_op *op = &e->prog->ops[idx];
+    if (e->x->blocked[d] == WAITING_INPUT) {
+        e->x->blocked[d] = RUNNING;
+        e->x->worklist[e->worklist_size++] = d;
+    }
+}
+
+static void finish_op(engine *e, int d, size_t idx, double at)
+{
+    struct bs_engine_scratch *x = e->x;
+    const bs_program *prog = e->prog;
+    const bs_op *op = &prog->ops[idx];
     double end = at + op_duration(e, op);
     e->tl->start[idx] = at;
     e->tl->end[idx] = end;
-    e->x->blocked[d] = RUNNING;
-    heap_push(e, end, d);
+    x->device_free[d] = end;
+    x->next[d] = idx + 1;
+    if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
+        size_t pair = (size_t)(op->stage + 1) * e->m + op->microbatch;
+        int32_t link = x->fwd_link[op->stage];
+        int dst = prog->stage_device[op->stage + 1];
+        x->fin[pair] = link < 0 ? end : send(e, link, end, idx, d, dst, &x->fmsg[pair]);
+        if (dst != d)
+            wake(e, dst);
+    } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
+        size_t pair = (size_t)(op->stage - 1) * e->m + op->microbatch;
+        int32_t link = x->bwd_link[op->stage - 1];
+        int dst = prog->stage_device[op->stage - 1];
+        x->gin[pair] = link < 0 ? end : send(e, link, end, idx, d, dst, &x->gmsg[pair]);
+        if (dst != d)
+            wake(e, dst);
+    }
 }
 
-static void arrive_at_barrier(engine *e, int d)
+/* Counts device d in at the flush barrier; the last device in releases all
+ * of them at the latest arrival time. Returns 1 when d may go on. */
+static int arrive_at_barrier(engine *e, int d)
 {
     struct bs_engine_scratch *x = e->x;
     x->blocked[d] = WAITING_BARRIER;
     if (x->device_free[d] > e->barrier_time)
         e->barrier_time = x->device_free[d];
     if (++e->at_barrier < e->prog->devices)
-        return;
-    for (int k = 0; k < e->prog->devices; k++)
-        start_op(e, k, x->next[k], e->barrier_time);
+        return 0;
+    double at = e->barrier_time;
     e->at_barrier = 0;
     e->barrier_time = 0.0;
+    for (int k = 0; k < e->prog->devices; k++) {
+        x->blocked[k] = RUNNING;
+        finish_op(e, k, x->next[k], at);
+        if (k != d)
+            x->worklist[e->worklist_size++] = k;
+    }
+    return 1;
 }
 
-static void try_start(engine *e, int d)
+/* Runs device d's ops until one lacks its input, the barrier holds it, or
+ * its list ends. */
+static void advance(engine *e, int d)
 {
     struct bs_engine_scratch *x = e->x;
     const bs_program *prog = e->prog;
-    size_t idx = x->next[d];
-    if (idx >= prog->device_first[d + 1])
-        return;
-    const bs_op *op = &prog->ops[idx];
-    size_t pair = (size_t)op->stage * e->m + op->microbatch;
-    double ready = 0.0;
-    switch (op->kind) {
-    case BS_OP_FORWARD:
-        if (op->stage > 0) {
-            ready = x->fin[pair];
-            if (e->record && ready != INFINITY && x->fmsg[pair] != UINT32_MAX)
-                e->tl->messages[x->fmsg[pair]].consumer_op = (uint32_t)idx;
+    size_t end_of_list = prog->device_first[d + 1];
+    while (x->next[d] < end_of_list) {
+        size_t idx = x->next[d];
+        const bs_op *op = &prog->ops[idx];
+        size_t pair = (size_t)op->stage * e->m + op->microbatch;
+        double ready = 0.0;
+        uint32_t *msg = NULL;
+        switch (op->kind) {
+        case BS_OP_FORWARD:
+            if (op->stage > 0) {
+                ready = x->fin[pair];
+                msg = e->record ? &x->fmsg[pair] : NULL;
+            }
+            break;
+        case BS_OP_BACKWARD:
+        case BS_OP_INPUT_GRAD:
+            if (op->stage + 1 < prog->stages) {
+                ready = x->gin[pair];
+                msg = e->record ? &x->gmsg[pair] : NULL;
+            }
+            break;
+        case BS_OP_OPTIMIZER:
+            if (!arrive_at_barrier(e, d))
+                return;
+            continue;
+        default:
+            break;
         }
-        break;
-    case BS_OP_BACKWARD:
-    case BS_OP_INPUT_GRAD:
-        if (op->stage + 1 < prog->stages) {
-            ready = x->gin[pair];
-            if (e->record && ready != INFINITY && x->gmsg[pair] != UINT32_MAX)
-                e->tl->messages[x->gmsg[pair]].consumer_op = (uint32_t)idx;
+        if (ready == INFINITY) {
+            x->blocked[d] = WAITING_INPUT;
+            return;
         }
-        break;
-    case BS_OP_OPTIMIZER:
-        arrive_at_barrier(e, d);
-        return;
-    default:
-        break;
+        if (msg && *msg != UINT32_MAX)
+            e->tl->messages[*msg].consumer_op = (uint32_t)idx;
+        finish_op(e, d, idx, ready > x->device_free[d] ? ready : x->device_free[d]);
     }
-    if (ready == INFINITY) {
-        x->blocked[d] = WAITING_INPUT;
-        return;
-    }
-    start_op(e, d, idx, ready > x->device_free[d] ? ready : x->device_free[d]);
-}
-
-/* Delivers the output of the op that just finished on device d at time t. */
-static void complete(engine *e, int d, double t)
-{
-    struct bs_engine_scratch *x = e->x;
-    const bs_program *prog = e->prog;
-    size_t idx = x->next[d];
-    const bs_op *op = &prog->ops[idx];
-    int dst = -1;
-    if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
-        size_t pair = (size_t)(op->stage + 1) * e->m + op->microbatch;
-        int32_t link = x->fwd_link[op->stage];
-        dst = prog->stage_device[op->stage + 1];
-        x->fin[pair] = link < 0 ? t : send(e, link, t, idx, d, dst, &x->fmsg[pair]);
-    } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
-        size_t pair = (size_t)(op->stage - 1) * e->m + op->microbatch;
-        int32_t link = x->bwd_link[op->stage - 1];
-        dst = prog->stage_device[op->stage - 1];
-        x->gin[pair] = link < 0 ? t : send(e, link, t, idx, d, dst, &x->gmsg[pair]);
-    }
-    x->device_free[d] = t;
-    x->next[d]++;
-    if (dst >= 0 && dst != d && x->blocked[dst] == WAITING_INPUT)
-        try_start(e, dst);
-    try_start(e, d);
 }
 
 void bs_timeline_init(bs_timeline *tl)
@@ -409,12 +375,10 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
         x->next[d] = prog->device_first[d];
         x->blocked[d] = RUNNING;
     }
-    for (int d = 0; d < prog->devices; d++)
-        try_start(&e, d);
-    while (e.heap_size > 0) {
-        event ev = heap_pop(&e);
-        complete(&e, ev.device, ev.time);
-    }
+    for (int d = prog->devices - 1; d >= 0; d--)
+        x->worklist[e.worklist_size++] = d;
+    while (e.worklist_size > 0)
+        advance(&e, x->worklist[--e.worklist_size]);
     for (int d = 0; d < prog->devices; d++) {
         if (x->next[d] < prog->device_first[d + 1]) {
             char a[48];

@@ -23,8 +23,7 @@ int bs_realloc_array(void **p, size_t count, size_t size);
 void bs_free(void *p);
 
 /* Formats a message into err (when err is non-NULL) and returns code. */
-int bs_fail(bs_error *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int bs_fail(bs_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Grows the program's op array to hold at least `count` ops. */
 int bs_program_reserve(bs_program *prog, size_t count, bs_error *err);
@@ -63,8 +62,7 @@ int bs_config_network_free(const bs_config *cfg);
 /* Ordering helpers shared by the 1F1B-family generators. */
 /* 1F1B order on one device: `warmup` forwards, then forward/backward pairs,
  * then the remaining backwards, over micro-batches first_mb .. +count. */
-int bs_emit_one_f_one_b(bs_program *prog, int stage, uint32_t first_mb, uint32_t count,
-                        int warmup);
+int bs_emit_one_f_one_b(bs_program *prog, int stage, uint32_t first_mb, uint32_t count, int warmup);
 /* The optimizer op closing iteration `it` of a flush schedule, if any. */
 void bs_emit_iteration_end(bs_program *prog, const bs_config *cfg, int it);
 /* Refuses V != 1 for schedules with one chunk per device. */

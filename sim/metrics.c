@@ -120,8 +120,7 @@ static uint32_t iteration_of(const bs_program *prog, const bs_op *op)
     return op->kind == BS_OP_OPTIMIZER ? op->microbatch : op->microbatch / prog->per_iteration;
 }
 
-int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *cfg,
-                       bs_error *err)
+int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *cfg, bs_error *err)
 {
     const bs_program *prog = tl->program;
     int p = prog->devices, rc = BS_OK;
@@ -179,9 +178,8 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
     res->bubble_ratio = makespan > 0 ? res->idle / (p * makespan) : 0;
     res->bubble_over_ideal = busy_total > 0 ? res->idle / busy_total : 0;
     res->span_bubble_ratio = longest_span > 0 ? 1.0 - busy_total / (p * longest_span) : 0;
-    res->iteration_time = iterations > 1 ? (iter_end[iterations - 1] - iter_end[0]) /
-                                               (iterations - 1)
-                                         : makespan;
+    res->iteration_time =
+        iterations > 1 ? (iter_end[iterations - 1] - iter_end[0]) / (iterations - 1) : makespan;
     res->messages = 0;
     res->peak_activations = 0;
     res->weight_versions = 0;

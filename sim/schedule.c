@@ -106,9 +106,8 @@ int bs_program_build(bs_program *prog, const bs_config *cfg, bs_error *err)
     if ((rc = s->generate(cfg, prog, err)))
         return rc;
     if (prog->op_count != per_device * (size_t)p)
-        return bs_fail(err, BS_ERR_INTERNAL,
-                       "schedule %s generated %zu ops, expected %zu", s->name, prog->op_count,
-                       per_device * (size_t)p);
+        return bs_fail(err, BS_ERR_INTERNAL, "schedule %s generated %zu ops, expected %zu", s->name,
+                       prog->op_count, per_device * (size_t)p);
     return bs_program_validate(prog, err);
 }
 
@@ -119,8 +118,7 @@ void bs_emit_iteration_end(bs_program *prog, const bs_config *cfg, int it)
         bs_program_emit(prog, BS_OP_OPTIMIZER, 0, (uint32_t)it);
 }
 
-int bs_emit_one_f_one_b(bs_program *prog, int stage, uint32_t first_mb, uint32_t count,
-                        int warmup)
+int bs_emit_one_f_one_b(bs_program *prog, int stage, uint32_t first_mb, uint32_t count, int warmup)
 {
     uint32_t w = (uint32_t)warmup < count ? (uint32_t)warmup : count;
     for (uint32_t i = 0; i < w; i++)

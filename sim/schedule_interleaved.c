@@ -64,8 +64,8 @@ static int interleaved_check(const bs_config *cfg, bs_error *err)
                        "%d (V=1 is plain 1f1b)",
                        cfg->virtual_stages);
     if (p < 2)
-        return bs_fail(err, BS_ERR_INVALID,
-                       "stages: interleaved needs at least 2 devices, got %d", p);
+        return bs_fail(err, BS_ERR_INVALID, "stages: interleaved needs at least 2 devices, got %d",
+                       p);
     if (n < (uint32_t)p || n > (uint32_t)m)
         return bs_fail(err, BS_ERR_INVALID,
                        "%s: interleaved needs the group size N between P=%d and M=%d (Megatron's "

@@ -92,9 +92,8 @@ static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
         if (opt_count == (size_t)-1)
             opt_count = seen_opt;
         else if (seen_opt != opt_count)
-            return bs_fail(err, BS_ERR_INVALID,
-                           "device %d has %zu optimizer ops, device 0 has %zu", d, seen_opt,
-                           opt_count);
+            return bs_fail(err, BS_ERR_INVALID, "device %d has %zu optimizer ops, device 0 has %zu",
+                           d, seen_opt, opt_count);
     }
     int want_backward = !(prog->flags & BS_PROGRAM_FORWARD_ONLY);
     for (size_t s = 0; s < (size_t)prog->stages; s++) {
@@ -109,8 +108,8 @@ static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
                 missing = "weight gradient";
             if (missing)
                 return bs_fail(err, BS_ERR_INVALID,
-                               "stage %zu, micro-batch %zu: no %s op on device %u", s, mb,
-                               missing, prog->stage_device[s]);
+                               "stage %zu, micro-batch %zu: no %s op on device %u", s, mb, missing,
+                               prog->stage_device[s]);
         }
     }
     return BS_OK;
@@ -165,11 +164,11 @@ static int deadlock_report(const bs_program *prog, const size_t *next, bs_error 
         bs_op p;
         if (n < sizeof msg) {
             if (producer_of(prog, op, &p))
-                n += (size_t)snprintf(msg + n, sizeof msg - n,
-                                      " device %d at position %zu: %s waits for %s on device %u;",
-                                      d, next[d] - prog->device_first[d],
-                                      bs_op_format(op, a, sizeof a), bs_op_format(&p, b, sizeof b),
-                                      prog->stage_device[p.stage]);
+                n +=
+                    (size_t)snprintf(msg + n, sizeof msg - n,
+                                     " device %d at position %zu: %s waits for %s on device %u;", d,
+                                     next[d] - prog->device_first[d], bs_op_format(op, a, sizeof a),
+                                     bs_op_format(&p, b, sizeof b), prog->stage_device[p.stage]);
             else
                 n += (size_t)snprintf(msg + n, sizeof msg - n,
                                       " device %d at position %zu: %s waits for the other devices;",

@@ -50,8 +50,8 @@ static cJSON *result_object(const bs_result *res)
             bad |= add(formula, "bubble_ratio", cJSON_CreateNumber(res->formula.bubble_ratio));
             bad |= add(formula, "bubble_over_ideal",
                        cJSON_CreateNumber(res->formula.bubble_over_ideal));
-            bad |= add(formula, "peak_activations",
-                       cJSON_CreateNumber(res->formula.peak_activations));
+            bad |=
+                add(formula, "peak_activations", cJSON_CreateNumber(res->formula.peak_activations));
             bad |= add(formula, "weight_versions", number_or_null(res->formula.weight_versions));
         }
     } else {

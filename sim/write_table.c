@@ -49,9 +49,8 @@ static int write_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_e
         char fp[32];
         formula_cell(fp, sizeof fp, f->valid, dr->formula_peak_activations, 0);
         fprintf(out, "%6d %10.3f %10.3f %7.2f%% %7.2f%% %10.3f %8s %8d %6d %8llu\n", d, dr->busy,
-                dr->idle, 100 * dr->bubble_ratio, 100 * dr->span_bubble_ratio,
-                dr->peak_activations, fp, dr->weight_versions, dr->max_staleness,
-                (unsigned long long)dr->messages_sent);
+                dr->idle, 100 * dr->bubble_ratio, 100 * dr->span_bubble_ratio, dr->peak_activations,
+                fp, dr->weight_versions, dr->max_staleness, (unsigned long long)dr->messages_sent);
     }
     if (ferror(out))
         return bs_fail(err, BS_ERR_IO, "cannot write the table");

@@ -11,29 +11,29 @@
 
 static int check_failures = 0, check_count = 0;
 
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        check_count++;                                                                       \
-        if (!(cond)) {                                                                       \
-            check_failures++;                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                                    \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond)) {                                                                             \
+            check_failures++;                                                                      \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                                 \
-    do {                                                                                     \
-        check_count++;                                                                       \
-        if (!(cond)) {                                                                       \
-            check_failures++;                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);         \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fputc('\n', stderr);                                                             \
-        }                                                                                    \
+#define CHECK_MSG(cond, ...)                                                                       \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond)) {                                                                             \
+            check_failures++;                                                                      \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);               \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                                \
-    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%s = %.12g, %s = %.12g", #a,        \
-              (double)(a), #b, (double)(b))
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%s = %.12g, %s = %.12g", #a, (double)(a), \
+              #b, (double)(b))
 
 static inline int check_finish(const char *name)
 {

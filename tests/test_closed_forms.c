@@ -71,15 +71,16 @@ static void check_point(bs_context *ctx, const char *s, int p, int m, int v, int
         return;
     int interleaved = strcmp(s, "interleaved") == 0;
     int expect_formula = !interleaved || m % p == 0;
-    CHECK_MSG(r->formula.valid == expect_formula, "%s P=%d M=%d V=%d: formula valid %d", s, p, m,
-              v, r->formula.valid);
+    CHECK_MSG(r->formula.valid == expect_formula, "%s P=%d M=%d V=%d: formula valid %d", s, p, m, v,
+              r->formula.valid);
     if (!r->formula.valid)
         return;
     with_formula++;
     const char *where = s;
-#define NEAR(got, want)                                                                      \
-    CHECK_MSG(fabs((got) - (want)) <= tol, "%s P=%d M=%d V=%d it=%d F=%g B=%g W=%g: %s = %.12g, "  \
-              "closed form %.12g",                                                           \
+#define NEAR(got, want)                                                                            \
+    CHECK_MSG(fabs((got) - (want)) <= tol,                                                         \
+              "%s P=%d M=%d V=%d it=%d F=%g B=%g W=%g: %s = %.12g, "                               \
+              "closed form %.12g",                                                                 \
               where, p, m, v, iters, f, b, w, #got, (double)(got), (double)(want))
     NEAR(r->makespan, r->formula.makespan);
     NEAR(r->bubble_ratio, r->formula.bubble_ratio);

@@ -75,7 +75,8 @@ int main(void)
     bs_config_free(&cfg);
 
     /* Errors: file name, key path, what was expected. */
-    expect_error("{\n  \"stages\": 4,\n  oops\n}", NULL, 0, BS_ERR_INVALID, "syntax error at line 3, column");
+    expect_error("{\n  \"stages\": 4,\n  oops\n}", NULL, 0, BS_ERR_INVALID,
+                 "syntax error at line 3, column");
     expect_error("{\"stages\": 4", NULL, 0, BS_ERR_INVALID, "JSON syntax error at line 1");
     expect_error("[1, 2]", NULL, 0, BS_ERR_INVALID, "expected a JSON object");
     expect_error("{\"stagse\": 4}", NULL, 0, BS_ERR_INVALID, "stagse: unknown key; expected");
@@ -98,12 +99,14 @@ int main(void)
     expect_error("{\"costs\": {\"forward\": []}}", NULL, 0, BS_ERR_INVALID, "an empty array");
     expect_error("{\"costs\": {\"forward\": [1, 2, 3]}}", NULL, 0, BS_ERR_INVALID,
                  "costs.forward: has 3 values; expected 1, P=4");
-    expect_error("{\"costs\": 3}", NULL, 0, BS_ERR_INVALID, "costs: expected an object, got a number");
+    expect_error("{\"costs\": 3}", NULL, 0, BS_ERR_INVALID,
+                 "costs: expected an object, got a number");
     expect_error("{\"network\": {\"bandwidth\": null}}", NULL, 0, BS_ERR_INVALID,
                  "network.bandwidth: expected a finite number >= 0, got null");
     expect_error("{\"schedule\": \"zigzag\"}", NULL, 0, BS_ERR_INVALID,
                  "schedule: unknown schedule \"zigzag\"; expected one of gpipe, 1f1b");
-    expect_error("{\"schedule\": 3}", NULL, 0, BS_ERR_INVALID, "schedule: expected a schedule name");
+    expect_error("{\"schedule\": 3}", NULL, 0, BS_ERR_INVALID,
+                 "schedule: expected a schedule name");
     expect_error("{\"stages\": 4, \"stages\": 8}", NULL, 0, BS_ERR_INVALID,
                  "stages: key appears more than once");
     /* Sizes too large to simulate on this machine. */

@@ -30,15 +30,15 @@ static long find_op(const bs_program *prog, int kind, int stage, uint32_t mb)
     return -1;
 }
 
-#define CHECK_OP(res, k, s, mb, t0, t1)                                                      \
-    do {                                                                                     \
-        const bs_timeline *tl_ = (res)->timeline;                                            \
-        long i_ = find_op(tl_->program, k, s, mb);                                           \
-        CHECK_MSG(i_ >= 0, "op %d s%d m%d missing", k, s, mb);                                \
-        if (i_ >= 0) {                                                                       \
-            CHECK_NEAR(tl_->start[i_], t0, tol);                                             \
-            CHECK_NEAR(tl_->end[i_], t1, tol);                                               \
-        }                                                                                    \
+#define CHECK_OP(res, k, s, mb, t0, t1)                                                            \
+    do {                                                                                           \
+        const bs_timeline *tl_ = (res)->timeline;                                                  \
+        long i_ = find_op(tl_->program, k, s, mb);                                                 \
+        CHECK_MSG(i_ >= 0, "op %d s%d m%d missing", k, s, mb);                                     \
+        if (i_ >= 0) {                                                                             \
+            CHECK_NEAR(tl_->start[i_], t0, tol);                                                   \
+            CHECK_NEAR(tl_->end[i_], t1, tol);                                                     \
+        }                                                                                          \
     } while (0)
 
 static void uneven_with_latency(bs_context *ctx)
@@ -226,8 +226,7 @@ static void validator(void)
               err.message);
     const int wrong_device[][3] = {{F, 1, 0}, {B, 0, 0}, {F, 0, 1}, {B, 0, 1}};
     rc = validate_lists(wrong_device, 4, ok1, 4, &err);
-    CHECK_MSG(rc == BS_ERR_INVALID && strstr(err.message, "placed on device 1"), "%s",
-              err.message);
+    CHECK_MSG(rc == BS_ERR_INVALID && strstr(err.message, "placed on device 1"), "%s", err.message);
     const int missing[][3] = {{F, 0, 0}, {B, 0, 0}, {F, 0, 1}};
     rc = validate_lists(missing, 3, ok1, 4, &err);
     CHECK_MSG(rc == BS_ERR_INVALID && strstr(err.message, "micro-batch 1: no backward"), "%s",

@@ -88,8 +88,7 @@ int main(void)
     /* Two iterations: a flush (optimizer barrier) between them; none after the
      * last when the optimizer costs nothing, one when it does. */
     expect_order("1f1b", 2, 2, 1, 2, 0, 0, "F0.0 F0.1 B0.0 B0.1 OPT0 F0.2 F0.3 B0.2 B0.3");
-    expect_order("1f1b", 2, 2, 1, 2, 0.5, 1,
-                 "F1.0 B1.0 F1.1 B1.1 OPT0 F1.2 B1.2 F1.3 B1.3 OPT1");
+    expect_order("1f1b", 2, 2, 1, 2, 0.5, 1, "F1.0 B1.0 F1.1 B1.1 OPT0 F1.2 B1.2 F1.3 B1.3 OPT1");
 
     /* PipeDream: 1F1B over one stream of M * iterations, no flush. */
     expect_order("pipedream", 2, 2, 1, 2, 0, 0, "F0.0 F0.1 B0.0 F0.2 B0.1 F0.3 B0.2 B0.3");

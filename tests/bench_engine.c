@@ -1,0 +1,101 @@
+/*
+ * bench_engine.c - the core's speed and memory per simulated op.
+ *
+ * Run by `meson test --benchmark` (never in the normal suite). For 1F1B at
+ * P=64 and interleaved at P=32, V=4 it grows M so the op count spans about
+ * 10^4 to 10^7 and prints, per size, nanoseconds per op (best of several
+ * repetitions, whole pipeline: generate, validate, simulate, metrics), the
+ * bytes per op the context holds afterwards (glibc mallinfo2), and at the
+ * end the process's peak resident set per op of the largest run. Targets
+ * (issue 2): under 50 ns and under 64 bytes per op, cost linear in ops.
+ */
+#include "bubblesim.h"
+
+#include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+static int bench(const char *schedule, int p, int v, int m, int reps, double *ns_per_op,
+                 double *bytes_per_op, size_t *ops)
+{
+    bs_config cfg;
+    bs_config_init(&cfg);
+    snprintf(cfg.schedule, sizeof cfg.schedule, "%s", schedule);
+    cfg.stages = p;
+    cfg.virtual_stages = v;
+    cfg.microbatches = m;
+    size_t base = heap_in_use();
+    bs_context *ctx;
+    if (bs_context_create(&ctx))
+        return 1;
+    const bs_result *r;
+    bs_error err;
+    double best = 1e300;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now();
+        if (bs_context_run(ctx, &cfg, NULL, &r, &err)) {
+            fprintf(stderr, "%s\n", err.message);
+            return 1;
+        }
+        double t = now() - t0;
+        if (t < best)
+            best = t;
+    }
+    *ops = r->timeline->program->op_count;
+    *ns_per_op = best * 1e9 / (double)*ops;
+    *bytes_per_op = (double)(heap_in_use() - base) / (double)*ops;
+    bs_context_free(&ctx);
+    return 0;
+}
+
+int main(void)
+{
+    static const struct {
+        const char *schedule;
+        int p, v;
+        int m[4];
+    } cases[] = {
+        {"1f1b", 64, 1, {64, 512, 4096, 65536}},
+        {"interleaved", 32, 4, {32, 256, 1024, 32768}},
+    };
+    printf("%-12s %4s %2s %7s %10s %8s %12s\n", "schedule", "P", "V", "M", "ops", "ns/op",
+           "bytes/op");
+    size_t largest = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double first_ns = 0;
+        for (int k = 0; k < 4; k++) {
+            double ns, bytes;
+            size_t ops;
+            int m = cases[c].m[k];
+            if (bench(cases[c].schedule, cases[c].p, cases[c].v, m, k < 3 ? 5 : 2, &ns, &bytes,
+                      &ops))
+                return 1;
+            if (k == 0)
+                first_ns = ns;
+            if (ops > largest)
+                largest = ops;
+            printf("%-12s %4d %2d %7d %10zu %8.1f %12.1f   (ns/op %.2fx the smallest)\n",
+                   cases[c].schedule, cases[c].p, cases[c].v, m, ops, ns, bytes, ns / first_ns);
+        }
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak resident set %.1f MiB = %.1f bytes per op of the largest run (%zu ops)\n",
+           ru.ru_maxrss / 1024.0, ru.ru_maxrss * 1024.0 / (double)largest, largest);
+    return 0;
+}
