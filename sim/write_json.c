@@ -91,6 +91,20 @@ static cJSON *result_object(const bs_result *res)
     return o;
 }
 
+/* cJSON indents with tabs and writes ":\t"; people read two spaces and ": "
+ * more easily. Raw tabs occur nowhere else: cJSON escapes them in strings. */
+static int put_with_spaces(FILE *out, const char *text)
+{
+    for (const char *c = text; *c; c++) {
+        int ok = *c != '\t'                 ? fputc(*c, out) != EOF
+                 : c > text && c[-1] == ':' ? fputc(' ', out) != EOF
+                                             : fputs("  ", out) >= 0;
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
 static int write_json(FILE *out, const bs_result *res, const bs_config *cfg, bs_error *err)
 {
     (void)cfg;
@@ -101,7 +115,7 @@ static int write_json(FILE *out, const bs_result *res, const bs_config *cfg, bs_
     cJSON_Delete(o);
     if (!text)
         return bs_fail(err, BS_ERR_NOMEM, "out of memory writing JSON");
-    int ok = fputs(text, out) >= 0 && fputc('\n', out) != EOF;
+    int ok = put_with_spaces(out, text) == 0 && fputc('\n', out) != EOF;
     cJSON_free(text);
     return ok ? BS_OK : bs_fail(err, BS_ERR_IO, "cannot write JSON output");
 }
