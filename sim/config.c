@@ -291,6 +291,9 @@ static const char *range_text(const field *f, char *buf, size_t size)
             snprintf(buf, size, "an integer >= %.0f", f->min);
         else
             snprintf(buf, size, "an integer from %.0f to %.0f", f->min, f->max);
+    } else if (f->max < 1e6) {
+        snprintf(buf, size, "a number %s %g and <= %g", f->min_exclusive ? ">" : ">=", f->min,
+                 f->max);
     } else {
         snprintf(buf, size, "a finite number %s %g", f->min_exclusive ? ">" : ">=", f->min);
     }
@@ -311,6 +314,215 @@ static int read_number(const field *f, const cJSON *item, const char *path, cons
     if (f->type == F_INT && x != floor(x))
         return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %g", source, path, want, x);
     *out = x;
+    return BS_OK;
+}
+
+/* ------------------------------------------- placement and custom order */
+
+static int read_placement(bs_config *cfg, const cJSON *item, const char *path, const char *source,
+                          bs_error *err)
+{
+    static const char want[] = "\"looped\", \"v\" or a non-empty array of device numbers, one "
+                               "per model chunk";
+    if (cJSON_IsString(item)) {
+        int kind;
+        if (strcmp(item->valuestring, "looped") == 0)
+            kind = BS_PLACEMENT_LOOPED;
+        else if (strcmp(item->valuestring, "v") == 0)
+            kind = BS_PLACEMENT_V;
+        else
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got \"%.64s\"", source, path,
+                           want, item->valuestring);
+        bs_free(cfg->placement_map);
+        cfg->placement_map = NULL;
+        cfg->placement_count = 0;
+        cfg->placement = kind;
+        return BS_OK;
+    }
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %s", source, path, want,
+                       cJSON_IsArray(item) ? "an empty array" : json_kind(item));
+    size_t n = (size_t)cJSON_GetArraySize(item), i = 0;
+    if (n > BS_MAX_CHUNKS)
+        return bs_fail(err, BS_ERR_LIMIT, "%s: %s: has %zu entries; the limit is %d model chunks",
+                       source, path, n, BS_MAX_CHUNKS);
+    uint16_t *map = bs_alloc_array(n, sizeof *map);
+    if (!map)
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory");
+    const cJSON *el;
+    cJSON_ArrayForEach(el, item)
+    {
+        double x = cJSON_IsNumber(el) ? el->valuedouble : -1;
+        if (!cJSON_IsNumber(el) || !(x >= 0 && x < BS_MAX_STAGES) || x != floor(x)) {
+            bs_free(map);
+            if (cJSON_IsNumber(el))
+                return bs_fail(err, BS_ERR_INVALID,
+                               "%s: %s[%zu]: expected a device number from 0 to %d, got %g", source,
+                               path, i, BS_MAX_STAGES - 1, x);
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: %s[%zu]: expected a device number from 0 to %d, got %s", source,
+                           path, i, BS_MAX_STAGES - 1, json_kind(el));
+        }
+        map[i++] = (uint16_t)x;
+    }
+    bs_free(cfg->placement_map);
+    cfg->placement_map = map;
+    cfg->placement_count = n;
+    cfg->placement = BS_PLACEMENT_EXPLICIT;
+    return BS_OK;
+}
+
+/* Inline order: [["0F0", "", "0B0"], [...]] becomes the PyTorch text form,
+ * one comma-separated row per device, so one reader serves both. */
+static int read_order(bs_config *cfg, const cJSON *item, const char *path, const char *source,
+                      bs_error *err)
+{
+    static const char want[] = "an array with one array of action strings per device, such as "
+                               "[[\"0F0\", \"\", \"0B0\"], [\"1F0\", \"1B0\"]]";
+    if (cfg->order)
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: give either order or order_file, not both",
+                       source, path);
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %s", source, path, want,
+                       cJSON_IsArray(item) ? "an empty array" : json_kind(item));
+    size_t len = 1, d = 0;
+    const cJSON *row, *el;
+    cJSON_ArrayForEach(row, item)
+    {
+        if (!cJSON_IsArray(row))
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: %s[%zu]: expected an array of action strings (\"0F0\", \"2I0\", "
+                           "\"(0F7;7B3)\", \"\" for an idle slot), got %s",
+                           source, path, d, json_kind(row));
+        size_t k = 0;
+        cJSON_ArrayForEach(el, row)
+        {
+            if (!cJSON_IsString(el) && !cJSON_IsNull(el))
+                return bs_fail(err, BS_ERR_INVALID,
+                               "%s: %s[%zu][%zu]: expected an action string such as \"0F0\", "
+                               "got %s",
+                               source, path, d, k, json_kind(el));
+            if (cJSON_IsString(el)) {
+                if (strpbrk(el->valuestring, ",\n\r\""))
+                    return bs_fail(err, BS_ERR_INVALID,
+                                   "%s: %s[%zu][%zu]: action \"%.64s\" contains a comma, quote or "
+                                   "line break; give one action per string",
+                                   source, path, d, k, el->valuestring);
+                len += strlen(el->valuestring);
+            }
+            len += 1;
+            k++;
+        }
+        len += 1;
+        d++;
+    }
+    if (len > BS_MAX_CONFIG_BYTES)
+        return bs_fail(err, BS_ERR_LIMIT, "%s: %s: larger than %u MiB", source, path,
+                       BS_MAX_CONFIG_BYTES >> 20);
+    char *text = bs_alloc_array(len, 1), *at;
+    if (!text)
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory");
+    at = text;
+    cJSON_ArrayForEach(row, item)
+    {
+        int first = 1;
+        cJSON_ArrayForEach(el, row)
+        {
+            if (!first)
+                *at++ = ',';
+            first = 0;
+            if (cJSON_IsString(el)) {
+                size_t n = strlen(el->valuestring);
+                memcpy(at, el->valuestring, n);
+                at += n;
+            }
+        }
+        *at++ = '\n';
+    }
+    *at = '\0';
+    cfg->order = text;
+    snprintf(cfg->order_source, sizeof cfg->order_source, "%s", path);
+    return BS_OK;
+}
+
+/* Reads a whole text file into a new NUL-terminated buffer. */
+static int read_text_file(const char *file, char **out, bs_error *err)
+{
+    int rc = BS_OK;
+    size_t cap = 4096, len = 0;
+    char *text = NULL;
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        return bs_fail(err, BS_ERR_IO, "%s: cannot open: %s", file, strerror(errno));
+    if (!(text = bs_alloc_array(cap, 1))) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory reading %s", file);
+        goto error;
+    }
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap >= BS_MAX_CONFIG_BYTES) {
+                rc = bs_fail(err, BS_ERR_LIMIT, "%s: larger than %u MiB", file,
+                             BS_MAX_CONFIG_BYTES >> 20);
+                goto error;
+            }
+            if (bs_realloc_array((void **)&text, cap * 2, 1)) {
+                rc = bs_fail(err, BS_ERR_NOMEM, "out of memory reading %s", file);
+                goto error;
+            }
+            cap *= 2;
+        }
+        size_t got = fread(text + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        rc = bs_fail(err, BS_ERR_IO, "%s: read error: %s", file, strerror(errno));
+        goto error;
+    }
+    text[len] = '\0';
+    if (strlen(text) != len) {
+        rc = bs_fail(err, BS_ERR_INVALID, "%s: contains a NUL byte; expected text", file);
+        goto error;
+    }
+    fclose(f);
+    *out = text;
+    return BS_OK;
+error:
+    fclose(f);
+    bs_free(text);
+    return rc;
+}
+
+/* order_file names a file relative to the directory of the config file
+ * that mentions it (or to the working directory for a config without one). */
+static int read_order_file(bs_config *cfg, const cJSON *item, const char *path, const char *source,
+                           bs_error *err)
+{
+    if (cfg->order)
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: give either order or order_file, not both",
+                       source, path);
+    if (!cJSON_IsString(item) || !item->valuestring[0])
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: %s: expected the name of a PyTorch pipelining schedule text file, "
+                       "got %s",
+                       source, path, cJSON_IsString(item) ? "an empty string" : json_kind(item));
+    char file[sizeof cfg->order_source];
+    const char *slash = strrchr(source, '/');
+    int n;
+    if (item->valuestring[0] == '/' || !slash)
+        n = snprintf(file, sizeof file, "%s", item->valuestring);
+    else
+        n = snprintf(file, sizeof file, "%.*s/%s", (int)(slash - source), source,
+                     item->valuestring);
+    if (n < 0 || (size_t)n >= sizeof file)
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: file name too long", source, path);
+    char *text = NULL;
+    int rc = read_text_file(file, &text, err);
+    if (rc)
+        return rc;
+    cfg->order = text;
+    snprintf(cfg->order_source, sizeof cfg->order_source, "%s", file);
     return BS_OK;
 }
 
@@ -385,6 +597,12 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
         v->count = n;
         return BS_OK;
     }
+    case F_PLACEMENT:
+        return read_placement(cfg, item, path, source, err);
+    case F_ORDER:
+        return read_order(cfg, item, path, source, err);
+    case F_ORDER_FILE:
+        return read_order_file(cfg, item, path, source, err);
     }
     return bs_fail(err, BS_ERR_INTERNAL, "unknown field type");
 }
@@ -451,11 +669,14 @@ static int apply_override(cJSON *root, const bs_override *ov, const char *source
                            "of costs, memory, network",
                            ov->path, section);
     }
-    if (!find_field(section, name))
+    /* A whole section may be set too: --set 'costs={"forward": 2}'. */
+    if (!find_field(section, name) && (section || !is_section(name)))
         return bs_fail(err, BS_ERR_INVALID, "--set %s: unknown key; expected one of %s", ov->path,
                        allowed_keys(section, keys, sizeof keys));
 
-    cJSON *value = cJSON_Parse(ov->value ? ov->value : "");
+    /* The whole value must be JSON ("4x" is not 4); otherwise it is a string,
+     * so schedule=1f1b and schedule=gpipe both name schedules. */
+    cJSON *value = cJSON_ParseWithOpts(ov->value ? ov->value : "", NULL, 1);
     if (!value)
         value = cJSON_CreateString(ov->value ? ov->value : "");
     if (!value)
@@ -596,6 +817,33 @@ int bs_config_check(const bs_config *cfg, const char *source, bs_error *err)
         return bs_fail(err, BS_ERR_LIMIT,
                        "%s: virtual_stages: P*V = %lld model chunks exceeds the limit of %d",
                        source, (long long)cfg->stages * cfg->virtual_stages, BS_MAX_CHUNKS);
+    if (strcmp(cfg->schedule, "custom") != 0 && cfg->placement != BS_PLACEMENT_LOOPED)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: placement: only the custom schedule takes a placement; %s places its "
+                       "chunks itself",
+                       source, cfg->schedule);
+    if (strcmp(cfg->schedule, "custom") != 0 && cfg->order)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: order: only the custom schedule reads an order; schedule is \"%s\"",
+                       source, cfg->schedule);
+    if (cfg->placement == BS_PLACEMENT_V && cfg->virtual_stages != 2)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: placement: \"v\" puts chunks s and 2P-1-s on device s and needs "
+                       "virtual_stages = 2, got %d",
+                       source, cfg->virtual_stages);
+    if (cfg->placement == BS_PLACEMENT_EXPLICIT) {
+        size_t chunks = (size_t)cfg->stages * (size_t)cfg->virtual_stages;
+        if (cfg->placement_count != chunks)
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: placement: has %zu entries; expected one device per model chunk, "
+                           "P*V = %zu",
+                           source, cfg->placement_count, chunks);
+        for (size_t i = 0; i < chunks; i++)
+            if (cfg->placement_map[i] >= cfg->stages)
+                return bs_fail(err, BS_ERR_INVALID,
+                               "%s: placement[%zu]: device %u does not exist (stages = %d)", source,
+                               i, cfg->placement_map[i], cfg->stages);
+    }
     if ((rc = check_values(&cfg->forward, "costs.forward", cfg, source, err)) ||
         (rc = check_values(&cfg->backward, "costs.backward", cfg, source, err)) ||
         (rc = check_values(&cfg->weight, "costs.weight", cfg, source, err)))

@@ -10,13 +10,29 @@
  *                 bubble (idle over total) (P - 1) / (M + P - 1);
  *                 peak activations M (gpipe), min(P - r, M) (1f1b).
  *   pipedream     1f1b over M' = M * iterations micro-batches without a flush;
- *                 weight versions P - r on device r once M' >= 2(P - r - 1),
+ *                 weight versions 1 + min(P - 1, floor(M'/2)) at the peak
+ *                 (P - r on device r once M' >= 2(P - r - 1)),
  *                 staleness min(P - r - 1, M' - 1).
  *   interleaved   makespan M T + (P - 1) T / V per iteration;
  *                 peak chunks min(2(P - r - 1) + (V - 1) N + 1, M V) on device r.
  *                 Derived for groups of N = P with M a multiple of P; other
  *                 groupings get no closed form.
  *   forward       makespan (M' + P - 1) F; no activations kept.
+ *   zb-h1         makespan M T + (P - 1) max(F, F + B - W) per iteration, for
+ *                 W <= F and M >= P (the paper's (P - 1)(F + B - W) where
+ *                 B >= W; the last device always waits (P - 1) F); peak
+ *                 (P - r) + r k on device r, k being memory.kept_fraction
+ *                 (r activations wait for their W).
+ *   zb-h2         one iteration, M >= 2P - 1: makespan M T + (P - 1) max(F,
+ *                 F + B - 2W) (the fill skew (P - 1) F remains at F = B = W,
+ *                 where the per-device span has no bubble); peak
+ *                 (2P - 1 - 2r) + 2r k.
+ *   zbv           one iteration, M >= 2P - 1, F = B = W: makespan
+ *                 M T + (P - 1) F / 2; peak P (2P chunks) on every device.
+ *   looped-bfs    M >= P: makespan M T + (P - 1) T / V per iteration; peak M.
+ *   dualpipev     no closed form here: the simulation is the answer.
+ * These were derived from the orders and checked against the engine over
+ * grids of P, M and costs (tests/test_zb.c).
  *
  * Where the assumptions fail (uneven stages, latency, bandwidth, an
  * optimizer step) f->valid is 0: the simulation is the only answer.
@@ -46,6 +62,9 @@ void bs_formula_compute(bs_formula *f, double *per_device_peak, const bs_config 
     double fw = uniform_value(&cfg->forward, cfg), bw = uniform_value(&cfg->backward, cfg),
            ww = uniform_value(&cfg->weight, cfg);
     const bs_schedule *s = bs_schedule_find(cfg->schedule);
+    int forward_only = s && (s->flags & BS_PROGRAM_FORWARD_ONLY);
+    if (forward_only) /* inference never runs a backward: its costs do not matter */
+        bw = ww = 0;
     if (!s || isnan(fw) || isnan(bw) || isnan(ww) || !bs_config_network_free(cfg) ||
         cfg->optimizer != 0 || s->check(cfg, NULL) != BS_OK)
         return;
@@ -71,9 +90,18 @@ void bs_formula_compute(bs_formula *f, double *per_device_peak, const bs_config 
                 per_device_peak[r] = pr;
             peak = fmax(peak, pr);
         }
-        /* Device 0 reaches P live versions once its steady state begins,
-         * which needs M' >= 2(P-1); shorter streams have no simple form. */
-        versions = mt >= 2.0 * (p - 1) ? p : NAN;
+        /* Device r warms up with w = min(P-r-1, M') forwards on version 0 and
+         * then has s = M'-w steady steps; after the i-th steady backward
+         * min(i+1, w) stashed versions and the new current one are alive.
+         * Without a steady step, the drain still keeps version 0 beside the
+         * new one once two micro-batches are in flight. Over all devices
+         * this peaks at 1 + min(P-1, floor(M'/2)). */
+        versions = 0;
+        for (int r = 0; r < p; r++) {
+            double w = fmin(p - r - 1, mt), steady = mt - w;
+            double live = steady >= 1 ? 1 + fmin(w, steady) : 1 + (w >= 2);
+            versions = fmax(versions, live);
+        }
     } else if (strcmp(name, "interleaved") == 0) {
         int n = cfg->group_size > 0 ? cfg->group_size : p;
         if (n != p || cfg->microbatches % p != 0)
@@ -93,6 +121,48 @@ void bs_formula_compute(bs_formula *f, double *per_device_peak, const bs_config 
         if (per_device_peak)
             for (int r = 0; r < p; r++)
                 per_device_peak[r] = 0;
+    } else if (strcmp(name, "zb-h1") == 0) {
+        /* The weight gradients fill the cool-down only while W <= F. */
+        if (ww > fw || m < p)
+            return;
+        busy = m * t;
+        f->makespan = iters * (busy + (p - 1) * fmax(fw, fw + bw - ww));
+        for (int r = 0; r < p; r++) {
+            double pr = (p - r) + r * cfg->kept_fraction;
+            if (per_device_peak)
+                per_device_peak[r] = pr;
+            peak = fmax(peak, pr);
+        }
+    } else if (strcmp(name, "zb-h2") == 0) {
+        /* No flush: later iterations overlap, so only one has a closed form. */
+        if (iters != 1 || m < 2 * p - 1)
+            return;
+        busy = m * t;
+        f->makespan = busy + (p - 1) * fmax(fw, fw + bw - 2 * ww);
+        for (int r = 0; r < p; r++) {
+            double pr = (2 * p - 1 - 2 * r) + 2 * r * cfg->kept_fraction;
+            if (per_device_peak)
+                per_device_peak[r] = pr;
+            peak = fmax(peak, pr);
+        }
+    } else if (strcmp(name, "zbv") == 0) {
+        if (iters != 1 || m < 2 * p - 1 || fw != bw || bw != ww)
+            return;
+        busy = m * t;
+        f->makespan = busy + (p - 1) * fw / 2;
+        peak = p;
+        if (per_device_peak)
+            for (int r = 0; r < p; r++)
+                per_device_peak[r] = p;
+    } else if (strcmp(name, "looped-bfs") == 0) {
+        if (m < p)
+            return;
+        busy = m * t;
+        f->makespan = iters * (busy + bubble_time / v);
+        peak = m;
+        if (per_device_peak)
+            for (int r = 0; r < p; r++)
+                per_device_peak[r] = m;
     } else {
         return;
     }

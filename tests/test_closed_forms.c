@@ -86,8 +86,7 @@ static void check_point(bs_context *ctx, const char *s, int p, int m, int v, int
     NEAR(r->bubble_ratio, r->formula.bubble_ratio);
     NEAR(r->bubble_over_ideal, r->formula.bubble_over_ideal);
     NEAR(r->peak_activations, r->formula.peak_activations);
-    if (isfinite(r->formula.weight_versions))
-        NEAR((double)r->weight_versions, r->formula.weight_versions);
+    NEAR((double)r->weight_versions, r->formula.weight_versions);
     for (int d = 0; d < p; d++)
         NEAR(r->device[d].peak_activations, r->device[d].formula_peak_activations);
     double mt = (double)m * iters;
@@ -100,6 +99,7 @@ static void check_point(bs_context *ctx, const char *s, int p, int m, int v, int
             double warmup = p - d - 1;
             if (mt >= 2 * warmup)
                 NEAR((double)r->device[d].weight_versions, p - d);
+            NEAR((double)r->weight_versions, 1 + fmin(p - 1, floor(mt / 2)));
             NEAR((double)r->device[d].max_staleness, mt - 1 < warmup ? mt - 1 : warmup);
         }
     } else {

@@ -122,5 +122,17 @@ int main(void)
     expect_set_error("cost.forward", "1", "--set cost.forward: unknown section");
     expect_set_error("stages", "four", "stages: expected an integer from 1 to 4096, got a string");
     expect_set_error("", "1", "--set: expected KEY=VALUE");
+    expect_set_error("stages", "4x", "stages: expected an integer from 1 to 4096, got a string");
+    expect_set_error("costs", "{\"fwd\": 2}", "costs.fwd: unknown key");
+    {
+        bs_override whole[] = {{"costs", "{\"forward\": 2}"}, {"schedule", "1f1b"}};
+        bs_config c;
+        bs_config_init(&c);
+        CHECK_MSG(bs_config_parse(&c, "{\"schedule\": \"gpipe\"}", "t.json", whole, 2, &err) ==
+                      BS_OK,
+                  "%s", err.message);
+        CHECK(c.forward.v[0] == 2 && strcmp(c.schedule, "1f1b") == 0);
+        bs_config_free(&c);
+    }
     return check_finish("config");
 }
