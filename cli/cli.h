@@ -21,5 +21,13 @@ int cli_report(int rc, const bs_error *err);
 
 int cli_demo(void);
 int cli_run(int argc, char **argv);
+/* `export`: a schedule as PyTorch pipelining text (cli/export.c). */
+int cli_export(int argc, char **argv);
+/* `verify`: the schedule on a GPU against the prediction (cli/verify.c). */
+int cli_verify(int argc, char **argv);
+/* `sweep`: the cross product of a config's "sweep" values (cli/sweep.c). */
+int cli_sweep(int argc, char **argv);
+/* `tune`: the fastest schedule, P, T, V and micro-batch size that fit (cli/tune.c). */
+int cli_tune(int argc, char **argv);
 
 #endif

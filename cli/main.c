@@ -10,11 +10,37 @@
 static const char usage[] =
     "usage: bubblesim                      the seed's example: every schedule at P=4, M=8\n"
     "       bubblesim run CONFIG [--set KEY=VALUE]... [--json]\n"
+    "                     [--timeline FILE.png|FILE.svg [--messages]] [--trace FILE.json]\n"
+    "       bubblesim sweep CONFIG [--out DIR] [--jobs N] [--plot] [--max-points N]\n"
+    "       bubblesim verify CONFIG [--json] [--tolerance PCT] [--reps N] | verify --probe\n"
+    "       bubblesim export CONFIG --format pytorch [-o FILE] [--set KEY=VALUE]...\n"
+    "       bubblesim tune CONFIG [--set KEY=VALUE]... [--top N] [--out DIR] [--jobs N]\n"
     "       bubblesim --help | --version\n"
     "\n"
     "run       simulate the pipeline described by the JSON file CONFIG and print a table\n"
     "          (or, with --json, the result object). --set overrides a key by dotted\n"
     "          path, e.g. --set costs.forward=1.5 --set schedule=gpipe --set stages=8.\n"
+    "          --timeline draws the run with gnuplot (FILE.gp and FILE.dat beside it;\n"
+    "          --messages adds the transfers); --trace writes a Chrome/Perfetto trace.\n"
+    "\n"
+    "sweep     simulate every combination of the lists in CONFIG's \"sweep\" object\n"
+    "          (key path -> values) on N threads (default: all CPUs); CSV on standard\n"
+    "          output, or DIR/NAME.csv and DIR/NAME.json with --out; --plot draws the\n"
+    "          charts that apply (docs/sweeps.md). Refuses more than --max-points\n"
+    "          points (default 1000000).\n"
+    "\n"
+    "export    write CONFIG's schedule as PyTorch pipelining text (one row per rank);\n"
+    "          \"schedule\": \"custom\" with \"order_file\" reads it back (docs/schedules.md).\n"
+    "\n"
+    "tune      search schedule x P x T x V x micro-batch size for the model in CONFIG\n"
+    "          (\"model\", \"hardware\", \"tune\": docs/tune.md); print the fastest that\n"
+    "          fit the memory limit and the time-memory Pareto front; --out writes\n"
+    "          DIR/tune.csv and the chart DIR/tune.png. Exit 2 when nothing fits.\n"
+    "\n"
+    "verify    run CONFIG's schedule on a GPU and compare it with the prediction\n"
+    "          (docs/validation.md); exit 3 without a usable GPU, 4 outside --tolerance.\n"
+    "          --timeline FILE.png draws predicted and measured rows; --dry-run checks\n"
+    "          the whole path without a GPU (no measurement).\n"
     "\n"
     "schedules:";
 
@@ -65,6 +91,14 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "run") == 0)
         return cli_run(argc - 2, argv + 2);
+    if (strcmp(argv[1], "sweep") == 0)
+        return cli_sweep(argc - 2, argv + 2);
+    if (strcmp(argv[1], "export") == 0)
+        return cli_export(argc - 2, argv + 2);
+    if (strcmp(argv[1], "tune") == 0)
+        return cli_tune(argc - 2, argv + 2);
+    if (strcmp(argv[1], "verify") == 0)
+        return cli_verify(argc - 2, argv + 2);
     fprintf(stderr, "bubblesim: unknown command \"%s\"\n", argv[1]);
     print_usage(stderr);
     return EXIT_BAD_INPUT;

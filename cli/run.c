@@ -1,7 +1,10 @@
 /*
- * run.c - `bubblesim run CONFIG [--set KEY=VALUE]... [--json]`.
+ * run.c - `bubblesim run CONFIG [--set KEY=VALUE]... [--json]
+ *          [--timeline FILE.png|FILE.svg [--messages]] [--trace FILE.json]`.
  */
 #include "cli.h"
+#include "outfile.h"
+#include "timeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,8 @@
 int cli_run(int argc, char **argv)
 {
     const char *path = NULL, *format = "table";
+    const char *timeline_path = NULL, *trace_path = NULL;
+    int with_messages = 0;
     bs_override *overrides = calloc((size_t)argc + 1, sizeof *overrides);
     size_t n_overrides = 0;
     bs_config cfg;
@@ -25,6 +30,15 @@ int cli_run(int argc, char **argv)
         const char *a = argv[i], *kv = NULL;
         if (strcmp(a, "--json") == 0) {
             format = "json";
+        } else if (strcmp(a, "--timeline") == 0 || strcmp(a, "--trace") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "bubblesim: run: %s needs a FILE\n", a);
+                code = EXIT_BAD_INPUT;
+                goto done;
+            }
+            *(strcmp(a, "--trace") == 0 ? &trace_path : &timeline_path) = argv[++i];
+        } else if (strcmp(a, "--messages") == 0) {
+            with_messages = 1;
         } else if (strcmp(a, "--set") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "bubblesim: run: --set needs KEY=VALUE\n");
@@ -65,9 +79,24 @@ int cli_run(int argc, char **argv)
         code = EXIT_BAD_INPUT;
         goto done;
     }
+    if (timeline_path && cli_image_format_of(timeline_path) == CLI_IMAGE_NONE) {
+        fprintf(stderr, "bubblesim: run: --timeline %s: expected a .png or .svg file name\n",
+                timeline_path);
+        code = EXIT_BAD_INPUT;
+        goto done;
+    }
+    /* Unwritable outputs fail before any simulation. */
+    if ((timeline_path && (rc = cli_prepare_file_dir(timeline_path, &err))) ||
+        (trace_path && (rc = cli_prepare_file_dir(trace_path, &err)))) {
+        code = cli_report(rc, &err);
+        goto done;
+    }
+    if (timeline_path || trace_path)
+        cli_install_interrupt_cleanup();
     const bs_result *res;
+    bs_run_options opts = {.record_messages = trace_path || with_messages};
     if ((rc = bs_config_load(&cfg, path, overrides, n_overrides, &err)) ||
-        (rc = bs_context_create(&ctx)) || (rc = bs_context_run(ctx, &cfg, NULL, &res, &err))) {
+        (rc = bs_context_create(&ctx)) || (rc = bs_context_run(ctx, &cfg, &opts, &res, &err))) {
         if (rc == BS_ERR_NOMEM && !err.message[0])
             snprintf(err.message, sizeof err.message, "out of memory");
         /* Schedule constraints come back without the file name. */
@@ -84,6 +113,12 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "bubblesim: cannot write to standard output\n");
         code = EXIT_FAILURE_OTHER;
     }
+    if (code == EXIT_OK && trace_path &&
+        (rc = cli_write_result_file(trace_path, "trace", res, &cfg, &err)))
+        code = cli_report(rc, &err);
+    if (code == EXIT_OK && timeline_path &&
+        (rc = cli_timeline_draw(timeline_path, res, with_messages, &err)))
+        code = cli_report(rc, &err);
 done:
     bs_context_free(&ctx);
     bs_config_free(&cfg);

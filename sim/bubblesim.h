@@ -79,6 +79,7 @@ typedef struct bs_config {
     /* custom: stage -> device placement, and the op order as PyTorch
      * pipelining text (one row per device), from `order` or `order_file`. */
     int placement;           /* BS_PLACEMENT_* */
+    int updates;             /* custom: BS_UPDATES_* */
     uint16_t *placement_map; /* [placement_count], BS_PLACEMENT_EXPLICIT */
     size_t placement_count;
     char *order;            /* NULL when none was given */
@@ -86,6 +87,12 @@ typedef struct bs_config {
 } bs_config;
 
 enum { BS_PLACEMENT_LOOPED = 0, BS_PLACEMENT_V = 1, BS_PLACEMENT_EXPLICIT = 2 };
+
+/* How a custom schedule's iterations meet the optimizer: a flush before
+ * each step (default), none (each device starts its next iteration when
+ * its own ops allow, as zb-h2 and zbv do), or a weight update after every
+ * backward (asynchronous PipeDream). */
+enum { BS_UPDATES_FLUSH = 0, BS_UPDATES_NO_FLUSH = 1, BS_UPDATES_PER_BACKWARD = 2 };
 
 /* The documented default of memory.kept_fraction: the zero-bubble paper's
  * per-layer count keeps 32h of 34h bytes per token until W (with fused
@@ -209,6 +216,12 @@ int bs_program_build(bs_program *prog, const bs_config *cfg, bs_error *err);
  * blocked ops and the cycle of waits in err. */
 int bs_program_validate(const bs_program *prog, bs_error *err);
 
+/* Writes the program's ops of micro-batches below `limit` in PyTorch
+ * pipelining's text format: one row per device, comma-separated actions
+ * such as 0F0, 2I0, 2W0, (0F7;7B3)OVERLAP_F_B; optimizer ops left out. A
+ * custom schedule reads it back (order_file). */
+int bs_order_write(FILE *out, const bs_program *prog, uint32_t limit, bs_error *err);
+
 /* Writes "F(s3,m2)" style text for an op into buf. */
 const char *bs_op_format(const bs_op *op, char *buf, size_t size);
 
@@ -328,6 +341,96 @@ typedef struct bs_writer {
 } bs_writer;
 
 const bs_writer *bs_writer_find(const char *name);
+
+/* ------------------------------------------------------------------ model */
+
+/* A transformer and the hardware it runs on, as an alternative to giving
+ * costs, memory and network by hand: a config with a "model" object gets
+ * its costs.forward/backward/weight (one value per model chunk),
+ * memory.activation_bytes/weight_bytes and network.* computed from it
+ * (sim/model.c; docs/model.md gives each formula and its source). */
+
+enum { BS_RECOMPUTE_NONE = 0, BS_RECOMPUTE_SELECTIVE = 1, BS_RECOMPUTE_FULL = 2 };
+
+typedef struct bs_model {
+    int layers, hidden, heads, kv_heads, ffn_hidden;
+    int sequence, microbatch_size, vocabulary;
+    double bytes_per_element;             /* activations, weights and gradients */
+    double optimizer_bytes_per_parameter; /* mixed-precision Adam: 12 */
+    int recompute;                        /* BS_RECOMPUTE_* */
+    double peak_flops;                    /* per device, FLOP/s */
+    double efficiency;                    /* achievable fraction of peak_flops */
+    double memory_bytes;                  /* per device; 0 = not given */
+    double bandwidth, latency;            /* pipeline link: bytes/s (0 = unlimited), ms */
+    double tp_bandwidth, tp_latency;      /* tensor-parallel link */
+    int tensor_parallel;                  /* T: devices sharing each layer */
+    int balance;                          /* choose the split minimising the slowest chunk */
+    int *layers_per_stage;                /* [layers_per_stage_count], NULL: even split */
+    size_t layers_per_stage_count;
+} bs_model;
+
+/* One model chunk (one layer range) on one of its T devices. */
+typedef struct bs_model_chunk {
+    int first_layer, layers, device;
+    double forward_flops, input_grad_flops, weight_grad_flops; /* one micro-batch */
+    double forward_ms, input_grad_ms, weight_grad_ms;          /* compute + TP all-reduces */
+    double parameters;                                         /* this device's share */
+    double activation_bytes;                                   /* one micro-batch */
+} bs_model_chunk;
+
+/* Static memory of one device of the pipeline (one of its T ranks). */
+typedef struct bs_model_device {
+    double parameters;
+    double weight_bytes, gradient_bytes, optimizer_bytes;
+    double activation_bytes; /* one micro-batch through all of the device's chunks */
+    double kv_cache_bytes;   /* inference: keys and values of every sequence */
+} bs_model_device;
+
+typedef struct bs_model_plan {
+    int chunks, devices, tensor_parallel, training;
+    /* One transformer layer, one micro-batch, before division by T. */
+    double layer_parameters;
+    double layer_forward_flops, layer_input_grad_flops, layer_weight_grad_flops;
+    double layer_activation_bytes; /* per device (after division by T) */
+    double allreduce_ms;           /* one ring all-reduce of s*b*h elements over T devices */
+    double message_bytes;          /* s*b*h*bytes_per_element */
+    bs_model_chunk *chunk;         /* [chunks], model order */
+    bs_model_device *device;       /* [devices] */
+} bs_model_plan;
+
+/* Peak memory of one device in a simulated run: the plan's static bytes
+ * plus the simulation's peak activations (and stashed weight versions). */
+typedef struct bs_model_memory {
+    double activations, weights, gradients, optimizer, stashed_weights, kv_cache;
+    double total;
+} bs_model_memory;
+
+void bs_model_init(bs_model *m);
+void bs_model_free(bs_model *m);
+
+/* Reads the model keys (model, hardware, tensor_parallel, layers_per_stage,
+ * balance) of a config text; a text without "model" is an error. */
+int bs_model_parse(bs_model *m, const char *text, const char *source, bs_error *err);
+
+/* Splits the layers over cfg's P*V chunks, places the chunks as cfg's
+ * schedule does and computes every figure above. */
+int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_config *cfg,
+                          const char *source, bs_error *err);
+void bs_model_plan_free(bs_model_plan *plan);
+
+/* Device that runs model chunk c under cfg (looped, V-shaped or explicit). */
+int bs_model_chunk_device(const bs_config *cfg, int chunk);
+
+/* Peak memory of device d in res, a run of cfg planned by plan. */
+void bs_model_memory_of(bs_model_memory *out, const bs_model_plan *plan, const bs_result *res,
+                        int device);
+
+/* Smallest possible time of the slowest chunk when layers with the given
+ * costs are split, in order, into `chunks` non-empty chunks, the first also
+ * costing first_extra and the last last_extra; the layer counts go into
+ * counts[chunks]. Needs 1 <= chunks <= layers and non-negative costs. */
+double bs_partition_balanced(int *counts, const double *layer_cost, int layers, int chunks,
+                             double first_extra, double last_extra);
 
 #ifdef __cplusplus
 }

@@ -38,7 +38,8 @@ typedef enum field_type {
     F_VALUES,
     F_PLACEMENT,
     F_ORDER,
-    F_ORDER_FILE
+    F_ORDER_FILE,
+    F_UPDATES
 } field_type;
 
 typedef struct field {
@@ -69,6 +70,7 @@ static const field fields[] = {
     {NULL, "placement", F_PLACEMENT, OFF(placement), 0, 0, 0},
     {NULL, "order", F_ORDER, OFF(order), 0, 0, 0},
     {NULL, "order_file", F_ORDER_FILE, OFF(order), 0, 0, 0},
+    {NULL, "updates", F_UPDATES, OFF(updates), 0, 0, 0},
     {"memory", "activation_bytes", F_NUMBER, OFF(activation_bytes), 0, 0, 1e18},
     {"memory", "weight_bytes", F_NUMBER, OFF(weight_bytes), 0, 0, 1e18},
     {"network", "latency", F_NUMBER, OFF(latency), 0, 0, 1e15},
@@ -603,6 +605,22 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
         return read_order(cfg, item, path, source, err);
     case F_ORDER_FILE:
         return read_order_file(cfg, item, path, source, err);
+    case F_UPDATES: {
+        static const char *const names[] = {"flush", "no-flush", "per-backward"};
+        for (int k = 0; cJSON_IsString(item) && k < 3; k++)
+            if (strcmp(item->valuestring, names[k]) == 0) {
+                cfg->updates = k;
+                return BS_OK;
+            }
+        if (cJSON_IsString(item))
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: %s: expected \"flush\", \"no-flush\" or \"per-backward\", got "
+                           "\"%.64s\"",
+                           source, path, item->valuestring);
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: %s: expected \"flush\", \"no-flush\" or \"per-backward\", got %s",
+                       source, path, json_kind(item));
+    }
     }
     return bs_fail(err, BS_ERR_INTERNAL, "unknown field type");
 }
@@ -637,6 +655,8 @@ static int read_object(bs_config *cfg, const cJSON *obj, const char *section, co
                 return rc;
             continue;
         }
+        if (!section && bs_model_is_key(item->string))
+            continue; /* bs_model_apply reads the model keys (sim/model.c) */
         const field *f = find_field(section, item->string);
         if (!f)
             return bs_fail(err, BS_ERR_INVALID, "%s: %s: unknown key; expected one of %s", source,
@@ -663,14 +683,17 @@ static int apply_override(cJSON *root, const bs_override *ov, const char *source
         *dot = '\0';
         section = path;
         name = dot + 1;
-        if (!is_section(section))
+        if (!is_section(section) && !bs_model_is_key(section))
             return bs_fail(err, BS_ERR_INVALID,
                            "--set %s: unknown section \"%s\"; expected one "
-                           "of costs, memory, network",
+                           "of costs, memory, network, model, hardware",
                            ov->path, section);
     }
     /* A whole section may be set too: --set 'costs={"forward": 2}'. */
-    if (!find_field(section, name) && (section || !is_section(name)))
+    /* Model keys (model.*, hardware.*, tensor_parallel, ...) are checked by
+     * bs_model_apply once the overrides are in. */
+    if (!find_field(section, name) && (section || !is_section(name)) &&
+        !bs_model_is_key(section ? section : name))
         return bs_fail(err, BS_ERR_INVALID, "--set %s: unknown key; expected one of %s", ov->path,
                        allowed_keys(section, keys, sizeof keys));
 
@@ -725,6 +748,8 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
         if ((rc = apply_override(root, &overrides[i], source, err)))
             goto error;
     if ((rc = read_object(&tmp, root, NULL, source, err)))
+        goto error;
+    if ((rc = bs_model_apply(&tmp, root, source, err)))
         goto error;
     if ((rc = bs_config_check(&tmp, source, err)))
         goto error;
@@ -821,6 +846,10 @@ int bs_config_check(const bs_config *cfg, const char *source, bs_error *err)
         return bs_fail(err, BS_ERR_INVALID,
                        "%s: placement: only the custom schedule takes a placement; %s places its "
                        "chunks itself",
+                       source, cfg->schedule);
+    if (strcmp(cfg->schedule, "custom") != 0 && cfg->updates != BS_UPDATES_FLUSH)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: updates: only the custom schedule takes updates; %s decides itself",
                        source, cfg->schedule);
     if (strcmp(cfg->schedule, "custom") != 0 && cfg->order)
         return bs_fail(err, BS_ERR_INVALID,

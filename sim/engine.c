@@ -25,6 +25,12 @@
  * ties), it does not depend on the order devices are picked, and each op
  * costs O(1).
  *
+ * Overlapped pairs. An op flagged BS_OP_OVERLAP_NEXT runs together with the
+ * next op on its device (a forward and a backward, DualPipe style): the pair
+ * starts when the device is free and both inputs are in, both ops get the
+ * same start and end, (duration + duration) * costs.overlap apart, and both
+ * send their outputs at that end, the first op's first.
+ *
  * Invariants: ops are validated (bs_program_validate) before they get here,
  * so every dependency is met eventually; if the worklist still empties with
  * ops left, that is reported as a deadlock, never looped on.
@@ -58,7 +64,7 @@ typedef struct engine {
     struct bs_engine_scratch *x;
     bs_timeline *tl;
     bs_chunk_costs costs;
-    double message_time, message_bytes;
+    double message_time, message_bytes, overlap;
     int record, worklist_size, at_barrier, update_per_backward;
     double barrier_time;
     size_t m; /* micro-batches in the program */
@@ -207,12 +213,13 @@ static void wake(engine *e, int d)
     }
 }
 
-static void finish_op(engine *e, int d, size_t idx, double at)
+/* Records op idx on device d as running from `at` to `end` and sends its
+ * output. */
+static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
 {
     struct bs_engine_scratch *x = e->x;
     const bs_program *prog = e->prog;
     const bs_op *op = &prog->ops[idx];
-    double end = at + op_duration(e, op);
     e->tl->start[idx] = at;
     e->tl->end[idx] = end;
     x->device_free[d] = end;
@@ -232,6 +239,39 @@ static void finish_op(engine *e, int d, size_t idx, double at)
         if (dst != d)
             wake(e, dst);
     }
+}
+
+static void finish_op(engine *e, int d, size_t idx, double at)
+{
+    finish_op_at(e, d, idx, at, at + op_duration(e, &e->prog->ops[idx]));
+}
+
+/* When the input of op idx is present at its device (0 when it needs none,
+ * INFINITY while it has not arrived); *msg is the message that brings it. */
+static double input_time(engine *e, size_t idx, uint32_t **msg)
+{
+    struct bs_engine_scratch *x = e->x;
+    const bs_op *op = &e->prog->ops[idx];
+    size_t pair = (size_t)op->stage * e->m + op->microbatch;
+    *msg = NULL;
+    switch (op->kind) {
+    case BS_OP_FORWARD:
+        if (op->stage > 0) {
+            *msg = e->record ? &x->fmsg[pair] : NULL;
+            return x->fin[pair];
+        }
+        break;
+    case BS_OP_BACKWARD:
+    case BS_OP_INPUT_GRAD:
+        if (op->stage + 1 < e->prog->stages) {
+            *msg = e->record ? &x->gmsg[pair] : NULL;
+            return x->gin[pair];
+        }
+        break;
+    default:
+        break;
+    }
+    return 0.0;
 }
 
 /* Counts device d in at the flush barrier; the last device in releases all
@@ -266,29 +306,18 @@ static void advance(engine *e, int d)
     while (x->next[d] < end_of_list) {
         size_t idx = x->next[d];
         const bs_op *op = &prog->ops[idx];
-        size_t pair = (size_t)op->stage * e->m + op->microbatch;
-        double ready = 0.0;
-        uint32_t *msg = NULL;
-        switch (op->kind) {
-        case BS_OP_FORWARD:
-            if (op->stage > 0) {
-                ready = x->fin[pair];
-                msg = e->record ? &x->fmsg[pair] : NULL;
-            }
-            break;
-        case BS_OP_BACKWARD:
-        case BS_OP_INPUT_GRAD:
-            if (op->stage + 1 < prog->stages) {
-                ready = x->gin[pair];
-                msg = e->record ? &x->gmsg[pair] : NULL;
-            }
-            break;
-        case BS_OP_OPTIMIZER:
+        if (op->kind == BS_OP_OPTIMIZER) {
             if (!arrive_at_barrier(e, d))
                 return;
             continue;
-        default:
-            break;
+        }
+        int overlapped = (op->reserved & BS_OP_OVERLAP_NEXT) != 0;
+        uint32_t *msg = NULL, *msg2 = NULL;
+        double ready = input_time(e, idx, &msg);
+        if (overlapped) {
+            double second = input_time(e, idx + 1, &msg2);
+            if (second > ready)
+                ready = second;
         }
         if (ready == INFINITY) {
             x->blocked[d] = WAITING_INPUT;
@@ -296,7 +325,16 @@ static void advance(engine *e, int d)
         }
         if (msg && *msg != UINT32_MAX)
             e->tl->messages[*msg].consumer_op = (uint32_t)idx;
-        finish_op(e, d, idx, ready > x->device_free[d] ? ready : x->device_free[d]);
+        if (msg2 && *msg2 != UINT32_MAX)
+            e->tl->messages[*msg2].consumer_op = (uint32_t)idx + 1;
+        double at = ready > x->device_free[d] ? ready : x->device_free[d];
+        if (overlapped) {
+            double end = at + (op_duration(e, op) + op_duration(e, op + 1)) * e->overlap;
+            finish_op_at(e, d, idx, at, end);
+            finish_op_at(e, d, idx + 1, at, end);
+        } else {
+            finish_op(e, d, idx, at);
+        }
     }
 }
 
@@ -355,6 +393,7 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
     e.record = record_messages;
     e.update_per_backward = (prog->flags & BS_PROGRAM_UPDATE_PER_BACKWARD) != 0;
     e.message_bytes = cfg->message_bytes;
+    e.overlap = cfg->overlap;
     e.message_time =
         cfg->latency + (cfg->bandwidth > 0 ? cfg->message_bytes / cfg->bandwidth * 1000.0 : 0.0);
 

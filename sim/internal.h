@@ -65,6 +65,12 @@ int bs_config_network_free(const bs_config *cfg);
 int bs_emit_one_f_one_b(bs_program *prog, int stage, uint32_t first_mb, uint32_t count, int warmup);
 /* The optimizer op closing iteration `it` of a flush schedule, if any. */
 void bs_emit_iteration_end(bs_program *prog, const bs_config *cfg, int it);
+/* Refuses an optimizer cost for schedules that do not flush (schedule_zb.c). */
+int bs_check_no_flush_optimizer(const bs_config *cfg, const char *name, bs_error *err);
+/* Refuses V != 2 or a placement key for the V-shaped schedules (schedule_zbv.c). */
+int bs_check_v_shape(const bs_config *cfg, const char *name, bs_error *err);
+/* V-shaped placement: chunk s and chunk 2P-1-s on device s (needs V = 2). */
+void bs_place_v(bs_program *prog);
 /* Refuses V != 1 for schedules with one chunk per device. */
 int bs_check_single_chunk(const bs_config *cfg, const char *name, bs_error *err);
 
@@ -74,8 +80,35 @@ extern const bs_schedule bs_schedule_1f1b;
 extern const bs_schedule bs_schedule_pipedream;
 extern const bs_schedule bs_schedule_interleaved;
 extern const bs_schedule bs_schedule_forward;
+extern const bs_schedule bs_schedule_zb_h1;
+extern const bs_schedule bs_schedule_zb_h2;
+extern const bs_schedule bs_schedule_zbv;
+extern const bs_schedule bs_schedule_dualpipev;
+extern const bs_schedule bs_schedule_looped_bfs;
+extern const bs_schedule bs_schedule_custom;
+
+/* PyTorch pipelining's schedule text (order_text.c). One parsed action:
+ * one op, or two for an overlapped pair; count 0 for an idle slot or a
+ * communication action, which the engine models itself. */
+typedef struct bs_action {
+    bs_op op[2];
+    int count;
+} bs_action;
+/* Parses one comma-separated field (without the comma); NULL on success,
+ * else what is wrong with it. */
+const char *bs_action_parse(const char *text, size_t len, bs_action *out);
 
 extern const bs_writer bs_writer_table;
 extern const bs_writer bs_writer_json;
+extern const bs_writer bs_writer_trace;
+
+/* The model keys (sim/model.c). bs_model_is_key says whether a top-level
+ * key belongs to the model, so the config reader leaves it to
+ * bs_model_apply, which reads them from the whole JSON tree (after the
+ * --set overrides) and fills cfg's costs, memory and network; it does
+ * nothing when the tree has none of them. */
+struct cJSON;
+int bs_model_is_key(const char *name);
+int bs_model_apply(bs_config *cfg, const struct cJSON *root, const char *source, bs_error *err);
 
 #endif

@@ -31,16 +31,18 @@
 #include <math.h>
 #include <string.h>
 
-/* Fraction of a chunk's activation still held after its input gradient, in
- * programs that split the backward (freed at the weight gradient). */
-#define BS_SPLIT_KEPT_FRACTION 1.0
+/* In programs that split the backward, the input gradient frees a chunk's
+ * activation but for memory.kept_fraction of it, freed at the weight
+ * gradient. An overlapped pair (BS_OP_OVERLAP_NEXT) shares one interval,
+ * which counts once as busy time. */
 
 typedef struct walk_scratch {
     uint32_t *version_of_pair; /* [stages * microbatches] */
     uint32_t *refs;            /* [updates + 1] per device */
 } walk_scratch;
 
-static void walk_device(bs_device_result *dr, const bs_program *prog, int d, walk_scratch *w)
+static void walk_device(bs_device_result *dr, const bs_program *prog, int d, walk_scratch *w,
+                        double kept)
 {
     size_t m = prog->microbatches;
     int forward_only = (prog->flags & BS_PROGRAM_FORWARD_ONLY) != 0;
@@ -72,10 +74,10 @@ static void walk_device(bs_device_result *dr, const bs_program *prog, int d, wal
             release = 1;
             break;
         case BS_OP_INPUT_GRAD:
-            live -= 1.0 - BS_SPLIT_KEPT_FRACTION;
+            live -= 1.0 - kept;
             break;
         case BS_OP_WEIGHT_GRAD:
-            live -= BS_SPLIT_KEPT_FRACTION;
+            live -= kept;
             release = 1;
             break;
         case BS_OP_OPTIMIZER:
@@ -155,7 +157,8 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
         memset(dr, 0, sizeof *dr);
         size_t first = prog->device_first[d], last = prog->device_first[d + 1];
         for (size_t i = first; i < last; i++) {
-            dr->busy += tl->end[i] - tl->start[i];
+            if (!(prog->ops[i].reserved & BS_OP_OVERLAP_NEXT))
+                dr->busy += tl->end[i] - tl->start[i];
             if (tl->end[i] > makespan)
                 makespan = tl->end[i];
             uint32_t it = iteration_of(prog, &prog->ops[i]);
@@ -166,7 +169,7 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
         if (dr->span > longest_span)
             longest_span = dr->span;
         busy_total += dr->busy;
-        walk_device(dr, prog, d, &w);
+        walk_device(dr, prog, d, &w, cfg->kept_fraction);
         count_messages(dr, prog, d);
         dr->peak_activation_bytes = dr->peak_activations * cfg->activation_bytes;
         dr->weight_version_bytes = dr->weight_versions * cfg->weight_bytes;

@@ -13,7 +13,9 @@
 
 static const bs_schedule *const table[] = {
     &bs_schedule_gpipe,       &bs_schedule_1f1b,    &bs_schedule_pipedream,
-    &bs_schedule_interleaved, &bs_schedule_forward,
+    &bs_schedule_interleaved, &bs_schedule_forward, &bs_schedule_zb_h1,
+    &bs_schedule_zb_h2,       &bs_schedule_zbv,     &bs_schedule_dualpipev,
+    &bs_schedule_looped_bfs,  &bs_schedule_custom,
 };
 
 size_t bs_schedule_count(void)
@@ -79,7 +81,7 @@ static int program_shape(bs_program *prog, int devices, int stages, bs_error *er
  * makespan, so it is left out. */
 static size_t optimizer_ops(const bs_config *cfg, const bs_schedule *s)
 {
-    if (s->flags & (BS_PROGRAM_UPDATE_PER_BACKWARD | BS_PROGRAM_FORWARD_ONLY))
+    if (s->flags & (BS_PROGRAM_UPDATE_PER_BACKWARD | BS_PROGRAM_FORWARD_ONLY | BS_PROGRAM_NO_FLUSH))
         return 0;
     return (size_t)cfg->iterations - (cfg->optimizer > 0 ? 0 : 1);
 }
@@ -105,7 +107,9 @@ int bs_program_build(bs_program *prog, const bs_config *cfg, bs_error *err)
     prog->flags = s->flags;
     if ((rc = s->generate(cfg, prog, err)))
         return rc;
-    if (prog->op_count != per_device * (size_t)p)
+    /* A generator that sizes itself must still stay within what it reserved. */
+    if ((s->flags & BS_PROGRAM_VARIABLE_OPS) ? prog->op_count > prog->op_capacity
+                                             : prog->op_count != per_device * (size_t)p)
         return bs_fail(err, BS_ERR_INTERNAL, "schedule %s generated %zu ops, expected %zu", s->name,
                        prog->op_count, per_device * (size_t)p);
     return bs_program_validate(prog, err);
@@ -130,6 +134,13 @@ int bs_emit_one_f_one_b(bs_program *prog, int stage, uint32_t first_mb, uint32_t
     for (uint32_t i = count - w; i < count; i++)
         bs_program_emit(prog, BS_OP_BACKWARD, stage, first_mb + i);
     return BS_OK;
+}
+
+void bs_place_v(bs_program *prog)
+{
+    int p = prog->devices;
+    for (int s = 0; s < prog->stages; s++)
+        prog->stage_device[s] = (uint16_t)(s < p ? s : 2 * p - 1 - s);
 }
 
 int bs_check_single_chunk(const bs_config *cfg, const char *name, bs_error *err)

@@ -15,6 +15,11 @@
  *     deadlocks, and the message names each blocked op, what it waits for and
  *     the cycle of waits.
  * Both passes use one byte of flags per (stage, micro-batch) pair.
+ *
+ * An overlapped pair (BS_OP_OVERLAP_NEXT on the first op) must be one
+ * forward and one backward or input gradient of different (stage,
+ * micro-batch) pairs; it moves only when both of its inputs are present,
+ * exactly as the engine runs it.
  */
 #include "internal.h"
 
@@ -28,6 +33,30 @@ enum {
     HAVE_FIN = 16, /* forward input present at the stage's device */
     HAVE_GIN = 32  /* gradient input present */
 };
+
+static int is_backward(const bs_op *op)
+{
+    return op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD;
+}
+
+/* What is wrong with the overlapped pair that starts at ops[i] on device d,
+ * or NULL. */
+static const char *overlap_problem(const bs_program *prog, int d, size_t i)
+{
+    const bs_op *op = &prog->ops[i], *next = op + 1;
+    if (i + 1 >= prog->device_first[d + 1])
+        return "overlapped with nothing: it is the device's last op";
+    if (next->reserved & BS_OP_OVERLAP_NEXT)
+        return "overlapped with an op that is itself overlapped with the next; a pair holds two "
+               "ops";
+    if (!((op->kind == BS_OP_FORWARD && is_backward(next)) ||
+          (is_backward(op) && next->kind == BS_OP_FORWARD)))
+        return "an overlapped pair must be one forward and one backward (or input gradient)";
+    if (op->stage == next->stage && op->microbatch == next->microbatch)
+        return "an overlapped pair cannot hold the forward and backward of one stage and "
+               "micro-batch";
+    return NULL;
+}
 
 static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
 {
@@ -61,6 +90,13 @@ static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
                                prog->stage_device[op->stage]);
             uint8_t *f = &flags[(size_t)op->stage * m + op->microbatch];
             const char *problem = NULL;
+            if (op->reserved & ~BS_OP_OVERLAP_NEXT)
+                problem = "unknown op flags";
+            else if (op->reserved & BS_OP_OVERLAP_NEXT)
+                problem = overlap_problem(prog, d, i);
+            if (problem)
+                return bs_fail(err, BS_ERR_INVALID, "device %d, position %zu: %s: %s", d, pos,
+                               bs_op_format(op, a, sizeof a), problem);
             switch (op->kind) {
             case BS_OP_FORWARD:
                 if (*f & SEEN_F)
@@ -117,7 +153,8 @@ static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
 
 /* The op that must finish before `op` can start, on another device; returns
  * 0 when op waits for nothing but its own device (or the barrier). */
-static int producer_of(const bs_program *prog, const bs_op *op, bs_op *producer)
+static int producer_of(const bs_program *prog, const bs_op *op, const uint8_t *flags,
+                       bs_op *producer)
 {
     int last = prog->stages - 1;
     if (op->kind == BS_OP_FORWARD && op->stage > 0) {
@@ -125,7 +162,10 @@ static int producer_of(const bs_program *prog, const bs_op *op, bs_op *producer)
         return 1;
     }
     if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage < last) {
-        *producer = (bs_op){op->microbatch, (uint16_t)(op->stage + 1), BS_OP_BACKWARD, 0};
+        /* Name the producer by the kind the structure pass saw for it. */
+        uint8_t seen = flags[(size_t)(op->stage + 1) * prog->microbatches + op->microbatch];
+        *producer = (bs_op){op->microbatch, (uint16_t)(op->stage + 1),
+                            (seen & SEEN_I) ? BS_OP_INPUT_GRAD : BS_OP_BACKWARD, 0};
         return 1;
     }
     return 0;
@@ -146,7 +186,18 @@ static int ready(const bs_program *prog, const bs_op *op, const uint8_t *flags)
     }
 }
 
-static int deadlock_report(const bs_program *prog, const size_t *next, bs_error *err)
+/* The op a blocked device waits on: in an overlapped pair, the one whose
+ * input is missing. */
+static size_t waiting_op(const bs_program *prog, size_t at, const uint8_t *flags)
+{
+    const bs_op *op = &prog->ops[at];
+    if ((op->reserved & BS_OP_OVERLAP_NEXT) && ready(prog, op, flags))
+        return at + 1;
+    return at;
+}
+
+static int deadlock_report(const bs_program *prog, const size_t *next, const uint8_t *flags,
+                           bs_error *err)
 {
     char msg[sizeof err->message];
     size_t n = 0, listed = 0;
@@ -160,10 +211,10 @@ static int deadlock_report(const bs_program *prog, const size_t *next, bs_error 
             first_stuck = d;
         if (listed++ >= 6)
             continue;
-        const bs_op *op = &prog->ops[next[d]];
+        const bs_op *op = &prog->ops[waiting_op(prog, next[d], flags)];
         bs_op p;
         if (n < sizeof msg) {
-            if (producer_of(prog, op, &p))
+            if (producer_of(prog, op, flags, &p))
                 n +=
                     (size_t)snprintf(msg + n, sizeof msg - n,
                                      " device %d at position %zu: %s waits for %s on device %u;", d,
@@ -180,9 +231,9 @@ static int deadlock_report(const bs_program *prog, const size_t *next, bs_error 
     if (first_stuck >= 0 && n < sizeof msg) {
         int order[64], count = 0, d = first_stuck;
         for (int step = 0; step < prog->devices && step < 64; step++) {
-            const bs_op *op = &prog->ops[next[d]];
+            const bs_op *op = &prog->ops[waiting_op(prog, next[d], flags)];
             bs_op p;
-            if (!producer_of(prog, op, &p))
+            if (!producer_of(prog, op, flags, &p))
                 break;
             order[count++] = d;
             int to = prog->stage_device[p.stage];
@@ -193,12 +244,16 @@ static int deadlock_report(const bs_program *prog, const size_t *next, bs_error 
             if (seen_at >= 0) {
                 n += (size_t)snprintf(msg + n, sizeof msg - n, " cycle:");
                 for (int k = seen_at; k < count && n < sizeof msg; k++)
-                    n += (size_t)snprintf(msg + n, sizeof msg - n, " %s on device %d ->",
-                                          bs_op_format(&prog->ops[next[order[k]]], a, sizeof a),
-                                          order[k]);
+                    n += (size_t)snprintf(
+                        msg + n, sizeof msg - n, " %s on device %d ->",
+                        bs_op_format(&prog->ops[waiting_op(prog, next[order[k]], flags)], a,
+                                     sizeof a),
+                        order[k]);
                 if (n < sizeof msg)
-                    snprintf(msg + n, sizeof msg - n, " %s on device %d",
-                             bs_op_format(&prog->ops[next[to]], a, sizeof a), to);
+                    snprintf(
+                        msg + n, sizeof msg - n, " %s on device %d",
+                        bs_op_format(&prog->ops[waiting_op(prog, next[to], flags)], a, sizeof a),
+                        to);
                 break;
             }
             if (next[to] >= prog->device_first[to + 1])
@@ -249,27 +304,30 @@ static int feasibility(const bs_program *prog, uint8_t *flags, bs_error *err)
                 top = p;
                 break;
             }
-            if (!ready(prog, op, flags))
+            size_t count = (op->reserved & BS_OP_OVERLAP_NEXT) ? 2 : 1;
+            if (!ready(prog, op, flags) || (count == 2 && !ready(prog, op + 1, flags)))
                 break;
-            int wake = -1;
-            if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
-                flags[(size_t)(op->stage + 1) * m + op->microbatch] |= HAVE_FIN;
-                wake = prog->stage_device[op->stage + 1];
-            } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) &&
-                       op->stage > 0) {
-                flags[(size_t)(op->stage - 1) * m + op->microbatch] |= HAVE_GIN;
-                wake = prog->stage_device[op->stage - 1];
+            for (size_t k = 0; k < count; k++) {
+                const bs_op *o = op + k;
+                int wake = -1;
+                if (o->kind == BS_OP_FORWARD && o->stage + 1 < prog->stages) {
+                    flags[(size_t)(o->stage + 1) * m + o->microbatch] |= HAVE_FIN;
+                    wake = prog->stage_device[o->stage + 1];
+                } else if (is_backward(o) && o->stage > 0) {
+                    flags[(size_t)(o->stage - 1) * m + o->microbatch] |= HAVE_GIN;
+                    wake = prog->stage_device[o->stage - 1];
+                }
+                if (wake >= 0 && wake != d && !queued[wake]) {
+                    queued[wake] = 1;
+                    stack[top++] = wake;
+                }
             }
-            if (wake >= 0 && wake != d && !queued[wake]) {
-                queued[wake] = 1;
-                stack[top++] = wake;
-            }
-            next[d]++;
+            next[d] += count;
         }
     }
     for (int d = 0; d < p; d++)
         if (next[d] < prog->device_first[d + 1]) {
-            rc = deadlock_report(prog, next, err);
+            rc = deadlock_report(prog, next, flags, err);
             break;
         }
 error:

@@ -33,12 +33,12 @@ static void op_name(char *buf, size_t size, const bs_op *op)
         snprintf(buf, size, "%c s%u m%" PRIu32, kind_letter[op->kind], op->stage, op->microbatch);
 }
 
-static void metadata(FILE *out, const char *what, int pid, int tid, const char *fmt, int arg)
+/* Every event but the first opens with the comma that separates it. */
+static void metadata(FILE *out, int first, const char *what, int pid, int tid, const char *key,
+                     const char *value)
 {
-    fprintf(out, ",\n{\"name\":\"%s\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":\"",
-            what, pid, tid);
-    fprintf(out, fmt, arg);
-    fputs("\"}}", out);
+    fprintf(out, "%s{\"name\":\"%s\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"args\":{\"%s\":%s}}",
+            first ? "" : ",\n", what, pid, tid, key, value);
 }
 
 static int write_trace(FILE *out, const bs_result *res, const bs_config *cfg, bs_error *err)
@@ -54,13 +54,15 @@ static int write_trace(FILE *out, const bs_result *res, const bs_config *cfg, bs
             "\"traceEvents\":[\n",
             BS_VERSION, res->schedule, res->stages, res->microbatches, res->virtual_stages,
             res->iterations, res->makespan, res->bubble_ratio);
-    fputs("{\"name\":\"bubblesim\",\"ph\":\"M\",\"pid\":0,\"tid\":0,\"args\":{}}", out);
     for (int d = 0; d < prog->devices; d++) {
-        metadata(out, "process_name", d, 0, "device %d", d);
-        metadata(out, "process_sort_index", d, 0, "%d", d);
-        metadata(out, "thread_name", d, 0, "compute", 0);
-        metadata(out, "thread_name", d, 1, "send", 0);
-        metadata(out, "thread_name", d, 2, "receive", 0);
+        char value[32];
+        snprintf(value, sizeof value, "\"device %d\"", d);
+        metadata(out, d == 0, "process_name", d, 0, "name", value);
+        snprintf(value, sizeof value, "%d", d);
+        metadata(out, 0, "process_sort_index", d, 0, "sort_index", value);
+        metadata(out, 0, "thread_name", d, 0, "name", "\"compute\"");
+        metadata(out, 0, "thread_name", d, 1, "name", "\"send\"");
+        metadata(out, 0, "thread_name", d, 2, "name", "\"receive\"");
     }
     for (int d = 0; d < prog->devices; d++) {
         for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++) {

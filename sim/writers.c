@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-static const bs_writer *const writers[] = {&bs_writer_table, &bs_writer_json};
+static const bs_writer *const writers[] = {&bs_writer_table, &bs_writer_json, &bs_writer_trace};
 
 const bs_writer *bs_writer_find(const char *name)
 {

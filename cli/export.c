@@ -1,0 +1,157 @@
+/*
+ * export.c - `bubblesim export CONFIG --format pytorch [-o FILE]
+ *             [--set KEY=VALUE]...`: the op order of CONFIG's schedule in
+ * PyTorch pipelining's text format (one row per rank), so that it can be run
+ * by PyTorch's _PipelineScheduleRuntime or read back as a custom schedule.
+ *
+ * The text holds one iteration; a custom schedule that reads it back repeats
+ * it per iteration, with a flush unless its "updates" key says otherwise (a
+ * note on standard error names the keys the read-back needs). Asynchronous
+ * PipeDream runs all iterations as one stream, so it exports only with
+ * iterations = 1. The file is written whole or not at all.
+ */
+#include "cli.h"
+#include "outfile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("bubblesim: export: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (usage: bubblesim export CONFIG --format pytorch [-o FILE] [--set KEY=VALUE]...)\n",
+          stderr);
+    return EXIT_BAD_INPUT;
+}
+
+int cli_export(int argc, char **argv)
+{
+    const char *path = NULL, *format = NULL, *out_path = NULL;
+    bs_override *overrides = calloc((size_t)argc + 1, sizeof *overrides);
+    size_t n_overrides = 0;
+    bs_config cfg;
+    bs_program prog;
+    bs_error err = {{0}};
+    cli_outfile out = {0};
+    int rc = BS_OK, code = EXIT_OK, out_open = 0;
+    bs_config_init(&cfg);
+    bs_program_init(&prog);
+    if (!overrides) {
+        fprintf(stderr, "bubblesim: out of memory\n");
+        return EXIT_FAILURE_OTHER;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        char *kv = NULL;
+        if (strcmp(a, "--format") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--set") == 0) {
+            if (i + 1 >= argc) {
+                code = usage_error("%s needs a value", a);
+                goto done;
+            }
+            const char *value = argv[++i];
+            if (a[1] == 'o')
+                out_path = value;
+            else if (a[2] == 'f')
+                format = value;
+            else
+                kv = argv[i];
+        } else if (strncmp(a, "--set=", 6) == 0) {
+            kv = argv[i] + 6;
+        } else if (strncmp(a, "--format=", 9) == 0) {
+            format = a + 9;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            code = usage_error("unknown option \"%s\"", a);
+            goto done;
+        } else if (!path) {
+            path = a;
+        } else {
+            code = usage_error("one CONFIG expected, got another: \"%s\"", a);
+            goto done;
+        }
+        if (kv) {
+            char *eq = strchr(kv, '=');
+            if (!eq || eq == kv) {
+                code = usage_error("--set %s: expected KEY=VALUE", kv);
+                goto done;
+            }
+            *eq = '\0';
+            overrides[n_overrides].path = kv;
+            overrides[n_overrides].value = eq + 1;
+            n_overrides++;
+        }
+    }
+    if (!path) {
+        code = usage_error("%s", "missing CONFIG");
+        goto done;
+    }
+    if (!format || strcmp(format, "pytorch") != 0) {
+        code = usage_error("--format: expected pytorch, got \"%s\"", format ? format : "nothing");
+        goto done;
+    }
+    if ((rc = bs_config_load(&cfg, path, overrides, n_overrides, &err)) ||
+        (rc = bs_config_check(&cfg, path, &err)) || (rc = bs_program_build(&prog, &cfg, &err))) {
+        if (rc == BS_ERR_NOMEM && !err.message[0])
+            snprintf(err.message, sizeof err.message, "out of memory");
+        if (rc != BS_ERR_IO && strncmp(err.message, path, strlen(path)) != 0) {
+            bs_error named;
+            snprintf(named.message, sizeof named.message, "%.200s: %.800s", path, err.message);
+            err = named;
+        }
+        code = cli_report(rc, &err);
+        goto done;
+    }
+    if (cfg.iterations > 1 && (prog.flags & BS_PROGRAM_UPDATE_PER_BACKWARD)) {
+        fprintf(stderr,
+                "bubblesim: %s: iterations: %s runs all iterations as one stream of "
+                "micro-batches, which the text format (one iteration, repeated) cannot hold; "
+                "export with iterations = 1 and microbatches = %lld\n",
+                path, cfg.schedule, (long long)cfg.microbatches * cfg.iterations);
+        code = EXIT_BAD_INPUT;
+        goto done;
+    }
+    FILE *to = stdout;
+    if (out_path) {
+        if ((rc = cli_prepare_file_dir(out_path, &err)) ||
+            (rc = cli_outfile_open(&out, out_path, &err))) {
+            code = cli_report(rc, &err);
+            goto done;
+        }
+        out_open = 1;
+        to = out.file;
+    }
+    if ((rc = bs_order_write(to, &prog, (uint32_t)cfg.microbatches, &err))) {
+        code = cli_report(rc, &err);
+        goto done;
+    }
+    /* What a custom config needs besides the text to run it the same way. */
+    int looped = 1, v_shape = prog.stages == 2 * prog.devices;
+    for (int st = 0; st < prog.stages; st++) {
+        looped &= prog.stage_device[st] == st % prog.devices;
+        v_shape &= prog.stage_device[st] == (st < prog.devices ? st : 2 * prog.devices - 1 - st);
+    }
+    v_shape &= !looped;
+    const char *updates = (prog.flags & BS_PROGRAM_NO_FLUSH)              ? "no-flush"
+                          : (prog.flags & BS_PROGRAM_UPDATE_PER_BACKWARD) ? "per-backward"
+                                                                          : NULL;
+    if (v_shape || updates)
+        fprintf(stderr, "bubblesim: note: to read this back, give the custom config%s%s%s%s%s\n",
+                v_shape ? " \"placement\": \"v\"" : "", v_shape && updates ? " and" : "",
+                updates ? " \"updates\": \"" : "", updates ? updates : "", updates ? "\"" : "");
+    if (out_open) {
+        out_open = 0;
+        if ((rc = cli_outfile_commit(&out, &err)))
+            code = cli_report(rc, &err);
+    } else if (fflush(stdout) != 0) {
+        fprintf(stderr, "bubblesim: cannot write to standard output\n");
+        code = EXIT_FAILURE_OTHER;
+    }
+done:
+    if (out_open)
+        cli_outfile_abort(&out);
+    bs_program_free(&prog);
+    bs_config_free(&cfg);
+    free(overrides);
+    return code;
+}

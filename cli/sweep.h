@@ -1,0 +1,52 @@
+/*
+ * sweep.h - what `bubblesim sweep` computes and what its charts read: the
+ * swept axes and one row per point of their cross product.
+ */
+#ifndef BS_CLI_SWEEP_H
+#define BS_CLI_SWEEP_H
+
+#include "cli.h"
+
+#include <stdint.h>
+
+/* One swept key path and its values, as JSON text (what --set takes). */
+typedef struct sweep_axis {
+    char *path;     /* "microbatches", "costs.forward", ... */
+    size_t count;   /* >= 1 */
+    char **values;  /* [count] JSON text of each value */
+    char **labels;  /* [count] the value for people: strings unquoted */
+    double *number; /* [count] the value as a number, NAN when not one */
+} sweep_axis;
+
+/* The outcome of one point. A refused point (config or schedule not
+ * possible) has ok = 0 and the reason; its metrics are unset. */
+typedef struct sweep_row {
+    int ok;
+    char *reason; /* malloc'd, only when !ok */
+    char schedule[BS_NAME_MAX];
+    int stages, microbatches, virtual_stages;
+    double makespan, iteration_time;
+    double bubble_ratio, bubble_over_ideal, span_bubble_ratio;
+    int formula_valid;
+    double formula_bubble_ratio;
+    double peak_activations, peak_activation_bytes;
+    int weight_versions;
+    uint64_t messages;
+    double message_bytes;
+} sweep_row;
+
+typedef struct sweep_result {
+    const sweep_axis *axes;
+    size_t n_axes;
+    const sweep_row *rows; /* [points], first axis varying slowest */
+    size_t points;
+} sweep_result;
+
+/* Value index of axis k at point i. */
+size_t sweep_value_index(const sweep_result *s, size_t point, size_t axis);
+
+/* Draws the charts that the swept keys allow into dir as STEM-*.png (+ .gp
+ * and .dat each); says on stderr which ones, or that none applies. */
+int sweep_plot(const sweep_result *s, const char *dir, const char *stem, bs_error *err);
+
+#endif

@@ -1,0 +1,727 @@
+/*
+ * verify.c - `bubblesim verify CONFIG`: run the simulated schedule on a GPU
+ * (gpu/) and set the prediction beside the measurement.
+ *
+ *   bubblesim verify CONFIG [--json] [--tolerance PCT] [--reps N] [--warmup N]
+ *                    [--streams] [--set KEY=VALUE]... [--measured FILE]
+ *                    [--predicted FILE] [--timeline FILE.png|FILE.svg] [--dry-run]
+ *
+ * --measured and --predicted write the result in `run --json` form, or as a
+ * Chrome/Perfetto trace when FILE ends in ".trace.json" (the two traces
+ * open side by side: predicted and measured rows per device). --timeline
+ * draws both timelines in one gnuplot chart, a predicted row above a
+ * measured row for each device. --dry-run takes no GPU: the "measured" side
+ * is the GPU plan run under ideal stream semantics (mode "dry-run", said in
+ * every output), which checks the plan against the engine and the whole
+ * comparison and output path on any machine; it is never a measurement.
+ *   bubblesim verify --probe [--json]
+ *
+ * The config is the simulator's, plus an optional "gpu" section that this
+ * file reads itself (the core parser does not know it): the section is
+ * detached from the JSON and the rest goes to bs_config_parse as text, so
+ * every other key is checked exactly as `run` checks it. `--set gpu.KEY=V`
+ * overrides a gpu key; other --set keys go to the core parser.
+ *
+ * Prediction: the engine runs the same program with the config's costs;
+ * with gpu.copy_cost "measured" (the default) the message time is the copy
+ * time measured on this GPU (latency = one copy, bandwidth unlimited),
+ * because a device-to-device copy on one GPU is not the network the config
+ * describes. The measured timeline goes through bs_metrics_compute, the
+ * same code as the prediction.
+ *
+ * Exit codes: 0 within tolerance and exact counts and orders; 2 bad input or
+ * usage (also the mlp workload, not implemented yet); 3 no usable GPU; 4 a
+ * measurement outside tolerance or a count or order that differs.
+ */
+#include "cli.h"
+
+#include "executor.h"
+#include "gnuplot.h"
+#include "outfile.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { EXIT_NO_GPU = 3, EXIT_OUTSIDE_TOLERANCE = 4 };
+
+typedef struct verify_settings {
+    bs_gpu_options gpu;
+    double tolerance; /* percent of makespan */
+    int copy_cost_measured;
+} verify_settings;
+
+static const char gpu_keys[] = "workload (\"calibrated\" or \"mlp\"), reps, warmup, tolerance, "
+                               "device, mode (\"auto\" or \"streams\"), copy_cost (\"measured\" "
+                               "or \"config\"), allocate_activations (true or false)";
+
+static int bad(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "bubblesim: verify: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return EXIT_BAD_INPUT;
+}
+
+static int read_int(const cJSON *v, const char *src, const char *key, int min, int *out)
+{
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < min ||
+        v->valuedouble > 1e6) {
+        fprintf(stderr, "bubblesim: %s: gpu.%s: expected an integer >= %d\n", src, key, min);
+        return EXIT_BAD_INPUT;
+    }
+    *out = (int)v->valuedouble;
+    return EXIT_OK;
+}
+
+static int read_choice(const cJSON *v, const char *src, const char *key, const char *a,
+                       const char *b, int *is_b)
+{
+    if (!cJSON_IsString(v) || (strcmp(v->valuestring, a) && strcmp(v->valuestring, b))) {
+        fprintf(stderr, "bubblesim: %s: gpu.%s: expected \"%s\" or \"%s\"\n", src, key, a, b);
+        return EXIT_BAD_INPUT;
+    }
+    *is_b = strcmp(v->valuestring, b) == 0;
+    return EXIT_OK;
+}
+
+/* Applies one gpu key; src names the file or the --set option. */
+static int apply_gpu_key(verify_settings *s, const char *key, const cJSON *v, const char *src)
+{
+    int flag = 0, code = EXIT_OK;
+    if (strcmp(key, "workload") == 0) {
+        if (!(code = read_choice(v, src, key, "calibrated", "mlp", &flag)))
+            s->gpu.workload = flag ? BS_GPU_WORKLOAD_MLP : BS_GPU_WORKLOAD_CALIBRATED;
+    } else if (strcmp(key, "reps") == 0) {
+        code = read_int(v, src, key, 1, &s->gpu.reps);
+    } else if (strcmp(key, "warmup") == 0) {
+        code = read_int(v, src, key, 0, &s->gpu.warmup);
+    } else if (strcmp(key, "device") == 0) {
+        code = read_int(v, src, key, 0, &s->gpu.device);
+    } else if (strcmp(key, "tolerance") == 0) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1000) {
+            fprintf(stderr, "bubblesim: %s: gpu.tolerance: expected a percentage in (0, 1000]\n",
+                    src);
+            return EXIT_BAD_INPUT;
+        }
+        s->tolerance = v->valuedouble;
+    } else if (strcmp(key, "mode") == 0) {
+        if (!(code = read_choice(v, src, key, "auto", "streams", &flag)))
+            s->gpu.force_streams = flag;
+    } else if (strcmp(key, "copy_cost") == 0) {
+        if (!(code = read_choice(v, src, key, "config", "measured", &flag)))
+            s->copy_cost_measured = flag;
+    } else if (strcmp(key, "allocate_activations") == 0) {
+        if (!cJSON_IsBool(v)) {
+            fprintf(stderr, "bubblesim: %s: gpu.allocate_activations: expected true or false\n",
+                    src);
+            return EXIT_BAD_INPUT;
+        }
+        s->gpu.allocate_activations = cJSON_IsTrue(v);
+    } else {
+        fprintf(stderr, "bubblesim: %s: gpu.%s: unknown key; expected one of %s\n", src, key,
+                gpu_keys);
+        return EXIT_BAD_INPUT;
+    }
+    return code;
+}
+
+static char *read_file(const char *path, int *code)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t size = 0, cap = 0, n;
+    *code = EXIT_OK;
+    if (!f) {
+        fprintf(stderr, "bubblesim: %s: cannot open: %s\n", path, strerror(errno));
+        *code = EXIT_BAD_INPUT;
+        return NULL;
+    }
+    do {
+        if (size + 4096 + 1 > cap) {
+            char *grown = realloc(text, cap = 2 * cap + 8192);
+            if (!grown) {
+                free(text);
+                fclose(f);
+                fprintf(stderr, "bubblesim: out of memory\n");
+                *code = EXIT_FAILURE_OTHER;
+                return NULL;
+            }
+            text = grown;
+        }
+        n = fread(text + size, 1, 4096, f);
+        size += n;
+    } while (n == 4096 && size < (64u << 20));
+    if (ferror(f) || size >= (64u << 20)) {
+        fprintf(stderr, "bubblesim: %s: cannot read (or larger than 64 MiB)\n", path);
+        free(text);
+        fclose(f);
+        *code = EXIT_BAD_INPUT;
+        return NULL;
+    }
+    fclose(f);
+    text[size] = '\0';
+    return text;
+}
+
+/* Loads CONFIG: detaches and applies "gpu", parses the rest with the core. */
+static int load_config(bs_config *cfg, verify_settings *s, const char *path, const bs_override *ov,
+                       size_t n_ov)
+{
+    int code;
+    char *text = read_file(path, &code), *rest = NULL;
+    bs_error err = {{0}};
+    if (!text)
+        return code;
+    cJSON *root = cJSON_Parse(text);
+    if (root && cJSON_IsObject(root)) {
+        cJSON *gpu = cJSON_DetachItemFromObjectCaseSensitive(root, "gpu");
+        if (gpu && !cJSON_IsObject(gpu)) {
+            fprintf(stderr, "bubblesim: %s: gpu: expected an object with keys %s\n", path,
+                    gpu_keys);
+            code = EXIT_BAD_INPUT;
+        }
+        for (cJSON *item = gpu ? gpu->child : NULL; item && !code; item = item->next)
+            code = apply_gpu_key(s, item->string, item, path);
+        cJSON_Delete(gpu);
+        if (!code && !(rest = cJSON_PrintUnformatted(root))) {
+            fprintf(stderr, "bubblesim: out of memory\n");
+            code = EXIT_FAILURE_OTHER;
+        }
+    }
+    /* Syntax errors and non-objects: the core parser reports them with line
+     * and column, so it gets the original text. */
+    if (!code) {
+        int rc = bs_config_parse(cfg, rest ? rest : text, path, ov, n_ov, &err);
+        if (rc)
+            code = cli_report(rc, &err);
+    }
+    cJSON_Delete(root);
+    free(rest);
+    free(text);
+    return code;
+}
+
+/* Writes res to path through a temporary file in the same directory: as a
+ * Chrome/Perfetto trace when the name ends in ".trace.json", else as the
+ * result JSON of `run --json`. */
+static int write_result(const char *path, const bs_result *res, const bs_config *cfg)
+{
+    size_t len = strlen(path);
+    int trace = len >= 11 && strcmp(path + len - 11, ".trace.json") == 0;
+    const bs_writer *w = bs_writer_find(trace ? "trace" : "json");
+    char temp[4200];
+    bs_error err = {{0}};
+    if (cli_prepare_file_dir(path, &err))
+        return cli_report(BS_ERR_IO, &err);
+    snprintf(temp, sizeof temp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(temp, "w");
+    if (!f) {
+        fprintf(stderr, "bubblesim: %s: cannot write: %s\n", path, strerror(errno));
+        return EXIT_BAD_INPUT;
+    }
+    int rc = w ? w->write(f, res, cfg, &err) : BS_ERR_INTERNAL;
+    if (fclose(f) != 0 || rc || rename(temp, path) != 0) {
+        fprintf(stderr, "bubblesim: %s: cannot write%s%s\n", path, rc ? ": " : "",
+                rc ? err.message : "");
+        remove(temp);
+        return EXIT_BAD_INPUT;
+    }
+    return EXIT_OK;
+}
+
+/* The comparison chart: for each device a predicted row above a measured
+ * row, one box per op coloured by kind. STEM.dat and STEM.gp are kept
+ * beside the image (gnuplot.h's convention), so a user can restyle it. */
+static int write_chart_data(FILE *dat, const bs_result *pred, const bs_result *meas)
+{
+    const bs_program *prog = pred->timeline->program;
+    fprintf(dat,
+            "# bubblesim verify: %s P=%d M=%d V=%d; times in ms\n"
+            "# one line per op: row start end kind (row 2d predicted, 2d+1 measured)\n",
+            pred->schedule, pred->stages, pred->microbatches, pred->virtual_stages);
+    for (int d = 0; d < prog->devices; d++)
+        for (int measured = 0; measured < 2; measured++) {
+            const bs_timeline *tl = (measured ? meas : pred)->timeline;
+            for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++)
+                fprintf(dat, "%d %.17g %.17g %d\n", 2 * d + measured, tl->start[i], tl->end[i],
+                        prog->ops[i].kind);
+        }
+    return ferror(dat) ? -1 : 0;
+}
+
+static void write_chart_script(FILE *gp, const char *stem, cli_image_format format,
+                               const bs_result *pred, const bs_result *meas, double error_pct,
+                               int dry)
+{
+    int p = pred->devices, rows = 2 * p;
+    double end = pred->makespan > meas->makespan ? pred->makespan : meas->makespan;
+    cli_gnuplot_preamble(gp, stem, format, 1200, 200 + 30 * rows);
+    fprintf(gp, "data = '%s.dat'\n", stem);
+    fputs("forward_rgb = 0x4C72B0; backward_rgb = 0x55A868; input_grad_rgb = 0xDD8452\n"
+          "weight_grad_rgb = 0x8172B3; optimizer_rgb = 0x7F7F7F\n"
+          "kind_rgb(k) = k == 0 ? forward_rgb : k == 1 ? backward_rgb : k == 2 ? input_grad_rgb "
+          ": k == 3 ? weight_grad_rgb : optimizer_rgb\n",
+          gp);
+    fprintf(gp,
+            "set title \"%s  P=%d  M=%d  V=%d: predicted %.6g ms, measured %.6g ms (%+.3f%%)%s\" "
+            "font ',12'\n",
+            pred->schedule, pred->stages, pred->microbatches, pred->virtual_stages, pred->makespan,
+            meas->makespan, error_pct,
+            dry ? "\\nDRY RUN: no GPU was used, the measured rows are the plan under ideal stream "
+                  "semantics"
+                : "");
+    fprintf(gp, "set xrange [0:%.17g]\nset yrange [%d.5:-0.5]\n", end, rows - 1);
+    fputs("set xlabel 'time (ms)'\nset ytics scale 0 (", gp);
+    for (int r = 0; r < rows; r++)
+        fprintf(gp, "%s'device %d %s' %d", r ? ", " : "", r / 2, r % 2 ? "measured" : "predicted",
+                r);
+    fputs(")\nset grid noytics xtics\nset style fill solid 1.0 border lc rgb 'white'\n"
+          "set key outside bottom center horizontal\n"
+          "plot data using (($2 + $3) / 2):1:(($3 - $2) / 2):(0.4):(kind_rgb($4)) "
+          "with boxxyerror lc rgb variable, \\\n"
+          "     NaN with boxes lc rgb forward_rgb title 'forward', \\\n"
+          "     NaN with boxes lc rgb backward_rgb title 'backward', \\\n"
+          "     NaN with boxes lc rgb input_grad_rgb title 'input-grad', \\\n"
+          "     NaN with boxes lc rgb weight_grad_rgb title 'weight-grad', \\\n"
+          "     NaN with boxes lc rgb optimizer_rgb title 'optimizer'\n",
+          gp);
+}
+
+static int draw_chart(const char *image_path, const bs_result *pred, const bs_result *meas,
+                      double error_pct, int dry)
+{
+    char dir[4096], stem[1024], path[8192];
+    cli_outfile dat = {0}, gp = {0};
+    bs_error err = {{0}};
+    int rc = BS_OK;
+    cli_image_format format = cli_image_format_of(image_path);
+    dat.slot = gp.slot = -1;
+    if (format == CLI_IMAGE_NONE)
+        rc = cli_fail(&err, BS_ERR_INVALID, "--timeline %s: expected a .png or .svg file name",
+                      image_path);
+    else if (cli_chart_split(image_path, dir, sizeof dir, stem, sizeof stem))
+        rc = cli_fail(&err, BS_ERR_IO, "%s: path too long", image_path);
+    else
+        rc = cli_prepare_file_dir(image_path, &err);
+    if (rc)
+        goto error;
+    snprintf(path, sizeof path, "%s/%s.dat", dir, stem);
+    if ((rc = cli_outfile_open(&dat, path, &err)))
+        goto error;
+    if (write_chart_data(dat.file, pred, meas)) {
+        rc = cli_fail(&err, BS_ERR_IO, "%s: write failed", path);
+        goto error;
+    }
+    snprintf(path, sizeof path, "%s/%s.gp", dir, stem);
+    if ((rc = cli_outfile_open(&gp, path, &err)))
+        goto error;
+    write_chart_script(gp.file, stem, format, pred, meas, error_pct, dry);
+    if ((rc = cli_outfile_commit(&dat, &err)) || (rc = cli_outfile_commit(&gp, &err)))
+        goto error;
+    rc = cli_gnuplot_render(dir, stem, format, &err);
+error:
+    cli_outfile_abort(&dat);
+    cli_outfile_abort(&gp);
+    return rc ? cli_report(rc, &err) : EXIT_OK;
+}
+
+static const char *mode_text(const bs_gpu_report *rep)
+{
+    return rep->mode[0] ? rep->mode : "?";
+}
+
+static void print_info_table(const bs_gpu_info *info)
+{
+    printf("GPU %d: %s (compute capability %d.%d, %d SMs)\n", info->device, info->name,
+           info->cc_major, info->cc_minor, info->sm_count);
+    printf("driver %d.%d, runtime %d.%d\n", info->driver_version / 1000,
+           info->driver_version % 1000 / 10, info->runtime_version / 1000,
+           info->runtime_version % 1000 / 10);
+    if (info->green_available)
+        printf("green contexts: available, partition minimum %u SMs, alignment %u SMs\n",
+               info->min_partition, info->alignment);
+    else
+        printf("green contexts: not available\n");
+    printf("%%globaltimer: smallest step %.0f ns, %.6f timer ns per host ns\n", info->timer_tick_ns,
+           info->timer_ns_per_ns);
+}
+
+static cJSON *info_json(const bs_gpu_info *info)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", info->name);
+    cJSON_AddNumberToObject(o, "device", info->device);
+    cJSON_AddNumberToObject(o, "driver_version", info->driver_version);
+    cJSON_AddNumberToObject(o, "runtime_version", info->runtime_version);
+    cJSON_AddNumberToObject(o, "compute_capability", info->cc_major * 10 + info->cc_minor);
+    cJSON_AddNumberToObject(o, "sm_count", info->sm_count);
+    cJSON_AddBoolToObject(o, "green_contexts", info->green_available);
+    cJSON_AddNumberToObject(o, "min_partition_sms", info->min_partition);
+    cJSON_AddNumberToObject(o, "partition_alignment_sms", info->alignment);
+    cJSON_AddNumberToObject(o, "globaltimer_tick_ns", info->timer_tick_ns);
+    cJSON_AddNumberToObject(o, "globaltimer_ns_per_host_ns", info->timer_ns_per_ns);
+    return o;
+}
+
+static int print_json(cJSON *o)
+{
+    char *text = cJSON_Print(o);
+    int ok = text && printf("%s\n", text) >= 0 && fflush(stdout) == 0;
+    free(text);
+    cJSON_Delete(o);
+    if (!ok) {
+        fprintf(stderr, "bubblesim: cannot write to standard output\n");
+        return EXIT_FAILURE_OTHER;
+    }
+    return EXIT_OK;
+}
+
+static int probe(int device, int json)
+{
+    bs_gpu_info info;
+    bs_error err = {{0}};
+    int rc = bs_gpu_probe(&info, device, &err);
+    if (rc == BS_GPU_UNAVAILABLE) {
+        fprintf(stderr, "bubblesim: verify: no usable GPU: %s\n", err.message);
+        return EXIT_NO_GPU;
+    }
+    if (rc)
+        return cli_report(rc, &err);
+    if (json)
+        return print_json(info_json(&info));
+    print_info_table(&info);
+    return EXIT_OK;
+}
+
+/* The comparison of one run. */
+typedef struct comparison {
+    double makespan_error_pct, bubble_diff_points;
+    int messages_match, orders_match, within;
+    int *stage_order_match; /* [devices] */
+} comparison;
+
+static void compare(comparison *c, const bs_result *pred, const bs_result *meas,
+                    const bs_timeline *mtl, const bs_gpu_report *rep, const bs_program *prog,
+                    double tolerance)
+{
+    c->makespan_error_pct =
+        pred->makespan > 0 ? (meas->makespan - pred->makespan) / pred->makespan * 100.0 : 0.0;
+    c->bubble_diff_points = (meas->bubble_ratio - pred->bubble_ratio) * 100.0;
+    c->messages_match = pred->messages == rep->copies && pred->messages == mtl->messages_sent;
+    c->orders_match = 1;
+    for (int d = 0; d < prog->devices; d++) {
+        int same = 1;
+        for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++)
+            same &= rep->executed[i] == (uint32_t)i;
+        c->stage_order_match[d] = same;
+        c->orders_match &= same;
+    }
+    c->within = fabs(c->makespan_error_pct) <= tolerance && c->messages_match && c->orders_match;
+}
+
+static cJSON *report_json(const bs_config *cfg, const verify_settings *s, const bs_gpu_report *rep,
+                          const bs_result *pred, const bs_result *meas, const comparison *c)
+{
+    cJSON *o = cJSON_CreateObject(), *stages = cJSON_CreateArray();
+    cJSON_AddStringToObject(o, "schedule", cfg->schedule);
+    cJSON_AddNumberToObject(o, "stages", cfg->stages);
+    cJSON_AddNumberToObject(o, "microbatches", cfg->microbatches);
+    cJSON_AddNumberToObject(o, "virtual_stages", cfg->virtual_stages);
+    cJSON_AddNumberToObject(o, "iterations", cfg->iterations);
+    cJSON_AddStringToObject(o, "workload", "calibrated");
+    cJSON_AddItemToObject(o, "gpu", info_json(&rep->info));
+    cJSON_AddStringToObject(o, "mode", mode_text(rep));
+    cJSON_AddBoolToObject(o, "dry_run", strcmp(rep->mode, "dry-run") == 0);
+    cJSON_AddStringToObject(o, "mode_reason", rep->mode_reason);
+    cJSON_AddNumberToObject(o, "partitions", rep->partitions);
+    cJSON_AddNumberToObject(o, "partition_sms", rep->partition_sms);
+    cJSON_AddNumberToObject(o, "warmup", rep->warmup);
+    cJSON_AddNumberToObject(o, "reps", rep->reps);
+    cJSON_AddStringToObject(o, "copy_cost", s->copy_cost_measured ? "measured" : "config");
+    cJSON_AddNumberToObject(o, "copy_ms", rep->copy_ms);
+    cJSON_AddBoolToObject(o, "gate_timed_out", rep->gate_timed_out);
+    cJSON_AddNumberToObject(o, "makespan_predicted_ms", pred->makespan);
+    cJSON_AddNumberToObject(o, "makespan_measured_ms", meas->makespan);
+    cJSON_AddNumberToObject(o, "makespan_measured_min_ms", rep->makespan_min);
+    cJSON_AddNumberToObject(o, "makespan_measured_max_ms", rep->makespan_max);
+    cJSON_AddNumberToObject(o, "makespan_error_pct", c->makespan_error_pct);
+    cJSON_AddNumberToObject(o, "bubble_predicted", pred->bubble_ratio);
+    cJSON_AddNumberToObject(o, "bubble_measured", meas->bubble_ratio);
+    cJSON_AddNumberToObject(o, "bubble_diff_points", c->bubble_diff_points);
+    cJSON_AddNumberToObject(o, "messages_predicted", (double)pred->messages);
+    cJSON_AddNumberToObject(o, "messages_measured", (double)rep->copies);
+    cJSON_AddBoolToObject(o, "messages_match", c->messages_match);
+    cJSON_AddBoolToObject(o, "orders_match", c->orders_match);
+    for (int d = 0; d < pred->devices; d++) {
+        cJSON *st = cJSON_CreateObject();
+        cJSON_AddNumberToObject(st, "device", d);
+        cJSON_AddNumberToObject(st, "peak_activation_bytes_predicted",
+                                pred->device[d].peak_activation_bytes);
+        cJSON_AddNumberToObject(st, "pool_high_water_bytes", rep->pool_high_water[d]);
+        cJSON_AddNumberToObject(st, "busy_predicted_ms", pred->device[d].busy);
+        cJSON_AddNumberToObject(st, "busy_measured_ms", meas->device[d].busy);
+        cJSON_AddBoolToObject(st, "order_match", c->stage_order_match[d]);
+        cJSON_AddItemToArray(stages, st);
+    }
+    cJSON_AddItemToObject(o, "per_stage", stages);
+    cJSON_AddNumberToObject(o, "tolerance_pct", s->tolerance);
+    cJSON_AddBoolToObject(o, "pass", c->within);
+    return o;
+}
+
+static void print_table(const bs_config *cfg, const verify_settings *s, const bs_gpu_report *rep,
+                        const bs_result *pred, const bs_result *meas, const comparison *c)
+{
+    int dry = strcmp(rep->mode, "dry-run") == 0;
+    if (dry)
+        printf("DRY RUN: no GPU was used; the measured columns are the GPU plan run under ideal "
+               "stream semantics. This is not a measurement.\n");
+    else
+        print_info_table(&rep->info);
+    if (!dry)
+        printf("mode: %s, %d partitions of %u SMs%s%s\n", mode_text(rep), rep->partitions,
+               rep->partition_sms, rep->mode_reason[0] ? " - " : "", rep->mode_reason);
+    printf("%s P=%d M=%d V=%d iterations=%d, workload calibrated, %d warm-up + %d reps "
+           "(median kept)\n",
+           cfg->schedule, cfg->stages, cfg->microbatches, cfg->virtual_stages, cfg->iterations,
+           rep->warmup, rep->reps);
+    printf("copy of %.0f bytes: %.6f ms %s; prediction uses %s message time\n", cfg->message_bytes,
+           rep->copy_ms, dry ? "from the config" : "measured",
+           s->copy_cost_measured && !dry ? "the measured" : "the config's");
+    if (rep->gate_timed_out)
+        printf("warning: the GPU started before the host had issued the whole run\n");
+    printf("\n%-22s %14s %14s %12s\n", "", "predicted", "measured", "difference");
+    printf("%-22s %14.6f %14.6f %11.3f%%\n", "makespan (ms)", pred->makespan, meas->makespan,
+           c->makespan_error_pct);
+    printf("%-22s %14.6f %14.6f %9.3f pts\n", "bubble (idle/total)", pred->bubble_ratio,
+           meas->bubble_ratio, c->bubble_diff_points);
+    printf("%-22s %14llu %14llu %12s\n", "messages", (unsigned long long)pred->messages,
+           (unsigned long long)rep->copies, c->messages_match ? "exact" : "DIFFER");
+    printf("\n%-6s %18s %18s %12s %12s %8s\n", "stage", "peak act. bytes", "pool high-water",
+           "busy pred", "busy meas", "order");
+    for (int d = 0; d < pred->devices; d++)
+        printf("%-6d %18.0f %18.0f %12.6f %12.6f %8s\n", d, pred->device[d].peak_activation_bytes,
+               rep->pool_high_water[d], pred->device[d].busy, meas->device[d].busy,
+               c->stage_order_match[d] ? "same" : "DIFFER");
+    printf("\n%s: makespan error %.3f%% (tolerance %.3g%%), messages %s, op orders %s\n",
+           c->within ? "PASS" : "FAIL", c->makespan_error_pct, s->tolerance,
+           c->messages_match ? "exact" : "differ", c->orders_match ? "exact" : "differ");
+}
+
+int cli_verify(int argc, char **argv)
+{
+    const char *path = NULL, *measured_path = NULL, *predicted_path = NULL, *chart_path = NULL;
+    int json = 0, want_probe = 0, dry_run = 0, code = EXIT_OK, rc;
+    verify_settings s;
+    bs_override *ov = calloc((size_t)argc + 1, sizeof *ov);
+    cJSON **gpu_sets = calloc((size_t)argc + 1, sizeof *gpu_sets);
+    const char **gpu_set_keys = calloc((size_t)argc + 1, sizeof *gpu_set_keys);
+    size_t n_ov = 0, n_gpu = 0;
+    double tolerance_arg = -1;
+    int reps_arg = -1, warmup_arg = -1, streams_arg = 0;
+    bs_config cfg, pcfg;
+    bs_program prog;
+    bs_gpu_plan plan;
+    bs_timeline mtl;
+    bs_gpu_report rep;
+    bs_result meas;
+    bs_context *ctx = NULL;
+    bs_error err = {{0}};
+    comparison cmp = {0};
+    bs_config_init(&cfg);
+    bs_config_init(&pcfg);
+    bs_program_init(&prog);
+    bs_gpu_plan_init(&plan);
+    bs_timeline_init(&mtl);
+    bs_gpu_report_init(&rep);
+    memset(&meas, 0, sizeof meas);
+    memset(&s, 0, sizeof s);
+    bs_gpu_options_init(&s.gpu);
+    s.tolerance = 2.0;
+    s.copy_cost_measured = 1;
+    if (!ov || !gpu_sets || !gpu_set_keys) {
+        fprintf(stderr, "bubblesim: out of memory\n");
+        code = EXIT_FAILURE_OTHER;
+        goto done;
+    }
+
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        char *kv = NULL;
+        if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--probe") == 0) {
+            want_probe = 1;
+        } else if (strcmp(a, "--dry-run") == 0) {
+            dry_run = 1;
+        } else if (strcmp(a, "--streams") == 0) {
+            streams_arg = 1;
+        } else if (strcmp(a, "--tolerance") == 0 || strcmp(a, "--reps") == 0 ||
+                   strcmp(a, "--warmup") == 0 || strcmp(a, "--measured") == 0 ||
+                   strcmp(a, "--predicted") == 0 || strcmp(a, "--timeline") == 0 ||
+                   strcmp(a, "--set") == 0) {
+            if (i + 1 >= argc) {
+                code = bad("%s needs a value%s", a, "");
+                goto done;
+            }
+            const char *v = argv[++i];
+            char *end = NULL;
+            errno = 0;
+            if (strcmp(a, "--tolerance") == 0) {
+                tolerance_arg = strtod(v, &end);
+                if (errno || end == v || *end || !(tolerance_arg > 0) || tolerance_arg > 1000) {
+                    code = bad("--tolerance %s: expected a percentage in (0, 1000]%s", v, "");
+                    goto done;
+                }
+            } else if (strcmp(a, "--reps") == 0 || strcmp(a, "--warmup") == 0) {
+                long n = strtol(v, &end, 10);
+                int min = strcmp(a, "--reps") == 0;
+                if (errno || end == v || *end || n < min || n > 100000) {
+                    code = bad("%s %s: expected a whole number (at least 1 for --reps)", a, v);
+                    goto done;
+                }
+                *(min ? &reps_arg : &warmup_arg) = (int)n;
+            } else if (strcmp(a, "--measured") == 0) {
+                measured_path = v;
+            } else if (strcmp(a, "--predicted") == 0) {
+                predicted_path = v;
+            } else if (strcmp(a, "--timeline") == 0) {
+                chart_path = v;
+            } else {
+                kv = argv[i];
+            }
+        } else if (strncmp(a, "--set=", 6) == 0) {
+            kv = argv[i] + 6;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            code = bad("unknown option \"%s\" (see bubblesim --help)%s", a, "");
+            goto done;
+        } else if (!path) {
+            path = a;
+        } else {
+            code = bad("one CONFIG expected, got \"%s\" and \"%s\"", path, a);
+            goto done;
+        }
+        if (kv) {
+            char *eq = strchr(kv, '=');
+            if (!eq || eq == kv) {
+                code = bad("--set %s: expected KEY=VALUE%s", kv, "");
+                goto done;
+            }
+            *eq = '\0';
+            if (strncmp(kv, "gpu.", 4) == 0) {
+                cJSON *v = cJSON_Parse(eq + 1);
+                gpu_sets[n_gpu] = v ? v : cJSON_CreateString(eq + 1);
+                gpu_set_keys[n_gpu++] = kv + 4;
+            } else {
+                ov[n_ov].path = kv;
+                ov[n_ov].value = eq + 1;
+                n_ov++;
+            }
+        }
+    }
+    if (want_probe) {
+        code = probe(s.gpu.device, json);
+        goto done;
+    }
+    if (!path) {
+        code = bad("missing CONFIG (a JSON file; see bubblesim --help)%s%s", "", "");
+        goto done;
+    }
+    if ((code = load_config(&cfg, &s, path, ov, n_ov)))
+        goto done;
+    for (size_t k = 0; k < n_gpu; k++)
+        if ((code = apply_gpu_key(&s, gpu_set_keys[k], gpu_sets[k], "--set")))
+            goto done;
+    if (tolerance_arg > 0)
+        s.tolerance = tolerance_arg;
+    if (reps_arg > 0)
+        s.gpu.reps = reps_arg;
+    if (warmup_arg >= 0)
+        s.gpu.warmup = warmup_arg;
+    if (streams_arg)
+        s.gpu.force_streams = 1;
+    if (s.gpu.workload == BS_GPU_WORKLOAD_MLP) {
+        fprintf(stderr,
+                "bubblesim: %s: gpu.workload: mlp workload not implemented yet; use "
+                "\"calibrated\"\n",
+                path);
+        code = EXIT_BAD_INPUT;
+        goto done;
+    }
+
+    /* Everything that can be checked without a GPU is checked first, so a
+     * bad config says so on any machine. */
+    if ((rc = bs_program_build(&prog, &cfg, &err)) ||
+        (rc = bs_gpu_plan_build(&plan, &prog, &cfg, &err)) ||
+        (rc = bs_gpu_plan_check(&plan, &prog, &err))) {
+        fprintf(stderr, "bubblesim: %s: %s\n", path, err.message);
+        code = cli_exit_code(rc);
+        goto done;
+    }
+    rc = dry_run ? bs_gpu_dry_run(&mtl, &rep, &plan, &prog, &cfg, &err)
+                 : bs_gpu_execute(&mtl, &rep, &plan, &prog, &s.gpu, &err);
+    if (rc == BS_GPU_UNAVAILABLE) {
+        fprintf(stderr, "bubblesim: verify: no usable GPU: %s\n", err.message);
+        code = EXIT_NO_GPU;
+        goto done;
+    }
+    if (rc) {
+        code = cli_report(rc, &err);
+        goto done;
+    }
+
+    const bs_result *pred = NULL;
+    if ((rc = bs_config_copy(&pcfg, &cfg, &err)))
+        goto failed;
+    if (s.copy_cost_measured) {
+        pcfg.latency = rep.copy_ms;
+        pcfg.bandwidth = 0;
+    }
+    bs_run_options run_opts = {.record_messages = 1};
+    if ((rc = bs_context_create(&ctx)) ||
+        (rc = bs_context_run(ctx, &pcfg, &run_opts, &pred, &err)) ||
+        (rc = bs_metrics_compute(&meas, &mtl, &pcfg, &err)))
+        goto failed;
+    if (!(cmp.stage_order_match = calloc((size_t)prog.devices, sizeof *cmp.stage_order_match))) {
+        rc = BS_ERR_NOMEM;
+        goto failed;
+    }
+    compare(&cmp, pred, &meas, &mtl, &rep, &prog, s.tolerance);
+    if ((predicted_path && (code = write_result(predicted_path, pred, &pcfg))) ||
+        (measured_path && (code = write_result(measured_path, &meas, &pcfg))) ||
+        (chart_path &&
+         (code = draw_chart(chart_path, pred, &meas, cmp.makespan_error_pct, dry_run))))
+        goto done;
+    if (json)
+        code = print_json(report_json(&cfg, &s, &rep, pred, &meas, &cmp));
+    else
+        print_table(&cfg, &s, &rep, pred, &meas, &cmp);
+    if (!code && !cmp.within)
+        code = EXIT_OUTSIDE_TOLERANCE;
+    goto done;
+failed:
+    if (rc == BS_ERR_NOMEM && !err.message[0])
+        snprintf(err.message, sizeof err.message, "out of memory");
+    code = cli_report(rc, &err);
+done:
+    for (size_t k = 0; k < n_gpu; k++)
+        cJSON_Delete(gpu_sets[k]);
+    free(gpu_sets);
+    free(gpu_set_keys);
+    free(ov);
+    free(cmp.stage_order_match);
+    bs_result_free(&meas);
+    bs_context_free(&ctx);
+    bs_gpu_report_free(&rep);
+    bs_timeline_free(&mtl);
+    bs_gpu_plan_free(&plan);
+    bs_program_free(&prog);
+    bs_config_free(&pcfg);
+    bs_config_free(&cfg);
+    return code;
+}

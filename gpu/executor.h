@@ -1,0 +1,104 @@
+/*
+ * executor.h - the C interface of the CUDA executor (gpu/executor.cu), which
+ * runs a bs_gpu_plan on one GPU and gives back a measured bs_timeline.
+ *
+ * P pipeline stages share one GPU: each stage gets a disjoint SM partition
+ * (a CUDA green context) and a stream on it; where green contexts are
+ * missing or P partitions do not fit, each stage gets an ordinary stream
+ * and kernels sized to 1/P of the SMs. Which mode ran is reported, never
+ * hidden. Builds without CUDA link gpu/executor_none.c instead, whose
+ * functions all answer BS_GPU_UNAVAILABLE.
+ *
+ * Measurement: each op's kernel stamps its start and end with %globaltimer
+ * on the GPU; the timeline is in ms from the first op's start. Warm-up runs
+ * are dropped; of the measured repetitions, the one with the median makespan
+ * gives the timeline, so start and end times come from one consistent run.
+ */
+#ifndef BS_GPU_EXECUTOR_H
+#define BS_GPU_EXECUTOR_H
+
+#include "plan.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* No usable GPU: built without CUDA, no driver, no device, or the device
+ * cannot run the kernels. The message says which. */
+#define BS_GPU_UNAVAILABLE (-100)
+
+typedef enum bs_gpu_workload {
+    BS_GPU_WORKLOAD_CALIBRATED = 0, /* spin kernels of the configured duration */
+    BS_GPU_WORKLOAD_MLP = 1         /* real GEMMs: not implemented yet */
+} bs_gpu_workload;
+
+typedef struct bs_gpu_options {
+    int device;               /* CUDA device ordinal */
+    int warmup;               /* repetitions run and dropped */
+    int reps;                 /* measured repetitions, >= 1 */
+    int force_streams;        /* skip green contexts even where they work */
+    int allocate_activations; /* stream-ordered allocs/frees from a per-stage pool */
+    bs_gpu_workload workload;
+} bs_gpu_options;
+
+void bs_gpu_options_init(bs_gpu_options *opt);
+
+typedef struct bs_gpu_info {
+    char name[256];
+    int device;
+    int driver_version, runtime_version; /* 1000 * major + 10 * minor */
+    int cc_major, cc_minor, sm_count;
+    int green_available;               /* the driver has green contexts */
+    unsigned min_partition, alignment; /* SM partition granularity from the driver */
+    double timer_tick_ns;              /* smallest %globaltimer step seen */
+    double timer_ns_per_ns;            /* %globaltimer ns per host ns over ~50 ms */
+} bs_gpu_info;
+
+/* What a run did beyond the timeline. */
+typedef struct bs_gpu_report {
+    bs_gpu_info info;
+    char mode[32];          /* "green-contexts" or "streams" */
+    char mode_reason[256];  /* why streams, when they ran */
+    int partitions;         /* stage partitions obtained */
+    unsigned partition_sms; /* SMs per stage partition (streams mode: blocks per kernel) */
+    int reps, warmup;
+    double makespan_median, makespan_min, makespan_max; /* ms, over measured reps */
+    double copy_ms;          /* one copy of the message size alone, median */
+    uint64_t copies;         /* copies executed per repetition */
+    uint32_t *executed;      /* [op_count]: op indices each device ran, in the order it ran
+                                them, laid out like program->ops (device_first) */
+    double *pool_high_water; /* [devices]: bytes, 0 without activation allocation */
+    int gate_timed_out;      /* the host was still issuing when the GPU started */
+} bs_gpu_report;
+
+void bs_gpu_report_init(bs_gpu_report *rep);
+void bs_gpu_report_free(bs_gpu_report *rep);
+/* (Re)allocates rep->executed for op_count ops and rep->pool_high_water
+ * (zeroed) for devices. */
+int bs_gpu_report_reserve(bs_gpu_report *rep, size_t op_count, int devices, bs_error *err);
+
+/* A dry run, for machines without a GPU: fills tl and rep as
+ * bs_gpu_execute would, from the plan run under ideal stream semantics
+ * (bs_gpu_plan_simulate) with the config's message time for copies, so the
+ * "measured" side equals the prediction exactly when the plan is right
+ * (rep->mode "dry-run"). It checks the plan and the whole comparison path
+ * and never stands for a measurement. */
+int bs_gpu_dry_run(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_plan *plan,
+                   const bs_program *prog, const bs_config *cfg, bs_error *err);
+
+/* Finds the device and fills info (name, driver, SMs, partition granularity,
+ * timer tick). BS_GPU_UNAVAILABLE with the reason when there is no usable
+ * GPU. */
+int bs_gpu_probe(bs_gpu_info *info, int device, bs_error *err);
+
+/* Runs plan (built from prog) opt->warmup + opt->reps times and fills tl
+ * (tl->program = prog, start/end per op in ms, messages_sent = copies
+ * executed) from the median repetition, and rep with the rest. */
+int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_plan *plan,
+                   const bs_program *prog, const bs_gpu_options *opt, bs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,726 @@
+/*
+ * model.c - costs, memory and messages of a transformer, from its
+ * dimensions and the hardware (docs/model.md gives each formula and its
+ * source).
+ *
+ * A config with a "model" object describes the pipeline by the model it
+ * runs instead of by per-stage milliseconds. This module reads the model
+ * keys (model, hardware, tensor_parallel, layers_per_stage, balance), splits
+ * the layers over the P*V model chunks, and turns FLOP counts and byte
+ * counts into the ordinary bs_config fields, so the schedules, the engine
+ * and the metrics never know a model was involved:
+ *
+ *   costs.forward/backward/weight   one value per model chunk (model order):
+ *                                   FLOPs / T / (peak * efficiency) plus the
+ *                                   chunk's tensor-parallel all-reduces;
+ *                                   backward is the input gradient only;
+ *   memory.activation_bytes         the largest device's one micro-batch;
+ *   memory.weight_bytes             the largest device's 16-bit weights;
+ *   network.*                       the pipeline link and s*b*h*bytes.
+ *
+ * Invariants: every figure is per device, i.e. already divided by T (one
+ * pipeline device is one of T tensor-parallel ranks); chunk 0 holds the
+ * embedding and the last chunk the output layer and loss, so those two
+ * chunks differ from the others; the plan's chunk placement is the one the
+ * schedule's program uses (tests/test_model.c compares them).
+ */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#define MODEL_MAX_LAYERS 100000
+#define MODEL_MAX_DIM 10000000
+
+/* --------------------------------------------------------- JSON reading */
+
+static const char *kind_of(const cJSON *item)
+{
+    if (cJSON_IsString(item))
+        return "a string";
+    if (cJSON_IsNumber(item))
+        return "a number";
+    if (cJSON_IsBool(item))
+        return "a boolean";
+    if (cJSON_IsNull(item))
+        return "null";
+    if (cJSON_IsArray(item))
+        return "an array";
+    if (cJSON_IsObject(item))
+        return "an object";
+    return "an invalid value";
+}
+
+typedef enum key_type { K_INT, K_NUMBER, K_RECOMPUTE } key_type;
+
+typedef struct model_key {
+    const char *section;
+    const char *name;
+    key_type type;
+    size_t offset;
+    double min;
+    int min_exclusive;
+    double max;
+    int required;
+} model_key;
+
+#define MOFF(member) offsetof(bs_model, member)
+
+static const model_key model_keys[] = {
+    {"model", "layers", K_INT, MOFF(layers), 1, 0, MODEL_MAX_LAYERS, 1},
+    {"model", "hidden", K_INT, MOFF(hidden), 1, 0, MODEL_MAX_DIM, 1},
+    {"model", "heads", K_INT, MOFF(heads), 1, 0, MODEL_MAX_DIM, 1},
+    {"model", "kv_heads", K_INT, MOFF(kv_heads), 1, 0, MODEL_MAX_DIM, 0},
+    {"model", "ffn_hidden", K_INT, MOFF(ffn_hidden), 1, 0, MODEL_MAX_DIM, 0},
+    {"model", "sequence", K_INT, MOFF(sequence), 1, 0, MODEL_MAX_DIM, 1},
+    {"model", "microbatch_size", K_INT, MOFF(microbatch_size), 1, 0, MODEL_MAX_DIM, 0},
+    {"model", "vocabulary", K_INT, MOFF(vocabulary), 0, 0, MODEL_MAX_DIM * 10.0, 0},
+    {"model", "bytes_per_element", K_NUMBER, MOFF(bytes_per_element), 0, 1, 16, 0},
+    {"model", "optimizer_bytes_per_parameter", K_NUMBER, MOFF(optimizer_bytes_per_parameter), 0, 0,
+     1024, 0},
+    {"model", "recompute", K_RECOMPUTE, MOFF(recompute), 0, 0, 0, 0},
+    {"hardware", "peak_flops", K_NUMBER, MOFF(peak_flops), 0, 1, 1e21, 1},
+    {"hardware", "efficiency", K_NUMBER, MOFF(efficiency), 0, 1, 1, 0},
+    {"hardware", "memory_bytes", K_NUMBER, MOFF(memory_bytes), 0, 0, 1e18, 0},
+    {"hardware", "bandwidth", K_NUMBER, MOFF(bandwidth), 0, 0, 1e18, 0},
+    {"hardware", "latency", K_NUMBER, MOFF(latency), 0, 0, 1e15, 0},
+    {"hardware", "tp_bandwidth", K_NUMBER, MOFF(tp_bandwidth), 0, 0, 1e18, 0},
+    {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0},
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* "tune" belongs to `bubblesim tune` (cli/tune.c), which reads it; the
+ * config reader only lets it through. */
+static const char *const top_keys[] = {"model",   "hardware", "tensor_parallel", "layers_per_stage",
+                                       "balance", "tune"};
+
+int bs_model_is_key(const char *name)
+{
+    for (size_t i = 0; i < COUNT(top_keys); i++)
+        if (strcmp(name, top_keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+void bs_model_init(bs_model *m)
+{
+    memset(m, 0, sizeof *m);
+    m->microbatch_size = 1;
+    m->bytes_per_element = 2;
+    m->optimizer_bytes_per_parameter = 12;
+    m->recompute = BS_RECOMPUTE_NONE;
+    m->efficiency = 1;
+    m->tensor_parallel = 1;
+}
+
+void bs_model_free(bs_model *m)
+{
+    bs_free(m->layers_per_stage);
+    bs_model_init(m);
+}
+
+static const char *want_text(const model_key *k, char *buf, size_t size)
+{
+    if (k->type == K_INT)
+        snprintf(buf, size, "an integer from %.0f to %.0f", k->min, k->max);
+    else if (k->max <= 1024)
+        snprintf(buf, size, "a number %s %g and <= %g", k->min_exclusive ? ">" : ">=", k->min,
+                 k->max);
+    else
+        snprintf(buf, size, "a finite number %s %g", k->min_exclusive ? ">" : ">=", k->min);
+    return buf;
+}
+
+static int read_key(bs_model *m, const model_key *k, const cJSON *item, const char *source,
+                    bs_error *err)
+{
+    char *base = (char *)m + k->offset, want[96];
+    if (k->type == K_RECOMPUTE) {
+        static const char *const names[] = {"none", "selective", "full"};
+        if (cJSON_IsString(item))
+            for (int i = 0; i < 3; i++)
+                if (strcmp(item->valuestring, names[i]) == 0) {
+                    *(int *)base = i;
+                    return BS_OK;
+                }
+        if (cJSON_IsString(item))
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: %s.%s: expected \"none\", \"selective\" or \"full\", got \"%.64s\"",
+                           source, k->section, k->name, item->valuestring);
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: %s.%s: expected \"none\", \"selective\" or \"full\", got %s", source,
+                       k->section, k->name, kind_of(item));
+    }
+    want_text(k, want, sizeof want);
+    if (!cJSON_IsNumber(item))
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: expected %s, got %s", source, k->section,
+                       k->name, want, kind_of(item));
+    double x = item->valuedouble;
+    int ok = isfinite(x) && (k->min_exclusive ? x > k->min : x >= k->min) && x <= k->max;
+    if (!ok || (k->type == K_INT && x != floor(x)))
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: expected %s, got %g", source, k->section,
+                       k->name, want, x);
+    if (k->type == K_INT)
+        *(int *)base = (int)x;
+    else
+        *(double *)base = x;
+    return BS_OK;
+}
+
+static int read_section(bs_model *m, const cJSON *root, const char *section, const char *source,
+                        bs_error *err)
+{
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, section);
+    int rc;
+    if (!obj)
+        return bs_fail(
+            err, BS_ERR_INVALID,
+            "%s: %s: missing; a config with a model needs a \"%s\" object (docs/model.md)", source,
+            section, section);
+    if (!cJSON_IsObject(obj))
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected an object, got %s", source, section,
+                       kind_of(obj));
+    for (const cJSON *item = obj->child; item; item = item->next) {
+        for (const cJSON *b = item->next; b; b = b->next)
+            if (strcmp(item->string, b->string) == 0)
+                return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: key appears more than once", source,
+                               section, item->string);
+        const model_key *k = NULL;
+        for (size_t i = 0; i < COUNT(model_keys); i++)
+            if (strcmp(model_keys[i].section, section) == 0 &&
+                strcmp(model_keys[i].name, item->string) == 0)
+                k = &model_keys[i];
+        if (!k) {
+            char keys[400];
+            size_t n = 0;
+            keys[0] = '\0';
+            for (size_t i = 0; i < COUNT(model_keys) && n < sizeof keys; i++)
+                if (strcmp(model_keys[i].section, section) == 0)
+                    n += (size_t)snprintf(keys + n, sizeof keys - n, "%s%s", n ? ", " : "",
+                                          model_keys[i].name);
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: unknown key; expected one of %s",
+                           source, section, item->string, keys);
+        }
+        if ((rc = read_key(m, k, item, source, err)))
+            return rc;
+    }
+    for (size_t i = 0; i < COUNT(model_keys); i++)
+        if (model_keys[i].required && strcmp(model_keys[i].section, section) == 0 &&
+            !cJSON_GetObjectItemCaseSensitive(obj, model_keys[i].name))
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: missing; expected %s", source, section,
+                           model_keys[i].name, want_text(&model_keys[i], (char[96]){0}, 96));
+    return BS_OK;
+}
+
+static int read_layers_per_stage(bs_model *m, const cJSON *item, const char *source, bs_error *err)
+{
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: layers_per_stage: expected a non-empty array of layer counts, one per "
+                       "model chunk, got %s",
+                       source, cJSON_IsArray(item) ? "an empty array" : kind_of(item));
+    size_t n = (size_t)cJSON_GetArraySize(item), i = 0;
+    if (n > 65535)
+        return bs_fail(err, BS_ERR_LIMIT, "%s: layers_per_stage: has %zu entries; at most 65535",
+                       source, n);
+    int *counts = bs_alloc_array(n, sizeof *counts);
+    if (!counts)
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory");
+    const cJSON *el;
+    cJSON_ArrayForEach(el, item)
+    {
+        double x = cJSON_IsNumber(el) ? el->valuedouble : -1;
+        if (!(x >= 1 && x <= MODEL_MAX_LAYERS) || x != floor(x)) {
+            bs_free(counts);
+            if (cJSON_IsNumber(el))
+                return bs_fail(
+                    err, BS_ERR_INVALID,
+                    "%s: layers_per_stage[%zu]: expected an integer from 1 to %d, got %g", source,
+                    i, MODEL_MAX_LAYERS, x);
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: layers_per_stage[%zu]: expected an integer from 1 to %d, got %s",
+                           source, i, MODEL_MAX_LAYERS, kind_of(el));
+        }
+        counts[i++] = (int)x;
+    }
+    bs_free(m->layers_per_stage);
+    m->layers_per_stage = counts;
+    m->layers_per_stage_count = n;
+    return BS_OK;
+}
+
+/* Reads every model key of root into m (initialised by the caller). */
+static int read_model(bs_model *m, const cJSON *root, const char *source, bs_error *err)
+{
+    int rc;
+    if ((rc = read_section(m, root, "model", source, err)) ||
+        (rc = read_section(m, root, "hardware", source, err)))
+        return rc;
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "tensor_parallel");
+    if (item) {
+        static const model_key tp = {
+            "", "tensor_parallel", K_INT, MOFF(tensor_parallel), 1, 0, 4096, 0};
+        char want[96];
+        double x = cJSON_IsNumber(item) ? item->valuedouble : 0;
+        if (!cJSON_IsNumber(item))
+            return bs_fail(err, BS_ERR_INVALID, "%s: tensor_parallel: expected %s, got %s", source,
+                           want_text(&tp, want, sizeof want), kind_of(item));
+        if (!(x >= 1 && x <= 4096) || x != floor(x))
+            return bs_fail(err, BS_ERR_INVALID, "%s: tensor_parallel: expected %s, got %g", source,
+                           want_text(&tp, want, sizeof want), x);
+        m->tensor_parallel = (int)x;
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(root, "balance"))) {
+        if (!cJSON_IsBool(item))
+            return bs_fail(err, BS_ERR_INVALID, "%s: balance: expected true or false, got %s",
+                           source, kind_of(item));
+        m->balance = cJSON_IsTrue(item);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(root, "layers_per_stage"))) {
+        if (m->balance)
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: layers_per_stage: give either layers_per_stage or balance: true, "
+                           "not both",
+                           source);
+        if ((rc = read_layers_per_stage(m, item, source, err)))
+            return rc;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"),
+                                          "kv_heads"))
+        m->kv_heads = m->heads;
+    if (!cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"),
+                                          "ffn_hidden")) {
+        if (m->hidden > MODEL_MAX_DIM / 4)
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: model.hidden: %d is too large for the default ffn_hidden = 4 * "
+                           "hidden; give model.ffn_hidden",
+                           source, m->hidden);
+        m->ffn_hidden = 4 * m->hidden;
+    }
+    if (m->hidden % m->heads != 0)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: model.heads: hidden = %d must be a multiple of heads = %d", source,
+                       m->hidden, m->heads);
+    if (m->kv_heads > m->heads || m->heads % m->kv_heads != 0)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: model.kv_heads: heads = %d must be a multiple of kv_heads = %d", source,
+                       m->heads, m->kv_heads);
+    if (m->heads % m->tensor_parallel != 0)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: tensor_parallel: T = %d must divide model.heads = %d (each device "
+                       "holds whole attention heads)",
+                       source, m->tensor_parallel, m->heads);
+    return BS_OK;
+}
+
+int bs_model_parse(bs_model *m, const char *text, const char *source, bs_error *err)
+{
+    int rc;
+    bs_model_free(m);
+    cJSON *root = cJSON_Parse(text);
+    if (!root)
+        return bs_fail(err, BS_ERR_INVALID, "%s: config: JSON syntax error", source);
+    if (!cJSON_IsObject(root) || !cJSON_GetObjectItemCaseSensitive(root, "model")) {
+        rc = bs_fail(err, BS_ERR_INVALID,
+                     "%s: model: missing; expected an object with the transformer's dimensions "
+                     "(docs/model.md)",
+                     source);
+        goto error;
+    }
+    if ((rc = read_model(m, root, source, err)))
+        goto error;
+    cJSON_Delete(root);
+    return BS_OK;
+error:
+    cJSON_Delete(root);
+    bs_model_free(m);
+    return rc;
+}
+
+/* ------------------------------------------------------------ partition */
+
+/* Chunk cost of layers [j, i) out of n: prefix sums plus the extras of the
+ * first and last chunk. */
+static double range_cost(const double *prefix, int j, int i, int n, double first_extra,
+                         double last_extra)
+{
+    return prefix[i] - prefix[j] + (j == 0 ? first_extra : 0) + (i == n ? last_extra : 0);
+}
+
+/* Dynamic programme over prefixes: best[k][i] is the smallest slowest chunk
+ * when the first i layers form k chunks (the last extra only counts at
+ * i = n). For fixed k and i, best[k-1][j] grows with j while the cost of
+ * the k-th chunk [j, i) shrinks, so the optimum sits where they cross: a
+ * binary search finds it, O(chunks * layers * log layers) in all. */
+double bs_partition_balanced(int *counts, const double *layer_cost, int layers, int chunks,
+                             double first_extra, double last_extra)
+{
+    int n = layers, K = chunks;
+    double *prefix = bs_alloc_array((size_t)n + 1, sizeof *prefix);
+    double *best = bs_alloc_array((size_t)(n + 1) * (size_t)(K + 1), sizeof *best);
+    int *cut = bs_alloc_array((size_t)(n + 1) * (size_t)(K + 1), sizeof *cut);
+    double answer = -1;
+    if (!prefix || !best || !cut || K < 1 || K > n)
+        goto error;
+    prefix[0] = 0;
+    for (int i = 0; i < n; i++)
+        prefix[i + 1] = prefix[i] + layer_cost[i];
+#define BEST(k, i) best[(size_t)(k) * (size_t)(n + 1) + (size_t)(i)]
+#define CUT(k, i) cut[(size_t)(k) * (size_t)(n + 1) + (size_t)(i)]
+    for (int i = 1; i <= n; i++) {
+        BEST(1, i) = range_cost(prefix, 0, i, n, first_extra, last_extra);
+        CUT(1, i) = 0;
+    }
+    for (int k = 2; k <= K; k++) {
+        for (int i = k; i <= n; i++) {
+            /* j ranges over k-1 .. i-1; find the first j with
+             * best[k-1][j] >= cost(j, i), then look at it and its left
+             * neighbour. */
+            int lo = k - 1, hi = i - 1;
+            while (lo < hi) {
+                int mid = lo + (hi - lo) / 2;
+                if (BEST(k - 1, mid) >= range_cost(prefix, mid, i, n, first_extra, last_extra))
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            double chosen = DBL_MAX;
+            int chosen_j = lo;
+            for (int j = lo - 1; j <= lo + 1; j++) {
+                if (j < k - 1 || j > i - 1)
+                    continue;
+                double a = BEST(k - 1, j), b = range_cost(prefix, j, i, n, first_extra, last_extra);
+                double worst = a > b ? a : b;
+                if (worst < chosen) {
+                    chosen = worst;
+                    chosen_j = j;
+                }
+            }
+            BEST(k, i) = chosen;
+            CUT(k, i) = chosen_j;
+        }
+    }
+    answer = BEST(K, n);
+    for (int k = K, i = n; k >= 1; k--) {
+        int j = CUT(k, i);
+        counts[k - 1] = i - j;
+        i = j;
+    }
+#undef BEST
+#undef CUT
+error:
+    bs_free(prefix);
+    bs_free(best);
+    bs_free(cut);
+    return answer;
+}
+
+/* ----------------------------------------------------------------- plan */
+
+int bs_model_chunk_device(const bs_config *cfg, int chunk)
+{
+    int p = cfg->stages;
+    if (cfg->placement == BS_PLACEMENT_EXPLICIT && cfg->placement_map &&
+        (size_t)chunk < cfg->placement_count)
+        return cfg->placement_map[chunk];
+    /* The V-shaped schedules place chunks s and 2P-1-s on device s (their
+     * generators call bs_place_v); a test checks this against the programs. */
+    int v_shape = cfg->placement == BS_PLACEMENT_V || strcmp(cfg->schedule, "zbv") == 0 ||
+                  strcmp(cfg->schedule, "dualpipev") == 0;
+    if (v_shape && cfg->virtual_stages == 2)
+        return chunk < p ? chunk : 2 * p - 1 - chunk;
+    return chunk % p;
+}
+
+void bs_model_plan_free(bs_model_plan *plan)
+{
+    bs_free(plan->chunk);
+    bs_free(plan->device);
+    memset(plan, 0, sizeof *plan);
+}
+
+static double flops_to_ms(double flops, const bs_model *m)
+{
+    return flops / (m->peak_flops * m->efficiency) * 1000.0;
+}
+
+int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_config *cfg,
+                          const char *source, bs_error *err)
+{
+    int rc = BS_OK;
+    int p = cfg->stages, n = cfg->stages * cfg->virtual_stages, T = m->tensor_parallel;
+    double *layer_cost = NULL;
+    int *counts = NULL;
+    memset(plan, 0, sizeof *plan);
+    const bs_schedule *sched = bs_schedule_find(cfg->schedule);
+    plan->training = !(sched && (sched->flags & BS_PROGRAM_FORWARD_ONLY));
+    plan->chunks = n;
+    plan->devices = p;
+    plan->tensor_parallel = T;
+    if (n > m->layers)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: model.layers: %d layers cannot fill P*V = %d model chunks (each needs "
+                       "at least one layer)",
+                       source, m->layers, n);
+    if (!(plan->chunk = bs_zalloc_array((size_t)n, sizeof *plan->chunk)) ||
+        !(plan->device = bs_zalloc_array((size_t)p, sizeof *plan->device)) ||
+        !(counts = bs_alloc_array((size_t)n, sizeof *counts))) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory planning the model");
+        goto error;
+    }
+
+    /* One layer, one micro-batch (b sequences of s tokens), whole (T = 1). */
+    double s = m->sequence, b = m->microbatch_size, h = m->hidden, e = m->bytes_per_element;
+    double h_kv = h * m->kv_heads / m->heads, a = m->heads, vocab = m->vocabulary;
+    double tokens = s * b;
+    plan->layer_parameters = 2 * h * h + 2 * h * h_kv + 2 * h * m->ffn_hidden;
+    double matmul = 2 * tokens * plan->layer_parameters; /* weights' matmuls, forward */
+    double attention = 4 * s * s * b * h;                /* QK^T and AV, forward */
+    plan->layer_forward_flops = matmul + attention;
+    plan->layer_weight_grad_flops = matmul;
+    plan->layer_input_grad_flops = matmul + 2 * attention;
+    double act16; /* bytes of one layer at 16 bits, whole (T = 1) */
+    switch (m->recompute) {
+    case BS_RECOMPUTE_SELECTIVE:
+        act16 = 34 * s * b * h;
+        plan->layer_input_grad_flops += attention;
+        break;
+    case BS_RECOMPUTE_FULL:
+        act16 = 2 * s * b * h;
+        plan->layer_input_grad_flops += plan->layer_forward_flops;
+        break;
+    default:
+        act16 = 34 * s * b * h + 5 * a * s * s * b;
+        break;
+    }
+    plan->layer_activation_bytes = act16 * (e / 2) / T;
+    plan->message_bytes = tokens * h * e;
+    plan->allreduce_ms = 0;
+    if (T > 1) {
+        plan->allreduce_ms = 2.0 * (T - 1) * m->tp_latency;
+        if (m->tp_bandwidth > 0)
+            plan->allreduce_ms += 2.0 * (T - 1) / T * plan->message_bytes / m->tp_bandwidth * 1000;
+    }
+    /* Megatron's tensor parallelism: two all-reduces per layer in the
+     * forward (attention and MLP outputs) and two in the input gradient;
+     * full recomputation repeats the forward's two. */
+    double ar_forward = 2 * plan->allreduce_ms;
+    double ar_input = (m->recompute == BS_RECOMPUTE_FULL ? 4 : 2) * plan->allreduce_ms;
+    double out_flops = 2 * tokens * h * vocab; /* logits; the same again for each gradient */
+
+    /* Split the layers. */
+    if (m->layers_per_stage) {
+        size_t given = m->layers_per_stage_count;
+        if (given != (size_t)n && !(cfg->virtual_stages == 1 && given == (size_t)p)) {
+            rc = bs_fail(err, BS_ERR_INVALID,
+                         "%s: layers_per_stage: has %zu entries; expected P*V = %d (one per model "
+                         "chunk, in model order)",
+                         source, given, n);
+            goto error;
+        }
+        long long sum = 0;
+        for (int c = 0; c < n; c++)
+            sum += counts[c] = m->layers_per_stage[c];
+        if (sum != m->layers) {
+            rc = bs_fail(err, BS_ERR_INVALID,
+                         "%s: layers_per_stage: sums to %lld layers; expected model.layers = %d",
+                         source, sum, m->layers);
+            goto error;
+        }
+    } else if (m->balance) {
+        if (!(layer_cost = bs_alloc_array((size_t)m->layers, sizeof *layer_cost))) {
+            rc = bs_fail(err, BS_ERR_NOMEM, "out of memory planning the model");
+            goto error;
+        }
+        /* Balance the time a chunk keeps its device busy per micro-batch. */
+        double per_layer = flops_to_ms(plan->layer_forward_flops / T, m) + ar_forward;
+        double last = flops_to_ms(out_flops / T, m);
+        if (plan->training) {
+            per_layer +=
+                flops_to_ms((plan->layer_input_grad_flops + plan->layer_weight_grad_flops) / T, m) +
+                ar_input;
+            last *= 3;
+        }
+        for (int i = 0; i < m->layers; i++)
+            layer_cost[i] = per_layer;
+        if (bs_partition_balanced(counts, layer_cost, m->layers, n, 0, last) < 0) {
+            rc = bs_fail(err, BS_ERR_NOMEM, "out of memory balancing the layers");
+            goto error;
+        }
+    } else {
+        for (int c = 0; c < n; c++)
+            counts[c] =
+                (int)(((long long)(c + 1) * m->layers) / n - ((long long)c * m->layers) / n);
+    }
+
+    /* Per chunk, per device (everything divided by T). */
+    int first_layer = 0;
+    for (int c = 0; c < n; c++) {
+        bs_model_chunk *ch = &plan->chunk[c];
+        double l = counts[c];
+        ch->first_layer = first_layer;
+        ch->layers = counts[c];
+        first_layer += counts[c];
+        ch->device = bs_model_chunk_device(cfg, c);
+        if (ch->device < 0 || ch->device >= p) {
+            rc = bs_fail(err, BS_ERR_INVALID, "%s: placement: chunk %d has no device", source, c);
+            goto error;
+        }
+        ch->forward_flops = l * plan->layer_forward_flops / T;
+        ch->input_grad_flops = l * plan->layer_input_grad_flops / T;
+        ch->weight_grad_flops = l * plan->layer_weight_grad_flops / T;
+        ch->parameters = l * plan->layer_parameters / T;
+        ch->activation_bytes = l * plan->layer_activation_bytes;
+        if (c == 0)
+            ch->parameters += vocab * h / T; /* the input embedding */
+        if (c == n - 1) {
+            /* The output layer (a copy of the embedding, as in Megatron)
+             * and the loss over fp32 logits. */
+            ch->parameters += vocab * h / T;
+            ch->forward_flops += out_flops / T;
+            ch->input_grad_flops += out_flops / T;
+            ch->weight_grad_flops += out_flops / T;
+            ch->activation_bytes += 4 * tokens * vocab / T;
+        }
+        ch->forward_ms = flops_to_ms(ch->forward_flops, m) + l * ar_forward;
+        ch->input_grad_ms = flops_to_ms(ch->input_grad_flops, m) + l * ar_input;
+        ch->weight_grad_ms = flops_to_ms(ch->weight_grad_flops, m);
+
+        bs_model_device *dv = &plan->device[ch->device];
+        dv->parameters += ch->parameters;
+        dv->activation_bytes += ch->activation_bytes;
+        if (!plan->training)
+            /* Keys and values of every sequence of the batch, all layers of
+             * the chunk: 2 * s * (M * b) * h_kv elements per layer. */
+            dv->kv_cache_bytes += l * 2 * s * b * cfg->microbatches * h_kv * e / T;
+    }
+    for (int d = 0; d < p; d++) {
+        bs_model_device *dv = &plan->device[d];
+        dv->weight_bytes = dv->parameters * e;
+        if (plan->training) {
+            dv->gradient_bytes = dv->parameters * e;
+            dv->optimizer_bytes = dv->parameters * m->optimizer_bytes_per_parameter;
+        } else {
+            dv->activation_bytes = 0; /* inference keeps no activations for a backward */
+        }
+    }
+error:
+    bs_free(layer_cost);
+    bs_free(counts);
+    if (rc)
+        bs_model_plan_free(plan);
+    return rc;
+}
+
+void bs_model_memory_of(bs_model_memory *out, const bs_model_plan *plan, const bs_result *res,
+                        int device)
+{
+    const bs_model_device *dv = &plan->device[device];
+    const bs_device_result *dr = &res->device[device];
+    memset(out, 0, sizeof *out);
+    out->weights = dv->weight_bytes;
+    out->gradients = dv->gradient_bytes;
+    out->optimizer = dv->optimizer_bytes;
+    out->kv_cache = dv->kv_cache_bytes;
+    /* Peak activations are counted in micro-batch units of the whole device
+     * stage (a chunk counts 1/V), so the device's one-micro-batch total
+     * scales them; exact when the device's chunks are alike. */
+    out->activations = dr->peak_activations * dv->activation_bytes;
+    /* Each weight version beyond the current one is a stashed 16-bit copy
+     * (PipeDream's weight stashing). */
+    if (dr->weight_versions > 1)
+        out->stashed_weights = (dr->weight_versions - 1) * dv->weight_bytes;
+    out->total = out->activations + out->weights + out->gradients + out->optimizer +
+                 out->stashed_weights + out->kv_cache;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+/* Keys a model replaces: giving both would leave two answers to one
+ * question. */
+static int refuse_conflicts(const cJSON *root, const char *source, bs_error *err)
+{
+    static const char *const taken[][2] = {
+        {"costs", "forward"},           {"costs", "backward"},        {"costs", "weight"},
+        {"memory", "activation_bytes"}, {"memory", "weight_bytes"},   {"network", "latency"},
+        {"network", "bandwidth"},       {"network", "message_bytes"},
+    };
+    for (size_t i = 0; i < COUNT(taken); i++) {
+        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, taken[i][0]);
+        if (cJSON_IsObject(sec) && cJSON_GetObjectItemCaseSensitive(sec, taken[i][1]))
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: %s.%s: a config with a \"model\" gets its costs, memory and "
+                           "network from the model and hardware; remove %s.%s (costs.optimizer, "
+                           "costs.overlap and memory.kept_fraction may stay)",
+                           source, taken[i][0], taken[i][1], taken[i][0], taken[i][1]);
+    }
+    return BS_OK;
+}
+
+int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_error *err)
+{
+    int rc;
+    bs_model m;
+    bs_model_plan plan;
+    double *f = NULL, *bw = NULL, *w = NULL;
+    memset(&plan, 0, sizeof plan);
+    bs_model_init(&m);
+    if (!cJSON_GetObjectItemCaseSensitive(root, "model")) {
+        for (size_t i = 1; i < COUNT(top_keys); i++)
+            if (cJSON_GetObjectItemCaseSensitive(root, top_keys[i]))
+                return bs_fail(err, BS_ERR_INVALID,
+                               "%s: %s: only a config with a \"model\" object takes %s "
+                               "(docs/model.md)",
+                               source, top_keys[i], top_keys[i]);
+        return BS_OK;
+    }
+    if ((rc = refuse_conflicts(root, source, err)) || (rc = read_model(&m, root, source, err)))
+        goto error;
+    if (!bs_schedule_find(cfg->schedule) || cfg->stages < 1 || cfg->virtual_stages < 1 ||
+        (long long)cfg->stages * cfg->virtual_stages > 65535) {
+        rc = BS_OK; /* bs_config_check reports these */
+        goto error;
+    }
+    if ((rc = bs_model_plan_compute(&plan, &m, cfg, source, err)))
+        goto error;
+    size_t n = (size_t)plan.chunks;
+    if (!(f = bs_alloc_array(n, sizeof *f)) || !(bw = bs_alloc_array(n, sizeof *bw)) ||
+        !(w = bs_alloc_array(n, sizeof *w))) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory");
+        goto error;
+    }
+    for (size_t c = 0; c < n; c++) {
+        f[c] = plan.chunk[c].forward_ms;
+        bw[c] = plan.training ? plan.chunk[c].input_grad_ms : 0;
+        w[c] = plan.training ? plan.chunk[c].weight_grad_ms : 0;
+    }
+    /* costs.* were refused above, so cfg's arrays are still the read-only
+     * defaults, which are never freed. */
+    cfg->forward = (bs_values){n, f};
+    cfg->backward = (bs_values){n, bw};
+    cfg->weight = (bs_values){n, w};
+    f = bw = w = NULL;
+    cfg->activation_bytes = 0;
+    cfg->weight_bytes = 0;
+    for (int d = 0; d < plan.devices; d++) {
+        if (plan.device[d].activation_bytes > cfg->activation_bytes)
+            cfg->activation_bytes = plan.device[d].activation_bytes;
+        if (plan.device[d].weight_bytes > cfg->weight_bytes)
+            cfg->weight_bytes = plan.device[d].weight_bytes;
+    }
+    cfg->latency = m.latency;
+    cfg->bandwidth = m.bandwidth;
+    cfg->message_bytes = plan.message_bytes;
+    rc = BS_OK;
+error:
+    bs_free(f);
+    bs_free(bw);
+    bs_free(w);
+    bs_model_plan_free(&plan);
+    bs_model_free(&m);
+    return rc;
+}

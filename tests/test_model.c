@@ -1,0 +1,436 @@
+/*
+ * test_model.c - sim/model.c: FLOP, byte and time formulas against values
+ * computed by hand for a small model, the config hook (costs filled, errors
+ * named), chunk placement against the schedules' programs, the memory of a
+ * simulated run, and the balanced partition against brute force.
+ */
+#include "bubblesim.h"
+#include "check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The small model of every hand computation below:
+ *   L = 4 layers, h = 64, a = 4 heads (kv_heads = a), ffn = 4h = 256,
+ *   s = 16, b = 2 (tokens = s*b = 32), vocabulary 100, 2 bytes per element,
+ *   peak 1e9 FLOP/s at efficiency 0.5, so 1 FLOP = 2e-6 ms. */
+#define SMALL_MODEL                                                                                \
+    "\"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 16, "                  \
+    "\"microbatch_size\": 2, \"vocabulary\": 100}, "                                               \
+    "\"hardware\": {\"peak_flops\": 1e9, \"efficiency\": 0.5, \"memory_bytes\": 1e9, "             \
+    "\"bandwidth\": 1e9, \"latency\": 0.01, \"tp_bandwidth\": 1e9, \"tp_latency\": 0.001}"
+
+static int parse(bs_config *cfg, const char *text, bs_error *err)
+{
+    return bs_config_parse(cfg, text, "t.json", NULL, 0, err);
+}
+
+static int plan_of(bs_model_plan *plan, const char *text, bs_config *cfg)
+{
+    bs_model m;
+    bs_error err = {{0}};
+    bs_model_init(&m);
+    int rc = parse(cfg, text, &err);
+    if (!rc)
+        rc = bs_model_parse(&m, text, "t.json", &err);
+    if (!rc)
+        rc = bs_model_plan_compute(plan, &m, cfg, "t.json", &err);
+    CHECK_MSG(rc == BS_OK, "%s", err.message);
+    bs_model_free(&m);
+    return rc;
+}
+
+static void test_layer_formulas(void)
+{
+    bs_config cfg;
+    bs_model_plan plan;
+    bs_config_init(&cfg);
+    memset(&plan, 0, sizeof plan);
+    if (plan_of(&plan,
+                "{\"schedule\": \"1f1b\", \"stages\": 2, \"microbatches\": 4, " SMALL_MODEL "}",
+                &cfg))
+        return;
+    /* Parameters per layer: Q and O h^2 each, K and V h*h_kv each (h_kv = h),
+     * MLP 2*h*ffn: 2*4096 + 2*4096 + 2*64*256 = 49152 = 12h^2. */
+    CHECK_NEAR(plan.layer_parameters, 49152, 0);
+    /* Forward: 2 * tokens * params + 4*s^2*b*h = 2*32*49152 + 4*256*2*64
+     * = 3145728 + 131072 = 3276800 (= 24bsh^2 + 4bs^2h). */
+    CHECK_NEAR(plan.layer_forward_flops, 3276800, 0);
+    /* Input gradient: the weight matmuls once more, attention core twice:
+     * 3145728 + 262144 = 3407872. Weight gradient: 3145728. */
+    CHECK_NEAR(plan.layer_input_grad_flops, 3407872, 0);
+    CHECK_NEAR(plan.layer_weight_grad_flops, 3145728, 0);
+    /* Activations, no recomputation: 34*s*b*h + 5*a*s^2*b
+     * = 34*16*2*64 + 5*4*256*2 = 69632 + 10240 = 79872 bytes. */
+    CHECK_NEAR(plan.layer_activation_bytes, 79872, 0);
+    /* Message: s*b*h*2 = 16*2*64*2 = 4096 bytes. */
+    CHECK_NEAR(plan.message_bytes, 4096, 0);
+    CHECK_NEAR(plan.allreduce_ms, 0, 0); /* T = 1 */
+
+    /* Two chunks of two layers. Chunk 0: 2 layers + embedding 100*64:
+     * 98304 + 6400 = 104704 parameters; forward 2*3276800 = 6553600 FLOP =
+     * 13.1072 ms. Chunk 1 adds the output layer: the same parameters
+     * (a copy of the embedding), forward + 2*32*64*100 = 409600 FLOP:
+     * 6963200 FLOP = 13.9264 ms; input gradient 2*3407872 + 409600 =
+     * 7225344 FLOP = 14.450688 ms; weight gradient 2*3145728 + 409600 =
+     * 6701056 FLOP = 13.402112 ms; activations 2*79872 + fp32 logits
+     * 4*32*100 = 172544 bytes. */
+    CHECK(plan.chunks == 2 && plan.chunk[0].layers == 2 && plan.chunk[1].layers == 2);
+    CHECK_NEAR(plan.chunk[0].parameters, 104704, 0);
+    CHECK_NEAR(plan.chunk[1].parameters, 104704, 0);
+    CHECK_NEAR(plan.chunk[0].forward_ms, 13.1072, 1e-9);
+    CHECK_NEAR(plan.chunk[1].forward_ms, 13.9264, 1e-9);
+    CHECK_NEAR(plan.chunk[1].input_grad_ms, 14.450688, 1e-9);
+    CHECK_NEAR(plan.chunk[1].weight_grad_ms, 13.402112, 1e-9);
+    CHECK_NEAR(plan.chunk[0].activation_bytes, 159744, 0);
+    CHECK_NEAR(plan.chunk[1].activation_bytes, 172544, 0);
+    /* Mixed-precision Adam: weights 2 bytes, gradients 2 bytes, optimizer
+     * 12 bytes per parameter: 209408, 209408, 1256448. */
+    CHECK_NEAR(plan.device[0].weight_bytes, 209408, 0);
+    CHECK_NEAR(plan.device[0].gradient_bytes, 209408, 0);
+    CHECK_NEAR(plan.device[0].optimizer_bytes, 1256448, 0);
+    CHECK_NEAR(plan.device[1].kv_cache_bytes, 0, 0);
+
+    /* The config got the same numbers: per-chunk costs, the largest
+     * device's bytes, the pipeline link. */
+    CHECK(cfg.forward.count == 2 && cfg.backward.count == 2 && cfg.weight.count == 2);
+    CHECK_NEAR(cfg.forward.v[1], 13.9264, 1e-9);
+    CHECK_NEAR(cfg.backward.v[1], 14.450688, 1e-9);
+    CHECK_NEAR(cfg.weight.v[0], 2 * 3145728 * 2e-6, 1e-9);
+    CHECK_NEAR(cfg.activation_bytes, 172544, 0);
+    CHECK_NEAR(cfg.weight_bytes, 209408, 0);
+    CHECK_NEAR(cfg.message_bytes, 4096, 0);
+    CHECK_NEAR(cfg.bandwidth, 1e9, 0);
+    CHECK_NEAR(cfg.latency, 0.01, 0);
+    bs_model_plan_free(&plan);
+    bs_config_free(&cfg);
+}
+
+static void test_recompute_and_tp(void)
+{
+    bs_config cfg;
+    bs_model_plan plan;
+    bs_config_init(&cfg);
+    memset(&plan, 0, sizeof plan);
+    /* Selective: 34sbh = 69632 bytes; the attention core (131072 FLOP) is
+     * recomputed in the input gradient: 3407872 + 131072 = 3538944. */
+    if (!plan_of(&plan,
+                 "{\"stages\": 2, \"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, "
+                 "\"sequence\": 16, \"microbatch_size\": 2, \"recompute\": \"selective\"}, "
+                 "\"hardware\": {\"peak_flops\": 1e9}}",
+                 &cfg)) {
+        CHECK_NEAR(plan.layer_activation_bytes, 69632, 0);
+        CHECK_NEAR(plan.layer_input_grad_flops, 3538944, 0);
+        bs_model_plan_free(&plan);
+    }
+    /* Full: only the layer input, 2sbh = 4096 bytes; a whole forward is
+     * repeated: 3407872 + 3276800 = 6684672. */
+    if (!plan_of(&plan,
+                 "{\"stages\": 2, \"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, "
+                 "\"sequence\": 16, \"microbatch_size\": 2, \"recompute\": \"full\"}, "
+                 "\"hardware\": {\"peak_flops\": 1e9}}",
+                 &cfg)) {
+        CHECK_NEAR(plan.layer_activation_bytes, 4096, 0);
+        CHECK_NEAR(plan.layer_input_grad_flops, 6684672, 0);
+        bs_model_plan_free(&plan);
+    }
+    /* T = 2: one ring all-reduce of 4096 bytes over 2 devices:
+     * 2*(T-1)*0.001 + 2*(T-1)/T * 4096 / 1e9 * 1000 = 0.002 + 0.004096 ms.
+     * Chunk 0's forward: 6553600 / 2 FLOP = 6.5536 ms, plus two
+     * all-reduces per layer for 2 layers: 4 * 0.006096 = 0.024384 ms.
+     * Input gradient: 2*3407872/2 FLOP = 6.815744 ms + 0.024384. Weight
+     * gradient: no all-reduce, 2*3145728/2 FLOP = 6.291456 ms. Bytes:
+     * activations and parameters halve. */
+    if (!plan_of(&plan, "{\"stages\": 2, \"tensor_parallel\": 2, " SMALL_MODEL "}", &cfg)) {
+        CHECK_NEAR(plan.allreduce_ms, 0.006096, 1e-12);
+        CHECK_NEAR(plan.chunk[0].forward_ms, 6.5536 + 0.024384, 1e-9);
+        CHECK_NEAR(plan.chunk[0].input_grad_ms, 6.815744 + 0.024384, 1e-9);
+        CHECK_NEAR(plan.chunk[0].weight_grad_ms, 6.291456, 1e-9);
+        CHECK_NEAR(plan.layer_activation_bytes, 79872 / 2, 0);
+        CHECK_NEAR(plan.chunk[0].parameters, 104704 / 2, 0);
+        CHECK_NEAR(plan.message_bytes, 4096, 0);
+        bs_model_plan_free(&plan);
+    }
+    /* Inference (forward schedule), M = 4: no gradients, no optimizer
+     * state, no kept activations; KV cache of 2 layers for all M*b = 8
+     * sequences: 2 * (2*s*M*b*h_kv*2) = 2 * 2*16*8*64*2 = 65536 bytes. */
+    if (!plan_of(&plan,
+                 "{\"schedule\": \"forward\", \"stages\": 2, \"microbatches\": 4, " SMALL_MODEL "}",
+                 &cfg)) {
+        CHECK(!plan.training);
+        CHECK_NEAR(plan.device[0].kv_cache_bytes, 65536, 0);
+        CHECK_NEAR(plan.device[0].gradient_bytes, 0, 0);
+        CHECK_NEAR(plan.device[0].optimizer_bytes, 0, 0);
+        CHECK_NEAR(plan.device[0].activation_bytes, 0, 0);
+        CHECK_NEAR(cfg.backward.v[0], 0, 0);
+        bs_model_plan_free(&plan);
+    }
+    /* kv_heads = 1 of 4: K and V projections shrink to h*16 each:
+     * 2*4096 + 2*64*16 + 2*64*256 = 8192 + 2048 + 32768 = 43008. */
+    if (!plan_of(&plan,
+                 "{\"stages\": 1, \"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, "
+                 "\"kv_heads\": 1, \"sequence\": 16}, \"hardware\": {\"peak_flops\": 1e9}}",
+                 &cfg)) {
+        CHECK_NEAR(plan.layer_parameters, 43008, 0);
+        bs_model_plan_free(&plan);
+    }
+    bs_config_free(&cfg);
+}
+
+static void test_partition_keys(void)
+{
+    bs_config cfg;
+    bs_model_plan plan;
+    bs_config_init(&cfg);
+    memset(&plan, 0, sizeof plan);
+    /* Even split of 10 layers over 4 chunks: floor((i+1)*10/4) - floor(i*10/4). */
+    if (!plan_of(&plan,
+                 "{\"stages\": 4, \"model\": {\"layers\": 10, \"hidden\": 64, \"heads\": 4, "
+                 "\"sequence\": 16}, \"hardware\": {\"peak_flops\": 1e9}}",
+                 &cfg)) {
+        CHECK(plan.chunk[0].layers == 2 && plan.chunk[1].layers == 3 && plan.chunk[2].layers == 2 &&
+              plan.chunk[3].layers == 3);
+        CHECK(plan.chunk[3].first_layer == 7);
+        bs_model_plan_free(&plan);
+    }
+    if (!plan_of(&plan, "{\"stages\": 2, \"layers_per_stage\": [3, 1], " SMALL_MODEL "}", &cfg)) {
+        CHECK(plan.chunk[0].layers == 3 && plan.chunk[1].layers == 1);
+        CHECK_NEAR(cfg.forward.v[0], 3 * 3276800 * 2e-6, 1e-9);
+        bs_model_plan_free(&plan);
+    }
+    /* balance: the output layer (a large vocabulary) makes the last chunk
+     * heavy, so it gets fewer layers. Per layer 3276800 + 3407872 +
+     * 3145728 = 9830400 FLOP; the output layer 3 * 2*32*64*5000 =
+     * 61440000 FLOP, worth 6.25 layers: 12 layers over 3 chunks split as
+     * [6, 5, 1] (slowest 6 layers) rather than [4, 4, 4] (4 + 6.25). */
+    if (!plan_of(&plan,
+                 "{\"stages\": 3, \"balance\": true, \"model\": {\"layers\": 12, \"hidden\": 64, "
+                 "\"heads\": 4, \"sequence\": 16, \"microbatch_size\": 2, \"vocabulary\": 5000}, "
+                 "\"hardware\": {\"peak_flops\": 1e9}}",
+                 &cfg)) {
+        int worst = plan.chunk[0].layers > plan.chunk[1].layers ? plan.chunk[0].layers
+                                                                : plan.chunk[1].layers;
+        CHECK_MSG(worst == 6 && plan.chunk[2].layers == 1, "split %d %d %d", plan.chunk[0].layers,
+                  plan.chunk[1].layers, plan.chunk[2].layers);
+        bs_model_plan_free(&plan);
+    }
+    bs_config_free(&cfg);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+    bs_config cfg;
+    bs_error err = {{0}};
+    bs_config_init(&cfg);
+    int rc = parse(&cfg, text, &err);
+    CHECK_MSG(rc == BS_ERR_INVALID && strstr(err.message, needle),
+              "rc %d, message \"%s\", want \"%s\"", rc, err.message, needle);
+    bs_config_free(&cfg);
+}
+
+static void test_errors(void)
+{
+    expect_error("{\"costs\": {\"forward\": 2}, " SMALL_MODEL "}",
+                 "t.json: costs.forward: a config with a \"model\"");
+    expect_error("{\"network\": {\"latency\": 2}, " SMALL_MODEL "}", "t.json: network.latency:");
+    expect_error("{\"tensor_parallel\": 2}",
+                 "t.json: tensor_parallel: only a config with a \"model\"");
+    expect_error("{\"model\": {\"layers\": 4, \"hidden\": \"x\", \"heads\": 4, \"sequence\": 8}, "
+                 "\"hardware\": {\"peak_flops\": 1}}",
+                 "t.json: model.hidden: expected an integer from 1 to 10000000, got a string");
+    expect_error("{\"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 8}, "
+                 "\"hardware\": {\"peak_flops\": 1}, \"tensor_parallel\": 3}",
+                 "t.json: tensor_parallel: T = 3 must divide model.heads = 4");
+    expect_error("{\"model\": {\"hidden\": 64, \"heads\": 4, \"sequence\": 8}, "
+                 "\"hardware\": {\"peak_flops\": 1}}",
+                 "t.json: model.layers: missing");
+    expect_error("{\"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 8}}",
+                 "t.json: hardware: missing");
+    expect_error("{\"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 8, "
+                 "\"depth\": 3}, \"hardware\": {\"peak_flops\": 1}}",
+                 "t.json: model.depth: unknown key; expected one of layers, hidden");
+    expect_error("{\"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 8, "
+                 "\"recompute\": \"some\"}, \"hardware\": {\"peak_flops\": 1}}",
+                 "model.recompute: expected \"none\", \"selective\" or \"full\", got \"some\"");
+    expect_error("{\"stages\": 2, \"layers_per_stage\": [1, 2, 1], " SMALL_MODEL "}",
+                 "t.json: layers_per_stage: has 3 entries; expected P*V = 2");
+    expect_error("{\"stages\": 2, \"layers_per_stage\": [1, 2], " SMALL_MODEL "}",
+                 "t.json: layers_per_stage: sums to 3 layers; expected model.layers = 4");
+    expect_error("{\"stages\": 2, \"layers_per_stage\": [4, 0], " SMALL_MODEL "}",
+                 "t.json: layers_per_stage[1]: expected an integer from 1");
+    expect_error("{\"stages\": 8, " SMALL_MODEL "}",
+                 "t.json: model.layers: 4 layers cannot fill P*V = 8 model chunks");
+    expect_error("{\"balance\": 1, " SMALL_MODEL "}", "t.json: balance: expected true or false");
+
+    /* --set reaches the model keys. */
+    bs_config cfg;
+    bs_error err = {{0}};
+    bs_config_init(&cfg);
+    bs_override ov[] = {{"tensor_parallel", "2"}, {"model.microbatch_size", "4"}};
+    int rc = bs_config_parse(&cfg, "{\"stages\": 2, " SMALL_MODEL "}", "t.json", ov, 2, &err);
+    CHECK_MSG(rc == BS_OK, "%s", err.message);
+    /* b = 4 doubles the bytes of a message: 16*4*64*2. */
+    CHECK_NEAR(cfg.message_bytes, 8192, 0);
+    bs_override bad[] = {{"model.depth", "2"}};
+    rc = bs_config_parse(&cfg, "{\"stages\": 2, " SMALL_MODEL "}", "t.json", bad, 1, &err);
+    CHECK_MSG(rc == BS_ERR_INVALID && strstr(err.message, "model.depth: unknown key"), "%s",
+              err.message);
+    bs_config_free(&cfg);
+}
+
+/* The plan's placement is the program's, for every built-in schedule. */
+static void test_placement(void)
+{
+    int built = 0, v_shaped = 0;
+    for (size_t i = 0; i < bs_schedule_count(); i++) {
+        const bs_schedule *s = bs_schedule_at(i);
+        if (strcmp(s->name, "custom") == 0)
+            continue;
+        for (int v = 1; v <= 2; v++) {
+            bs_config cfg;
+            bs_program prog;
+            bs_error err = {{0}};
+            bs_config_init(&cfg);
+            bs_program_init(&prog);
+            snprintf(cfg.schedule, sizeof cfg.schedule, "%s", s->name);
+            cfg.stages = 4;
+            cfg.virtual_stages = v;
+            cfg.microbatches = 8;
+            if (bs_program_build(&prog, &cfg, &err) == BS_OK) {
+                built++;
+                v_shaped += v == 2 && prog.stage_device[4] == 3;
+                for (int c = 0; c < prog.stages; c++)
+                    CHECK_MSG(bs_model_chunk_device(&cfg, c) == prog.stage_device[c],
+                              "%s V=%d chunk %d: plan %d, program %d", s->name, v, c,
+                              bs_model_chunk_device(&cfg, c), prog.stage_device[c]);
+            }
+            bs_program_free(&prog);
+            bs_config_free(&cfg);
+        }
+    }
+    /* gpipe, 1f1b, pipedream, forward, zb-h1, zb-h2 at V = 1; interleaved,
+     * zbv, dualpipev, looped-bfs at V = 2, two of them V-shaped. */
+    CHECK_MSG(built >= 10 && v_shaped >= 2, "built %d, V-shaped %d", built, v_shaped);
+}
+
+/* Memory of a simulated run: 1F1B at P = 2, M = 4 holds 2 micro-batches on
+ * device 0 and 1 on device 1; PipeDream at P = 2 stashes one extra weight
+ * version on device 0. */
+static void test_memory(void)
+{
+    static const char *const schedules[] = {"1f1b", "pipedream"};
+    for (int k = 0; k < 2; k++) {
+        char text[1024];
+        bs_config cfg;
+        bs_model_plan plan;
+        bs_context *ctx = NULL;
+        const bs_result *res = NULL;
+        bs_error err = {{0}};
+        bs_config_init(&cfg);
+        memset(&plan, 0, sizeof plan);
+        snprintf(text, sizeof text,
+                 "{\"schedule\": \"%s\", \"stages\": 2, \"microbatches\": 4, " SMALL_MODEL "}",
+                 schedules[k]);
+        if (plan_of(&plan, text, &cfg))
+            continue;
+        CHECK(bs_context_create(&ctx) == BS_OK);
+        int rc = bs_context_run(ctx, &cfg, NULL, &res, &err);
+        CHECK_MSG(rc == BS_OK, "%s", err.message);
+        if (rc == BS_OK) {
+            bs_model_memory mm;
+            bs_model_memory_of(&mm, &plan, res, 0);
+            /* 2 micro-batches of chunk 0 (159744 bytes each); static
+             * 209408 + 209408 + 1256448 = 1675264. */
+            CHECK_NEAR(mm.activations, 2 * 159744, 0);
+            CHECK_NEAR(mm.total, 2 * 159744 + 1675264 + mm.stashed_weights, 0);
+            if (k == 0)
+                CHECK_NEAR(mm.stashed_weights, 0, 0);
+            else
+                CHECK_NEAR(mm.stashed_weights, (res->device[0].weight_versions - 1) * 209408.0, 0);
+            if (k == 1)
+                CHECK(res->device[0].weight_versions == 2);
+            bs_model_memory_of(&mm, &plan, res, 1);
+            CHECK_NEAR(mm.activations, 172544, 0);
+        }
+        bs_context_free(&ctx);
+        bs_model_plan_free(&plan);
+        bs_config_free(&cfg);
+    }
+}
+
+/* Every split of n layers into k non-empty chunks, by recursion. */
+static double brute(const double *cost, int n, int k, double first, double last, int from,
+                    int chunk, double worst_so_far)
+{
+    if (chunk == k - 1) {
+        double c = (from == 0 ? first : 0) + last;
+        for (int i = from; i < n; i++)
+            c += cost[i];
+        return c > worst_so_far ? c : worst_so_far;
+    }
+    double best = 1e300;
+    for (int end = from + 1; end <= n - (k - 1 - chunk); end++) {
+        double c = from == 0 ? first : 0;
+        for (int i = from; i < end; i++)
+            c += cost[i];
+        double w =
+            brute(cost, n, k, first, last, end, chunk + 1, c > worst_so_far ? c : worst_so_far);
+        if (w < best)
+            best = w;
+    }
+    return best;
+}
+
+static void test_partition_brute_force(void)
+{
+    unsigned seed = 12345;
+    int cases = 0;
+    for (int n = 1; n <= 10; n++)
+        for (int k = 1; k <= n && k <= 6; k++)
+            for (int rep = 0; rep < 6; rep++) {
+                double cost[10], first, last;
+                int counts[10];
+                for (int i = 0; i < n; i++) {
+                    seed = seed * 1103515245u + 12345u;
+                    /* Small integers make ties, where a wrong crossing shows. */
+                    cost[i] =
+                        rep < 3 ? (double)((seed >> 16) % 5 + 1) : (double)((seed >> 8) % 1000) / 7;
+                }
+                seed = seed * 1103515245u + 12345u;
+                first = rep % 2 ? (double)((seed >> 16) % 7) : 0;
+                last = rep % 3 ? (double)((seed >> 20) % 11) : 0;
+                double got = bs_partition_balanced(counts, cost, n, k, first, last);
+                double want = brute(cost, n, k, first, last, 0, 0, 0);
+                CHECK_MSG(fabs(got - want) <= 1e-9 * (1 + want),
+                          "n=%d k=%d rep=%d: got %g, brute force %g", n, k, rep, got, want);
+                /* The counts returned achieve the value. */
+                int sum = 0, at = 0;
+                double worst = 0;
+                for (int c = 0; c < k; c++) {
+                    double w = (c == 0 ? first : 0) + (c == k - 1 ? last : 0);
+                    CHECK(counts[c] >= 1);
+                    for (int i = 0; i < counts[c]; i++)
+                        w += cost[at + i];
+                    at += counts[c];
+                    sum += counts[c];
+                    if (w > worst)
+                        worst = w;
+                }
+                CHECK(sum == n);
+                CHECK_NEAR(worst, got, 1e-9 * (1 + got));
+                cases++;
+            }
+    CHECK(cases > 200);
+}
+
+int main(void)
+{
+    test_layer_formulas();
+    test_recompute_and_tp();
+    test_partition_keys();
+    test_errors();
+    test_placement();
+    test_memory();
+    test_partition_brute_force();
+    return check_finish("model");
+}
