@@ -18,6 +18,9 @@ int cli_exit_code(int status);
 
 /* Prints "bubblesim: message" on stderr and returns the exit code for rc. */
 int cli_report(int rc, const bs_error *err);
+/* The same for an error about the config file `path`: the message is
+ * prefixed with the file name unless it already starts with it. */
+int cli_report_file(const char *path, int rc, const bs_error *err);
 
 int cli_demo(void);
 int cli_run(int argc, char **argv);

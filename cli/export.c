@@ -92,14 +92,7 @@ int cli_export(int argc, char **argv)
     }
     if ((rc = bs_config_load(&cfg, path, overrides, n_overrides, &err)) ||
         (rc = bs_config_check(&cfg, path, &err)) || (rc = bs_program_build(&prog, &cfg, &err))) {
-        if (rc == BS_ERR_NOMEM && !err.message[0])
-            snprintf(err.message, sizeof err.message, "out of memory");
-        if (rc != BS_ERR_IO && strncmp(err.message, path, strlen(path)) != 0) {
-            bs_error named;
-            snprintf(named.message, sizeof named.message, "%.200s: %.800s", path, err.message);
-            err = named;
-        }
-        code = cli_report(rc, &err);
+        code = cli_report_file(path, rc, &err);
         goto done;
     }
     if (cfg.iterations > 1 && (prog.flags & BS_PROGRAM_UPDATE_PER_BACKWARD)) {

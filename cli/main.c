@@ -66,6 +66,18 @@ int cli_report(int rc, const bs_error *err)
     return cli_exit_code(rc);
 }
 
+int cli_report_file(const char *path, int rc, const bs_error *err)
+{
+    const char *msg = err->message[0] ? err->message : "out of memory";
+    /* Schedule constraints and engine errors come back without the file
+     * name; messages about the file itself already start with it. */
+    if (rc == BS_ERR_IO || strncmp(msg, path, strlen(path)) == 0)
+        fprintf(stderr, "bubblesim: %s\n", msg);
+    else
+        fprintf(stderr, "bubblesim: %s: %s\n", path, msg);
+    return cli_exit_code(rc);
+}
+
 static void print_usage(FILE *out)
 {
     fputs(usage, out);

@@ -97,15 +97,7 @@ int cli_run(int argc, char **argv)
     bs_run_options opts = {.record_messages = trace_path || with_messages};
     if ((rc = bs_config_load(&cfg, path, overrides, n_overrides, &err)) ||
         (rc = bs_context_create(&ctx)) || (rc = bs_context_run(ctx, &cfg, &opts, &res, &err))) {
-        if (rc == BS_ERR_NOMEM && !err.message[0])
-            snprintf(err.message, sizeof err.message, "out of memory");
-        /* Schedule constraints come back without the file name. */
-        if (rc != BS_ERR_IO && strncmp(err.message, path, strlen(path)) != 0) {
-            bs_error named;
-            snprintf(named.message, sizeof named.message, "%.200s: %.800s", path, err.message);
-            err = named;
-        }
-        code = cli_report(rc, &err);
+        code = cli_report_file(path, rc, &err);
         goto done;
     }
     rc = bs_writer_find(format)->write(stdout, res, &cfg, &err);

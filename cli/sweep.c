@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #define SWEEP_DEFAULT_MAX_POINTS 1000000ull
-#define SWEEP_MAX_CONFIG_BYTES (64u << 20)
 #define SWEEP_MAX_JOBS 256
 #define PROGRESS_DELAY_S 0.5 /* a sweep shorter than this shows no bar */
 #define PROGRESS_WIDTH 40
@@ -74,54 +73,6 @@ static void format_number(char *buf, size_t size, double x)
     double back = strtod(buf, NULL);
     if (!(fabs(back - x) <= fmax(fabs(back), fabs(x)) * DBL_EPSILON))
         snprintf(buf, size, "%1.17g", x);
-}
-
-/* ------------------------------------------------------- reading the file */
-
-static int read_text(const char *path, char **out, bs_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    size_t cap = 4096, len = 0;
-    char *text = NULL;
-    int rc = BS_OK;
-    if (!f)
-        return cli_fail(err, BS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!(text = malloc(cap))) {
-        rc = cli_fail(err, BS_ERR_NOMEM, "out of memory reading %s", path);
-        goto error;
-    }
-    for (;;) {
-        if (len + 1 >= cap) {
-            char *bigger;
-            if (cap >= SWEEP_MAX_CONFIG_BYTES) {
-                rc = cli_fail(err, BS_ERR_INVALID, "%s: larger than %u MiB; not a config file?",
-                              path, SWEEP_MAX_CONFIG_BYTES >> 20);
-                goto error;
-            }
-            if (!(bigger = realloc(text, cap * 2))) {
-                rc = cli_fail(err, BS_ERR_NOMEM, "out of memory reading %s", path);
-                goto error;
-            }
-            text = bigger;
-            cap *= 2;
-        }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        rc = cli_fail(err, BS_ERR_IO, "%s: read error: %s", path, strerror(errno));
-        goto error;
-    }
-    text[len] = '\0';
-    fclose(f);
-    *out = text;
-    return BS_OK;
-error:
-    fclose(f);
-    free(text);
-    return rc;
 }
 
 /* ------------------------------------------------------- the sweep object */
@@ -666,7 +617,8 @@ int cli_sweep(int argc, char **argv)
         snprintf(stem, sizeof stem, "%.*s", (int)(len < 1000 ? len : 1000), base);
     }
     s.source = path;
-    if ((rc = read_text(path, &text, &err)) || (rc = sweep_read(&s, text, max_points, &err)))
+    if ((rc = bs_read_text_file(path, &text, &err)) ||
+        (rc = sweep_read(&s, text, max_points, &err)))
         goto failed;
     if (!(s.rows = calloc(s.points, sizeof *s.rows))) {
         rc = cli_fail(&err, BS_ERR_NOMEM, "out of memory for %zu sweep rows", s.points);
@@ -717,7 +669,7 @@ done:
     free(s.rows);
     axes_free(s.axes, s.n_axes);
     cJSON_free(s.base_text);
-    free(text);
+    bs_text_free(text);
     pthread_mutex_destroy(&s.lock);
     pthread_cond_destroy(&s.progress);
     return code;

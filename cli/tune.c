@@ -869,10 +869,12 @@ static int report(tune_state *st, int top, const char *out_dir, bs_error *err)
             rc = cli_fail(err, BS_ERR_INVALID,
                           "%s: no configuration fits in %.2f GiB per device: of the %zu that the "
                           "schedules accept, the smallest needs at least %.2f GiB (%s); add "
-                          "devices, allow recomputation (model.recompute), or raise "
-                          "tune.memory_limit",
+                          "devices, raise tune.memory_limit, or %s",
                           st->source, st->spec.memory_limit / GIB, st->n_cand - counts[ST_REFUSED],
-                          least / GIB, label);
+                          least / GIB, label,
+                          st->spec.schedules[which->schedule]->flags & BS_PROGRAM_FORWARD_ONLY
+                              ? "shorten the batch or the sequence (the KV cache grows with both)"
+                              : "recompute activations (model.recompute)");
         } else {
             rc = cli_fail(err, BS_ERR_INVALID,
                           "%s: no configuration to try: the schedules refuse all %zu candidates "

@@ -46,6 +46,11 @@ void bs_free(void *p)
     free(p);
 }
 
+void bs_text_free(char *text)
+{
+    free(text);
+}
+
 int bs_fail(bs_error *err, int code, const char *fmt, ...)
 {
     if (err) {

@@ -127,6 +127,12 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
 int bs_config_load(bs_config *cfg, const char *path, const bs_override *overrides,
                    size_t n_overrides, bs_error *err);
 
+/* Reads a whole text file (at most 64 MiB, no NUL bytes) into a new
+ * NUL-terminated buffer that the caller releases with bs_text_free.
+ * Errors name the file: cannot open, read error, too large, NUL byte. */
+int bs_read_text_file(const char *path, char **out, bs_error *err);
+void bs_text_free(char *text);
+
 /* Checks the values against each other (array lengths against P and V, size
  * limits). `source` prefixes messages. bs_config_parse calls it; callers that
  * fill a bs_config by hand should too (bs_context_run does). */

@@ -447,8 +447,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
     return BS_OK;
 }
 
-/* Reads a whole text file into a new NUL-terminated buffer. */
-static int read_text_file(const char *file, char **out, bs_error *err)
+int bs_read_text_file(const char *file, char **out, bs_error *err)
 {
     int rc = BS_OK;
     size_t cap = 4096, len = 0;
@@ -463,7 +462,7 @@ static int read_text_file(const char *file, char **out, bs_error *err)
     for (;;) {
         if (len + 1 >= cap) {
             if (cap >= BS_MAX_CONFIG_BYTES) {
-                rc = bs_fail(err, BS_ERR_LIMIT, "%s: larger than %u MiB", file,
+                rc = bs_fail(err, BS_ERR_INVALID, "%s: larger than %u MiB; not a text input?", file,
                              BS_MAX_CONFIG_BYTES >> 20);
                 goto error;
             }
@@ -484,7 +483,7 @@ static int read_text_file(const char *file, char **out, bs_error *err)
     }
     text[len] = '\0';
     if (strlen(text) != len) {
-        rc = bs_fail(err, BS_ERR_INVALID, "%s: contains a NUL byte; expected text", file);
+        rc = bs_fail(err, BS_ERR_INVALID, "%s: contains a NUL byte; expected JSON or text", file);
         goto error;
     }
     fclose(f);
@@ -520,7 +519,7 @@ static int read_order_file(bs_config *cfg, const cJSON *item, const char *path, 
     if (n < 0 || (size_t)n >= sizeof file)
         return bs_fail(err, BS_ERR_INVALID, "%s: %s: file name too long", source, path);
     char *text = NULL;
-    int rc = read_text_file(file, &text, err);
+    int rc = bs_read_text_file(file, &text, err);
     if (rc)
         return rc;
     cfg->order = text;
@@ -765,47 +764,10 @@ error:
 int bs_config_load(bs_config *cfg, const char *path, const bs_override *overrides,
                    size_t n_overrides, bs_error *err)
 {
-    int rc;
     char *text = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return bs_fail(err, BS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
-    text = bs_alloc_array(cap, 1);
-    if (!text) {
-        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory reading %s", path);
-        goto error;
-    }
-    for (;;) {
-        if (len + 1 >= cap) {
-            if (cap >= BS_MAX_CONFIG_BYTES) {
-                rc = bs_fail(err, BS_ERR_INVALID, "%s: larger than %u MiB; not a config file?",
-                             path, BS_MAX_CONFIG_BYTES >> 20);
-                goto error;
-            }
-            if (bs_realloc_array((void **)&text, cap * 2, 1)) {
-                rc = bs_fail(err, BS_ERR_NOMEM, "out of memory reading %s", path);
-                goto error;
-            }
-            cap *= 2;
-        }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        rc = bs_fail(err, BS_ERR_IO, "%s: read error: %s", path, strerror(errno));
-        goto error;
-    }
-    text[len] = '\0';
-    if (strlen(text) != len) {
-        rc = bs_fail(err, BS_ERR_INVALID, "%s: contains a NUL byte; expected JSON text", path);
-        goto error;
-    }
-    rc = bs_config_parse(cfg, text, path, overrides, n_overrides, err);
-error:
-    fclose(f);
+    int rc = bs_read_text_file(path, &text, err);
+    if (rc == BS_OK)
+        rc = bs_config_parse(cfg, text, path, overrides, n_overrides, err);
     bs_free(text);
     return rc;
 }

@@ -225,14 +225,14 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
     x->device_free[d] = end;
     x->next[d] = idx + 1;
     if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
-        size_t pair = (size_t)(op->stage + 1) * e->m + op->microbatch;
+        size_t pair = bs_pair(prog, op->stage + 1u, op->microbatch);
         int32_t link = x->fwd_link[op->stage];
         int dst = prog->stage_device[op->stage + 1];
         x->fin[pair] = link < 0 ? end : send(e, link, end, idx, d, dst, &x->fmsg[pair]);
         if (dst != d)
             wake(e, dst);
     } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
-        size_t pair = (size_t)(op->stage - 1) * e->m + op->microbatch;
+        size_t pair = bs_pair(prog, op->stage - 1u, op->microbatch);
         int32_t link = x->bwd_link[op->stage - 1];
         int dst = prog->stage_device[op->stage - 1];
         x->gin[pair] = link < 0 ? end : send(e, link, end, idx, d, dst, &x->gmsg[pair]);
@@ -252,7 +252,7 @@ static double input_time(engine *e, size_t idx, uint32_t **msg)
 {
     struct bs_engine_scratch *x = e->x;
     const bs_op *op = &e->prog->ops[idx];
-    size_t pair = (size_t)op->stage * e->m + op->microbatch;
+    size_t pair = bs_pair(e->prog, op->stage, op->microbatch);
     *msg = NULL;
     switch (op->kind) {
     case BS_OP_FORWARD:

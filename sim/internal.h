@@ -39,6 +39,14 @@ static inline void bs_program_emit(bs_program *prog, int kind, int stage, uint32
     op->reserved = 0;
 }
 
+/* Index of a (stage, micro-batch) pair in per-pair arrays. Micro-batch
+ * major: at any moment the devices work on micro-batches close to each
+ * other, so their reads and writes land in nearby memory. */
+static inline size_t bs_pair(const bs_program *prog, unsigned stage, uint32_t microbatch)
+{
+    return (size_t)microbatch * (size_t)prog->stages + stage;
+}
+
 static inline void bs_program_end_device(bs_program *prog, int device)
 {
     prog->device_first[device + 1] = prog->op_count;

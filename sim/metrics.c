@@ -44,7 +44,6 @@ typedef struct walk_scratch {
 static void walk_device(bs_device_result *dr, const bs_program *prog, int d, walk_scratch *w,
                         double kept)
 {
-    size_t m = prog->microbatches;
     int forward_only = (prog->flags & BS_PROGRAM_FORWARD_ONLY) != 0;
     int per_backward = (prog->flags & BS_PROGRAM_UPDATE_PER_BACKWARD) != 0;
     double live = 0, peak = 0;
@@ -58,7 +57,7 @@ static void walk_device(bs_device_result *dr, const bs_program *prog, int d, wal
 
     for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++) {
         const bs_op *op = &prog->ops[i];
-        size_t pair = (size_t)op->stage * m + op->microbatch;
+        size_t pair = bs_pair(prog, op->stage, op->microbatch);
         int release = 0;
         switch (op->kind) {
         case BS_OP_FORWARD:

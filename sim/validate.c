@@ -88,7 +88,7 @@ static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
                                "on device %u",
                                d, pos, bs_op_format(op, a, sizeof a), op->stage,
                                prog->stage_device[op->stage]);
-            uint8_t *f = &flags[(size_t)op->stage * m + op->microbatch];
+            uint8_t *f = &flags[bs_pair(prog, op->stage, op->microbatch)];
             const char *problem = NULL;
             if (op->reserved & ~BS_OP_OVERLAP_NEXT)
                 problem = "unknown op flags";
@@ -134,7 +134,7 @@ static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
     int want_backward = !(prog->flags & BS_PROGRAM_FORWARD_ONLY);
     for (size_t s = 0; s < (size_t)prog->stages; s++) {
         for (size_t mb = 0; mb < m; mb++) {
-            uint8_t f = flags[s * m + mb];
+            uint8_t f = flags[bs_pair(prog, (unsigned)s, (uint32_t)mb)];
             const char *missing = NULL;
             if (!(f & SEEN_F))
                 missing = "forward";
@@ -173,14 +173,13 @@ static int producer_of(const bs_program *prog, const bs_op *op, const uint8_t *f
 
 static int ready(const bs_program *prog, const bs_op *op, const uint8_t *flags)
 {
-    size_t m = prog->microbatches;
     switch (op->kind) {
     case BS_OP_FORWARD:
-        return op->stage == 0 || (flags[(size_t)op->stage * m + op->microbatch] & HAVE_FIN);
+        return op->stage == 0 || (flags[bs_pair(prog, op->stage, op->microbatch)] & HAVE_FIN);
     case BS_OP_BACKWARD:
     case BS_OP_INPUT_GRAD:
         return op->stage == prog->stages - 1 ||
-               (flags[(size_t)op->stage * m + op->microbatch] & HAVE_GIN);
+               (flags[bs_pair(prog, op->stage, op->microbatch)] & HAVE_GIN);
     default:
         return 1; /* weight gradient follows its input gradient on the same device */
     }
@@ -267,7 +266,6 @@ static int deadlock_report(const bs_program *prog, const size_t *next, const uin
 static int feasibility(const bs_program *prog, uint8_t *flags, bs_error *err)
 {
     int p = prog->devices, rc = BS_OK;
-    size_t m = prog->microbatches;
     size_t *next = bs_alloc_array((size_t)p, sizeof *next);
     int *stack = bs_alloc_array((size_t)p, sizeof *stack);
     uint8_t *queued = bs_zalloc_array((size_t)p, 1);
@@ -311,10 +309,10 @@ static int feasibility(const bs_program *prog, uint8_t *flags, bs_error *err)
                 const bs_op *o = op + k;
                 int wake = -1;
                 if (o->kind == BS_OP_FORWARD && o->stage + 1 < prog->stages) {
-                    flags[(size_t)(o->stage + 1) * m + o->microbatch] |= HAVE_FIN;
+                    flags[bs_pair(prog, o->stage + 1u, o->microbatch)] |= HAVE_FIN;
                     wake = prog->stage_device[o->stage + 1];
                 } else if (is_backward(o) && o->stage > 0) {
-                    flags[(size_t)(o->stage - 1) * m + o->microbatch] |= HAVE_GIN;
+                    flags[bs_pair(prog, o->stage - 1u, o->microbatch)] |= HAVE_GIN;
                     wake = prog->stage_device[o->stage - 1];
                 }
                 if (wake >= 0 && wake != d && !queued[wake]) {

@@ -5,30 +5,7 @@
 set -u
 bin=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-checks=0
-
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect CODE NEEDLE CMD... : runs CMD, checks the exit code and that NEEDLE
-# occurs in its stdout+stderr.
-expect() {
-    local code=$1 needle=$2
-    shift 2
-    checks=$((checks + 1))
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    [ "$rc" -eq "$code" ] || { fail "$* -> exit $rc, want $code"$'\n'"$out"; return; }
-    case "$out" in
-    *"$needle"*) ;;
-    *) fail "$* -> output lacks \"$needle\""$'\n'"$out" ;;
-    esac
-}
-
-cfg() { printf '%s\n' "$2" >"$tmp/$1"; }
+. "$(dirname "$0")/cli_lib.sh"
 
 # Demo, help, version.
 expect 0 "interleaved   2     28.50" "$bin"
@@ -122,5 +99,4 @@ for f in "$src"/configs/*.json; do
     [ "$rc" -eq "$want" ] || fail "$f: exit $rc, want $want: $(cat "$tmp/err")"
 done
 
-echo "cli_core: $checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish cli_core

@@ -140,7 +140,20 @@ expect 2 "unknown option" "$bin" tune "$tmp/all.json" --fast
 expect 2 "missing CONFIG" "$bin" tune
 expect 2 "cannot open" "$bin" tune "$tmp/nonexistent.json"
 
-# 7. The shipped model configs run and tune.
+# 7. --set reaches the config and the tune keys; the printed command
+#    reproduces the best time with `bubblesim run`.
+expect 2 "no configuration fits" "$bin" tune "$tmp/all.json" --set tune.memory_limit=1e5
+expect 2 "all.json: model.depth: unknown key" "$bin" tune "$tmp/all.json" --set model.depth=3
+checks=$((checks + 1))
+"$bin" tune "$tmp/all.json" --set model.sequence=64 --top 1 >"$tmp/set.out" 2>&1 || fail "tune --set model.sequence=64"
+cmd=$(sed -n 's/^reproduce the best: bubblesim run //p' "$tmp/set.out")
+want=$(awk '/^best/ { getline; getline; print $8; exit }' "$tmp/set.out")
+case "$cmd" in *"--set 'model.sequence=64'"*) ;; *) fail "reproduce line lacks the --set: $cmd" ;; esac
+got=$(eval "\"\$bin\" run $cmd --json" | sed -n 's/^  "iteration_time": \(.*\),$/\1/p')
+awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(a != "" && d < 0.0006 && d > -0.0006) }' ||
+    fail "reproduced time $got, tune printed $want ($cmd)"
+
+# 8. The shipped model configs run and tune.
 expect 0 "schedule 1f1b: P=8 M=128" "$bin" run "$src/configs/model-gpt3-175b-64gpu.json"
 expect 0 "schedule forward: P=2 M=16" "$bin" run "$src/configs/model-llama70b-infer-4gpu.json"
 expect 0 "time-memory Pareto front" "$bin" tune "$src/configs/model-gpt3-175b-64gpu.json" --top 3

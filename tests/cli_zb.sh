@@ -6,28 +6,7 @@
 set -u
 bin=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-checks=0
-
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect CODE NEEDLE CMD... : runs CMD, checks the exit code and that NEEDLE
-# occurs in its stdout+stderr.
-expect() {
-    local code=$1 needle=$2
-    shift 2
-    checks=$((checks + 1))
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    [ "$rc" -eq "$code" ] || { fail "$* -> exit $rc, want $code"$'\n'"$out"; return; }
-    case "$out" in
-    *"$needle"*) ;;
-    *) fail "$* -> output lacks \"$needle\""$'\n'"$out" ;;
-    esac
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 # The simulated column of the figures that must survive a round trip.
 figures() { "$@" 2>&1 | awk '/^(makespan|time per|peak act|weight|messages)/ {print $0}' |
@@ -111,5 +90,4 @@ expect 2 "costs.overlap: expected a number > 0 and <= 1, got 0" \
 expect 2 "microbatches: dualpipev needs M >= 2P" \
     "$bin" run "$src/configs/zb-dualpipev.json" --set microbatches=7
 
-echo "cli_zb: $checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish cli_zb
