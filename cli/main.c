@@ -83,7 +83,8 @@ static void print_usage(FILE *out)
     fputs(usage, out);
     for (size_t i = 0; i < bs_schedule_count(); i++)
         fprintf(out, "%s %s", i ? "," : "", bs_schedule_at(i)->name);
-    fputs("\nexit codes: 0 ok, 2 bad input or usage, 3 deadlock.\n"
+    fputs("\nexit codes: 0 ok, 2 bad input or usage, 3 deadlock (verify: no usable GPU),\n"
+          "4 verify outside its tolerance.\n"
           "docs: docs/config.md (keys), docs/metrics.md (definitions)\n",
           out);
 }
