@@ -415,15 +415,17 @@ static int by_memory(const void *a, const void *b)
 }
 
 /* Whether the bounds of c show it can be neither among the best `top` of
- * the fitting points found so far (sorted by time in `best`) nor on their
- * time-memory Pareto front. */
-static int can_prune(const tune_state *st, const candidate *c, const size_t *fits, size_t n_fits,
+ * the fitting points found so far (the N-th best time is nth_best) nor on
+ * their time-memory Pareto front. Checking the front suffices: a fitting
+ * point that dominates c's bounds is itself dominated by (or equal to) a
+ * point of the front, which then dominates them too. */
+static int can_prune(const tune_state *st, const candidate *c, const size_t *front, size_t n_front,
                      double nth_best)
 {
     if (!(c->time_bound > nth_best))
         return 0;
-    for (size_t i = 0; i < n_fits; i++) {
-        const candidate *q = &st->cand[fits[i]];
+    for (size_t i = 0; i < n_front; i++) {
+        const candidate *q = &st->cand[front[i]];
         if (q->time <= c->time_bound && q->memory <= c->memory_bound &&
             (q->time < c->time_bound || q->memory < c->memory_bound))
             return 1;
@@ -631,28 +633,9 @@ static int load(tune_state *st, const char *path, const bs_override *ov, size_t 
     char *full = NULL;
     bs_config base;
     bs_config_init(&base);
-    FILE *f = fopen(path, "rb");
     char *text = NULL;
-    if (!f)
-        return cli_fail(err, BS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0, got;
-    if (!(text = malloc(cap))) {
-        fclose(f);
-        return cli_fail(err, BS_ERR_NOMEM, "out of memory");
-    }
-    while ((got = fread(text + len, 1, cap - 1 - len, f)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            char *bigger = cap < (64u << 20) ? realloc(text, cap * 2) : NULL;
-            if (!bigger) {
-                rc = cli_fail(err, BS_ERR_INVALID, "%s: too large for a config", path);
-                goto done;
-            }
-            text = bigger;
-            cap *= 2;
-        }
-    }
-    text[len] = '\0';
+    if ((rc = bs_read_text_file(path, &text, err)))
+        return rc;
     /* bs_config_parse reports syntax errors with line and column, and bad
      * override paths. */
     if ((rc = bs_config_parse(&base, text, path, ov, n_ov, err)))
@@ -685,8 +668,7 @@ static int load(tune_state *st, const char *path, const bs_override *ov, size_t 
     if (!(st->base_text = cJSON_PrintUnformatted(root)))
         rc = cli_fail(err, BS_ERR_NOMEM, "out of memory");
 done:
-    fclose(f);
-    free(text);
+    bs_text_free(text);
     cJSON_free(full);
     cJSON_Delete(root);
     cJSON_Delete(tune);
@@ -697,15 +679,12 @@ done:
 static int enumerate(tune_state *st, bs_error *err)
 {
     const tune_spec *sp = &st->spec;
-    size_t total = (size_t)sp->n_schedules * (size_t)sp->n_tps * (size_t)sp->n_vs *
-                   (size_t)sp->n_mbs * (size_t)sp->devices;
-    if (total > (size_t)TUNE_MAX_CANDIDATES * 64)
-        total = (size_t)TUNE_MAX_CANDIDATES * 64;
     st->n_cand = 0;
     for (int s = 0; s < sp->n_schedules; s++)
         for (int ti = 0; ti < sp->n_tps; ti++) {
             int T = sp->tps[ti];
-            for (int P = 1; P * T <= sp->devices; P++) {
+            /* bubblesim simulates at most 4096 stages. */
+            for (int P = 1; P <= 4096 && (long long)P * T <= sp->devices; P++) {
                 if (sp->use_all_devices && P * T != sp->devices)
                     continue;
                 for (int vi = 0; vi < sp->n_vs; vi++)
@@ -735,7 +714,13 @@ static int enumerate(tune_state *st, bs_error *err)
                     }
             }
         }
-    (void)total;
+    if (st->n_cand == 0)
+        return cli_fail(
+            err, BS_ERR_INVALID,
+            "%s: tune: nothing to search: no P (1 to 4096) and T (tune.tensor_parallel) "
+            "give P*T = tune.devices = %d, or no b in tune.microbatch_sizes divides "
+            "tune.global_batch = %d",
+            st->source, sp->devices, sp->global_batch);
     return BS_OK;
 }
 
@@ -772,10 +757,12 @@ static void screen(tune_state *st)
 
 static int search(tune_state *st, int jobs, int top, int prune, int show_progress, bs_error *err)
 {
-    size_t *order = NULL, *fits = NULL, n_order = 0, n_fits = 0, simulated = 0;
+    size_t *order = NULL, *fits = NULL, *front = NULL, n_order = 0, n_fits = 0, n_front = 0;
+    size_t simulated = 0;
     int rc = BS_OK;
     if (!(order = malloc((st->n_cand + 1) * sizeof *order)) ||
         !(fits = malloc((st->n_cand + 1) * sizeof *fits)) ||
+        !(front = malloc((st->n_cand + 1) * sizeof *front)) ||
         !(st->batch = malloc(TUNE_BATCH * sizeof *st->batch))) {
         rc = cli_fail(err, BS_ERR_NOMEM, "out of memory");
         goto done;
@@ -790,11 +777,19 @@ static int search(tune_state *st, int jobs, int top, int prune, int show_progres
         if (prune && n_fits >= (size_t)top) {
             qsort(fits, n_fits, sizeof *fits, by_time);
             nth_best = st->cand[fits[top - 1]].time;
+            qsort(fits, n_fits, sizeof *fits, by_memory);
+            double fastest = INFINITY;
+            n_front = 0;
+            for (size_t i = 0; i < n_fits; i++)
+                if (st->cand[fits[i]].time < fastest) {
+                    fastest = st->cand[fits[i]].time;
+                    front[n_front++] = fits[i];
+                }
         }
         st->batch_len = 0;
         while (at < n_order && st->batch_len < TUNE_BATCH) {
             candidate *c = &st->cand[order[at++]];
-            if (prune && can_prune(st, c, fits, n_fits, nth_best))
+            if (prune && can_prune(st, c, front, n_front, nth_best))
                 c->status = ST_PRUNED;
             else
                 st->batch[st->batch_len++] = (size_t)(c - st->cand);
@@ -831,6 +826,7 @@ static int search(tune_state *st, int jobs, int top, int prune, int show_progres
 done:
     free(order);
     free(fits);
+    free(front);
     free(st->batch);
     st->batch = NULL;
     return rc;
@@ -1019,6 +1015,6 @@ done:
     cJSON_free(st.base_text);
     bs_model_free(&st.model);
     if (rc)
-        return cli_report(rc, &err);
+        return cli_report_file(path, rc, &err);
     return EXIT_OK;
 }

@@ -84,7 +84,20 @@ typedef struct bs_config {
     size_t placement_count;
     char *order;            /* NULL when none was given */
     char order_source[256]; /* names the order in messages: a file or "order" */
+    /* limits.max_ops and limits.max_memory (bytes): a run larger than these,
+     * by its op count or its estimated memory (BS_BYTES_PER_OP per op plus
+     * BS_BYTES_PER_PAIR per stage and micro-batch), is refused before
+     * anything is allocated. 0 means the default (BS_DEFAULT_MAX_*). */
+    double max_ops, max_memory;
 } bs_config;
+
+#define BS_DEFAULT_MAX_OPS 1e8
+#define BS_DEFAULT_MAX_MEMORY 8589934592.0 /* 8 GiB */
+/* Measured (docs/performance.md): program ops 8 bytes, start and end 16;
+ * per (stage, micro-batch): engine arrivals 16, validator flags 1, weight
+ * versions 4. Recording messages (timelines, traces) adds about 48 per op. */
+#define BS_BYTES_PER_OP 24.0
+#define BS_BYTES_PER_PAIR 21.0
 
 enum { BS_PLACEMENT_LOOPED = 0, BS_PLACEMENT_V = 1, BS_PLACEMENT_EXPLICIT = 2 };
 
@@ -309,6 +322,7 @@ typedef struct bs_result {
     int devices;
     bs_device_result *device; /* [devices] */
     const bs_timeline *timeline;
+    struct bs_metrics_scratch *scratch; /* private: reused by the next compute */
 } bs_result;
 
 /* Computes every metric of tl into res (whose device array it (re)allocates).

@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Largest number of ops one run may hold; about 40 bytes each. */
-#define BS_MAX_OPS 100000000ull
 #define BS_MAX_STAGES 4096
 #define BS_MAX_CHUNKS 65535
 #define BS_MAX_CONFIG_BYTES (64u << 20)
@@ -76,9 +74,11 @@ static const field fields[] = {
     {"network", "latency", F_NUMBER, OFF(latency), 0, 0, 1e15},
     {"network", "bandwidth", F_NUMBER, OFF(bandwidth), 0, 0, 1e18},
     {"network", "message_bytes", F_NUMBER, OFF(message_bytes), 0, 0, 1e18},
+    {"limits", "max_ops", F_NUMBER, OFF(max_ops), 0, 0, 1e15},
+    {"limits", "max_memory", F_NUMBER, OFF(max_memory), 0, 0, 1e18},
 };
 
-static const char *const sections[] = {"costs", "memory", "network"};
+static const char *const sections[] = {"costs", "memory", "network", "limits"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -654,6 +654,11 @@ static int read_object(bs_config *cfg, const cJSON *obj, const char *section, co
                 return rc;
             continue;
         }
+        if (!section && strcmp(item->string, "sweep") == 0)
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: sweep: this config describes a sweep; run it with `bubblesim "
+                           "sweep %s` (or remove \"sweep\" to run the base configuration)",
+                           source, source);
         if (!section && bs_model_is_key(item->string))
             continue; /* bs_model_apply reads the model keys (sim/model.c) */
         const field *f = find_field(section, item->string);
@@ -685,7 +690,7 @@ static int apply_override(cJSON *root, const bs_override *ov, const char *source
         if (!is_section(section) && !bs_model_is_key(section))
             return bs_fail(err, BS_ERR_INVALID,
                            "--set %s: unknown section \"%s\"; expected one "
-                           "of costs, memory, network, model, hardware",
+                           "of costs, memory, network, limits, model, hardware",
                            ov->path, section);
     }
     /* A whole section may be set too: --set 'costs={"forward": 2}'. */
@@ -847,11 +852,22 @@ int bs_config_check(const bs_config *cfg, const char *source, bs_error *err)
     double ops = 3.0 * cfg->stages * cfg->virtual_stages * mb_total;
     const bs_schedule *s = bs_schedule_find(cfg->schedule);
     ops = ops / 3.0 * s->ops_per_chunk_microbatch;
-    if (ops > (double)BS_MAX_OPS)
+    double max_ops = cfg->max_ops > 0 ? cfg->max_ops : BS_DEFAULT_MAX_OPS;
+    if (ops > max_ops)
         return bs_fail(err, BS_ERR_LIMIT,
                        "%s: microbatches: P*V*M*iterations*%u = %.0f ops exceeds the limit of "
-                       "%llu ops (about 40 bytes each)",
-                       source, s->ops_per_chunk_microbatch, ops, BS_MAX_OPS);
+                       "%.0f ops (limits.max_ops)",
+                       source, s->ops_per_chunk_microbatch, ops, max_ops);
+    /* Memory is linear in the ops and the (stage, micro-batch) pairs. */
+    double pairs = (double)cfg->stages * cfg->virtual_stages * mb_total;
+    double bytes = ops * BS_BYTES_PER_OP + pairs * BS_BYTES_PER_PAIR;
+    double max_memory = cfg->max_memory > 0 ? cfg->max_memory : BS_DEFAULT_MAX_MEMORY;
+    if (bytes > max_memory)
+        return bs_fail(err, BS_ERR_LIMIT,
+                       "%s: microbatches: %.0f ops and %.0f stage/micro-batch pairs need about "
+                       "%.0f bytes (%.0f per op, %.0f per pair), which exceeds the limit of %.0f "
+                       "bytes (limits.max_memory)",
+                       source, ops, pairs, bytes, BS_BYTES_PER_OP, BS_BYTES_PER_PAIR, max_memory);
     return BS_OK;
 }
 

@@ -3,6 +3,10 @@
  * simulate, measure. A context keeps its buffers between runs so that a
  * sweep over many points allocates only when a point is larger than any
  * before it.
+ *
+ * The validator's deadlock search is an untimed run of the same rules the
+ * engine applies, so a run does it once: the engine's, and the validator's
+ * only when the engine reports a deadlock (for the cycle of waits).
  */
 #include "internal.h"
 
@@ -43,9 +47,20 @@ int bs_context_run(bs_context *ctx, const bs_config *cfg, const bs_run_options *
     int record = opts ? opts->record_messages : 0;
     *out = NULL;
     if ((rc = bs_config_check(cfg, "config", err)) ||
-        (rc = bs_program_build(&ctx->program, cfg, err)) ||
-        (rc = bs_engine_run(&ctx->timeline, &ctx->program, cfg, record, err)) ||
-        (rc = bs_metrics_compute(&ctx->result, &ctx->timeline, cfg, err)))
+        (rc = bs_program_build_unchecked(&ctx->program, cfg, err)))
+        return rc;
+    /* The engine stops with BS_ERR_DEADLOCK exactly when the validator's
+     * feasibility pass would; only then is that pass run, for its message. */
+    rc = bs_engine_run(&ctx->timeline, &ctx->program, cfg, record, err);
+    if (rc == BS_ERR_DEADLOCK) {
+        bs_error why;
+        if (bs_program_validate(&ctx->program, &why) != BS_OK) {
+            if (err)
+                *err = why;
+            return BS_ERR_DEADLOCK;
+        }
+    }
+    if (rc || (rc = bs_metrics_compute(&ctx->result, &ctx->timeline, cfg, err)))
         return rc;
     *out = &ctx->result;
     return BS_OK;

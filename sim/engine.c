@@ -59,6 +59,10 @@ struct bs_engine_scratch {
 
 enum { RUNNING = 0, WAITING_INPUT = 1, WAITING_BARRIER = 2 };
 
+/* Ops ahead of the current one whose times and op record are prefetched:
+ * one cache line of doubles. Prefetching past an array's end is harmless. */
+#define PREFETCH_AHEAD 8
+
 typedef struct engine {
     const bs_program *prog;
     struct bs_engine_scratch *x;
@@ -68,6 +72,7 @@ typedef struct engine {
     int record, worklist_size, at_barrier, update_per_backward;
     double barrier_time;
     size_t m; /* micro-batches in the program */
+    size_t rows_ready, rows_per_fill; /* per-pair rows (micro-batches) initialised so far */
 } engine;
 
 /* ------------------------------------------------------------- scratch */
@@ -213,6 +218,22 @@ static void wake(engine *e, int d)
     }
 }
 
+/* Prefetches the slots op reads its input from and writes its output to. */
+static inline void prefetch_pairs(const engine *e, const bs_op *op)
+{
+    const bs_program *prog = e->prog;
+    struct bs_engine_scratch *x = e->x;
+    size_t pair = bs_pair(prog, op->stage, op->microbatch);
+    if (op->kind == BS_OP_FORWARD) {
+        __builtin_prefetch(&x->fin[pair], 0);
+        if (op->stage + 1 < prog->stages)
+            __builtin_prefetch(&x->fin[pair + 1], 1);
+    } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
+        __builtin_prefetch(&x->gin[pair], 0);
+        __builtin_prefetch(&x->gin[pair - 1], 1);
+    }
+}
+
 /* Records op idx on device d as running from `at` to `end` and sends its
  * output. */
 static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
@@ -222,6 +243,20 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
     const bs_op *op = &prog->ops[idx];
     e->tl->start[idx] = at;
     e->tl->end[idx] = end;
+    /* Each device walks its own stretch of ops, start and end, so a run
+     * interleaves 3 * P sequential streams: too many for the hardware
+     * prefetcher. Fetch the device's next cache lines now; by the time the
+     * device runs again (after the other devices' ops) they are in. The same
+     * for the per-pair slots of the op a line ahead (its record came in with
+     * an earlier prefetch): they were filled with INFINITY before the run,
+     * which left them out of the cache. */
+    if (idx + 2 * PREFETCH_AHEAD < prog->op_count)
+        __builtin_prefetch(&prog->ops[idx + 2 * PREFETCH_AHEAD], 0);
+    if (idx + PREFETCH_AHEAD < prog->device_first[d + 1]) {
+        __builtin_prefetch(&e->tl->start[idx + PREFETCH_AHEAD], 1);
+        __builtin_prefetch(&e->tl->end[idx + PREFETCH_AHEAD], 1);
+        prefetch_pairs(e, &prog->ops[idx + PREFETCH_AHEAD]);
+    }
     x->device_free[d] = end;
     x->next[d] = idx + 1;
     if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
@@ -274,6 +309,33 @@ static double input_time(engine *e, size_t idx, uint32_t **msg)
     return 0.0;
 }
 
+/* Marks the per-pair slots of micro-batches rows_ready .. mb (and a few
+ * more) as empty. Filling them as the run reaches them, rather than all
+ * before it, keeps the arrays out of memory traffic: a slot is written here
+ * just before its first use and is still in the cache then. Every access to
+ * a slot of micro-batch mb comes from an op of micro-batch mb (its input, or
+ * the output it sends to the neighbouring stage), and advance() calls this
+ * before such an op reads or writes anything. */
+static void fill_rows(engine *e, uint32_t mb)
+{
+    struct bs_engine_scratch *x = e->x;
+    size_t stages = (size_t)e->prog->stages;
+    size_t to = (size_t)mb + e->rows_per_fill;
+    if (to > e->m)
+        to = e->m;
+    size_t from_slot = e->rows_ready * stages, to_slot = to * stages;
+    for (size_t i = from_slot; i < to_slot; i++)
+        x->fin[i] = INFINITY;
+    if (!(e->prog->flags & BS_PROGRAM_FORWARD_ONLY))
+        for (size_t i = from_slot; i < to_slot; i++)
+            x->gin[i] = INFINITY;
+    if (e->record) {
+        memset(x->fmsg + from_slot, 0xff, (to_slot - from_slot) * sizeof *x->fmsg);
+        memset(x->gmsg + from_slot, 0xff, (to_slot - from_slot) * sizeof *x->gmsg);
+    }
+    e->rows_ready = to;
+}
+
 /* Counts device d in at the flush barrier; the last device in releases all
  * of them at the latest arrival time. Returns 1 when d may go on. */
 static int arrive_at_barrier(engine *e, int d)
@@ -313,6 +375,10 @@ static void advance(engine *e, int d)
         }
         int overlapped = (op->reserved & BS_OP_OVERLAP_NEXT) != 0;
         uint32_t *msg = NULL, *msg2 = NULL;
+        if (op->microbatch >= e->rows_ready)
+            fill_rows(e, op->microbatch);
+        if (overlapped && op[1].microbatch >= e->rows_ready)
+            fill_rows(e, op[1].microbatch);
         double ready = input_time(e, idx, &msg);
         if (overlapped) {
             double second = input_time(e, idx + 1, &msg2);
@@ -398,16 +464,8 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
         cfg->latency + (cfg->bandwidth > 0 ? cfg->message_bytes / cfg->bandwidth * 1000.0 : 0.0);
 
     struct bs_engine_scratch *x = e.x;
-    size_t pairs = (size_t)prog->stages * prog->microbatches;
-    for (size_t i = 0; i < pairs; i++)
-        x->fin[i] = INFINITY;
-    if (!(prog->flags & BS_PROGRAM_FORWARD_ONLY))
-        for (size_t i = 0; i < pairs; i++)
-            x->gin[i] = INFINITY;
-    if (record_messages) {
-        memset(x->fmsg, 0xff, pairs * sizeof *x->fmsg);
-        memset(x->gmsg, 0xff, pairs * sizeof *x->gmsg);
-    }
+    /* About 4 KiB of each per-pair array per fill. */
+    e.rows_per_fill = 512 / (size_t)prog->stages + 1;
     assign_links(&e);
     for (int d = 0; d < prog->devices; d++) {
         x->device_free[d] = 0.0;

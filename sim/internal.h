@@ -28,6 +28,14 @@ int bs_fail(bs_error *err, int code, const char *fmt, ...) __attribute__((format
 /* Grows the program's op array to hold at least `count` ops. */
 int bs_program_reserve(bs_program *prog, size_t count, bs_error *err);
 
+/* bs_program_build without the feasibility pass of the validator: the
+ * structure is checked, a deadlock is not looked for. bs_context_run uses it
+ * because the engine finds a deadlock anyway (its worklist empties), and then
+ * asks bs_program_validate for the message that names the cycle of waits. */
+int bs_program_build_unchecked(bs_program *prog, const bs_config *cfg, bs_error *err);
+/* The structure pass of bs_program_validate alone. */
+int bs_program_validate_structure(const bs_program *prog, bs_error *err);
+
 /* Appends one op to the current device of prog; callers emit devices in
  * order 0..P-1 and call bs_program_end_device after each. */
 static inline void bs_program_emit(bs_program *prog, int kind, int stage, uint32_t mb)

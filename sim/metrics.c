@@ -34,45 +34,127 @@
 /* In programs that split the backward, the input gradient frees a chunk's
  * activation but for memory.kept_fraction of it, freed at the weight
  * gradient. An overlapped pair (BS_OP_OVERLAP_NEXT) shares one interval,
- * which counts once as busy time. */
+ * which counts once as busy time.
+ *
+ * Speed. Everything per device is computed in one sequential pass over its
+ * ops and their times. The weight version a micro-batch's forward used is
+ * kept per device, indexed by (micro-batch, the chunk's rank among the
+ * device's chunks), so that the pass touches memory in order instead of
+ * striding through an array of all (stage, micro-batch) pairs. The buffers
+ * live in the result and are reused by the next compute. */
 
-typedef struct walk_scratch {
-    uint32_t *version_of_pair; /* [stages * microbatches] */
-    uint32_t *refs;            /* [updates + 1] per device */
-} walk_scratch;
+struct bs_metrics_scratch {
+    uint32_t *version; /* [largest device's chunks * microbatches] */
+    size_t version_capacity;
+    uint32_t *refs; /* [longest op list + 1]: in-flight users of each version */
+    size_t refs_capacity;
+    uint32_t *stage_rank; /* [stages]: rank of the chunk among its device's chunks */
+    size_t stage_capacity;
+    uint32_t *device_chunks; /* [devices] */
+    double *iter_end;        /* [iterations] */
+    double *formula_peak;    /* [devices] */
+    size_t device_capacity, iter_capacity;
+};
 
-static void walk_device(bs_device_result *dr, const bs_program *prog, int d, walk_scratch *w,
-                        double kept)
+static int grow(void **p, size_t *capacity, size_t count, size_t size)
 {
+    if (count <= *capacity)
+        return 0;
+    if (bs_realloc_array(p, count, size))
+        return -1;
+    *capacity = count;
+    return 0;
+}
+
+static int scratch_reserve(bs_result *res, const bs_program *prog, size_t iterations)
+{
+    struct bs_metrics_scratch *w = res->scratch;
+    if (!w && !(w = res->scratch = bs_zalloc_array(1, sizeof *w)))
+        return -1;
+    size_t p = (size_t)prog->devices, longest = 0, most_chunks = 0, stages = (size_t)prog->stages;
+    for (size_t d = 0; d < p; d++)
+        if (prog->device_first[d + 1] - prog->device_first[d] > longest)
+            longest = prog->device_first[d + 1] - prog->device_first[d];
+    size_t old_devices = w->device_capacity;
+    if (grow((void **)&w->stage_rank, &w->stage_capacity, stages, sizeof *w->stage_rank) ||
+        grow((void **)&w->refs, &w->refs_capacity, longest + 1, sizeof *w->refs))
+        return -1;
+    if (p > old_devices) {
+        if (bs_realloc_array((void **)&w->device_chunks, p, sizeof *w->device_chunks) ||
+            bs_realloc_array((void **)&w->formula_peak, p, sizeof *w->formula_peak))
+            return -1;
+        w->device_capacity = p;
+    }
+    if (grow((void **)&w->iter_end, &w->iter_capacity, iterations ? iterations : 1,
+             sizeof *w->iter_end))
+        return -1;
+    memset(w->device_chunks, 0, p * sizeof *w->device_chunks);
+    for (size_t s = 0; s < stages; s++) {
+        uint32_t *count = &w->device_chunks[prog->stage_device[s]];
+        w->stage_rank[s] = (*count)++;
+        if (*count > most_chunks)
+            most_chunks = *count;
+    }
+    return grow((void **)&w->version, &w->version_capacity,
+                most_chunks * (size_t)prog->microbatches, sizeof *w->version);
+}
+
+/* One pass over device d's ops: busy time, span, iteration ends, makespan,
+ * peak activations, weight versions, staleness and messages sent. */
+static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
+                        struct bs_metrics_scratch *w, uint32_t iterations, double kept,
+                        double *makespan)
+{
+    const bs_program *prog = tl->program;
     int forward_only = (prog->flags & BS_PROGRAM_FORWARD_ONLY) != 0;
     int per_backward = (prog->flags & BS_PROGRAM_UPDATE_PER_BACKWARD) != 0;
-    double live = 0, peak = 0;
+    size_t first = prog->device_first[d], last = prog->device_first[d + 1];
+    size_t chunks = w->device_chunks[d];
+    const uint16_t *stage_device = prog->stage_device;
+    unsigned last_stage = (unsigned)prog->stages - 1;
+    double live = 0, peak = 0, busy = 0, latest = *makespan;
     uint32_t current = 0, distinct = 0, live_versions = 1, peak_versions = 1, stale = 0;
-    uint32_t max_updates = 0;
-    for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++)
-        max_updates += prog->ops[i].kind == BS_OP_OPTIMIZER ||
-                       (per_backward && (prog->ops[i].kind == BS_OP_BACKWARD ||
-                                         prog->ops[i].kind == BS_OP_WEIGHT_GRAD));
-    memset(w->refs, 0, ((size_t)max_updates + 1) * sizeof *w->refs);
+    uint64_t sent = 0;
+    /* A version is referred to only after `current` reached it, and each
+     * step of `current` clears the count of the version it enters. */
+    w->refs[0] = 0;
 
-    for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++) {
+    for (size_t i = first; i < last; i++) {
         const bs_op *op = &prog->ops[i];
-        size_t pair = bs_pair(prog, op->stage, op->microbatch);
+        double start = tl->start[i], end = tl->end[i];
+        if (!(op->reserved & BS_OP_OVERLAP_NEXT))
+            busy += end - start;
+        if (end > latest)
+            latest = end;
+        /* With one iteration every op belongs to iteration 0: no division. */
+        uint32_t it = iterations == 1               ? 0
+                      : op->kind == BS_OP_OPTIMIZER ? op->microbatch
+                                                    : op->microbatch / prog->per_iteration;
+        if (it < iterations && end > w->iter_end[it])
+            w->iter_end[it] = end;
+
+        size_t slot = (size_t)op->microbatch * chunks + w->stage_rank[op->stage];
         int release = 0;
         switch (op->kind) {
         case BS_OP_FORWARD:
+            if (op->stage < last_stage)
+                sent += stage_device[op->stage + 1] != d;
             if (forward_only)
                 break;
             live += 1;
-            w->version_of_pair[pair] = current;
+            w->version[slot] = current;
             if (w->refs[current]++ == 0)
                 distinct++;
             break;
         case BS_OP_BACKWARD:
+            if (op->stage > 0)
+                sent += stage_device[op->stage - 1] != d;
             live -= 1;
             release = 1;
             break;
         case BS_OP_INPUT_GRAD:
+            if (op->stage > 0)
+                sent += stage_device[op->stage - 1] != d;
             live -= 1.0 - kept;
             break;
         case BS_OP_WEIGHT_GRAD:
@@ -80,17 +162,17 @@ static void walk_device(bs_device_result *dr, const bs_program *prog, int d, wal
             release = 1;
             break;
         case BS_OP_OPTIMIZER:
-            current++;
+            w->refs[++current] = 0;
             break;
         }
         if (release) {
-            uint32_t v = w->version_of_pair[pair];
+            uint32_t v = w->version[slot];
             if (current - v > stale)
                 stale = current - v;
             if (--w->refs[v] == 0)
                 distinct--;
             if (per_backward)
-                current++;
+                w->refs[++current] = 0;
         }
         if (live > peak)
             peak = live;
@@ -98,27 +180,13 @@ static void walk_device(bs_device_result *dr, const bs_program *prog, int d, wal
         if (live_versions > peak_versions)
             peak_versions = live_versions;
     }
+    dr->busy = busy;
+    dr->span = last > first ? tl->end[last - 1] - tl->start[first] : 0;
     dr->peak_activations = peak / prog->chunks_per_device;
     dr->weight_versions = (int)peak_versions;
     dr->max_staleness = (int)stale;
-}
-
-static void count_messages(bs_device_result *dr, const bs_program *prog, int d)
-{
-    uint64_t sent = 0;
-    for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++) {
-        const bs_op *op = &prog->ops[i];
-        if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages)
-            sent += prog->stage_device[op->stage + 1] != d;
-        else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0)
-            sent += prog->stage_device[op->stage - 1] != d;
-    }
     dr->messages_sent = sent;
-}
-
-static uint32_t iteration_of(const bs_program *prog, const bs_op *op)
-{
-    return op->kind == BS_OP_OPTIMIZER ? op->microbatch : op->microbatch / prog->per_iteration;
+    *makespan = latest;
 }
 
 int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *cfg, bs_error *err)
@@ -126,22 +194,12 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
     const bs_program *prog = tl->program;
     int p = prog->devices, rc = BS_OK;
     uint32_t iterations = (uint32_t)cfg->iterations;
-    walk_scratch w = {0};
-    double *iter_end = NULL, *formula_peak = NULL;
-    size_t longest_list = 0;
-    for (int d = 0; d < p; d++)
-        if (prog->device_first[d + 1] - prog->device_first[d] > longest_list)
-            longest_list = prog->device_first[d + 1] - prog->device_first[d];
 
     if (bs_realloc_array((void **)&res->device, (size_t)p, sizeof *res->device) ||
-        !(w.version_of_pair =
-              bs_alloc_array((size_t)prog->stages * prog->microbatches, sizeof(uint32_t))) ||
-        !(w.refs = bs_alloc_array(longest_list + 1, sizeof(uint32_t))) ||
-        !(iter_end = bs_zalloc_array(iterations, sizeof *iter_end)) ||
-        !(formula_peak = bs_alloc_array((size_t)p, sizeof *formula_peak))) {
-        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory computing metrics");
-        goto error;
-    }
+        scratch_reserve(res, prog, iterations))
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory computing metrics");
+    struct bs_metrics_scratch *w = res->scratch;
+    memset(w->iter_end, 0, (iterations ? iterations : 1) * sizeof *w->iter_end);
     snprintf(res->schedule, sizeof res->schedule, "%s", cfg->schedule);
     res->stages = cfg->stages;
     res->microbatches = cfg->microbatches;
@@ -154,26 +212,15 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
     for (int d = 0; d < p; d++) {
         bs_device_result *dr = &res->device[d];
         memset(dr, 0, sizeof *dr);
-        size_t first = prog->device_first[d], last = prog->device_first[d + 1];
-        for (size_t i = first; i < last; i++) {
-            if (!(prog->ops[i].reserved & BS_OP_OVERLAP_NEXT))
-                dr->busy += tl->end[i] - tl->start[i];
-            if (tl->end[i] > makespan)
-                makespan = tl->end[i];
-            uint32_t it = iteration_of(prog, &prog->ops[i]);
-            if (it < iterations && tl->end[i] > iter_end[it])
-                iter_end[it] = tl->end[i];
-        }
-        dr->span = last > first ? tl->end[last - 1] - tl->start[first] : 0;
+        walk_device(dr, tl, d, w, iterations, cfg->kept_fraction, &makespan);
         if (dr->span > longest_span)
             longest_span = dr->span;
         busy_total += dr->busy;
-        walk_device(dr, prog, d, &w, cfg->kept_fraction);
-        count_messages(dr, prog, d);
         dr->peak_activation_bytes = dr->peak_activations * cfg->activation_bytes;
         dr->weight_version_bytes = dr->weight_versions * cfg->weight_bytes;
         dr->message_bytes_sent = (double)dr->messages_sent * cfg->message_bytes;
     }
+    double *iter_end = w->iter_end;
     res->makespan = makespan;
     res->busy = busy_total;
     res->idle = p * makespan - busy_total;
@@ -186,13 +233,13 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
     res->peak_activations = 0;
     res->weight_versions = 0;
     res->max_staleness = 0;
-    bs_formula_compute(&res->formula, formula_peak, cfg);
+    bs_formula_compute(&res->formula, w->formula_peak, cfg);
     for (int d = 0; d < p; d++) {
         bs_device_result *dr = &res->device[d];
         dr->idle = makespan - dr->busy;
         dr->bubble_ratio = makespan > 0 ? dr->idle / makespan : 0;
         dr->span_bubble_ratio = dr->span > 0 ? 1.0 - dr->busy / dr->span : 0;
-        dr->formula_peak_activations = res->formula.valid ? formula_peak[d] : NAN;
+        dr->formula_peak_activations = res->formula.valid ? w->formula_peak[d] : NAN;
         res->messages += dr->messages_sent;
         if (dr->peak_activations > res->peak_activations)
             res->peak_activations = dr->peak_activations;
@@ -207,16 +254,25 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
         rc = bs_fail(err, BS_ERR_INTERNAL,
                      "message count mismatch: timeline sent %llu, program implies %llu",
                      (unsigned long long)tl->messages_sent, (unsigned long long)res->messages);
-error:
-    bs_free(w.version_of_pair);
-    bs_free(w.refs);
-    bs_free(iter_end);
-    bs_free(formula_peak);
     return rc;
+}
+
+static void scratch_free(struct bs_metrics_scratch *w)
+{
+    if (!w)
+        return;
+    bs_free(w->version);
+    bs_free(w->refs);
+    bs_free(w->stage_rank);
+    bs_free(w->device_chunks);
+    bs_free(w->iter_end);
+    bs_free(w->formula_peak);
+    bs_free(w);
 }
 
 void bs_result_free(bs_result *res)
 {
     bs_free(res->device);
+    scratch_free(res->scratch);
     memset(res, 0, sizeof *res);
 }

@@ -34,6 +34,8 @@
 
 #define MODEL_MAX_LAYERS 100000
 #define MODEL_MAX_DIM 10000000
+/* The balanced split keeps one int per (chunk count, layer prefix). */
+#define MODEL_MAX_BALANCE 10000000
 
 /* --------------------------------------------------------- JSON reading */
 
@@ -360,30 +362,37 @@ double bs_partition_balanced(int *counts, const double *layer_cost, int layers, 
                              double first_extra, double last_extra)
 {
     int n = layers, K = chunks;
-    double *prefix = bs_alloc_array((size_t)n + 1, sizeof *prefix);
-    double *best = bs_alloc_array((size_t)(n + 1) * (size_t)(K + 1), sizeof *best);
-    int *cut = bs_alloc_array((size_t)(n + 1) * (size_t)(K + 1), sizeof *cut);
     double answer = -1;
-    if (!prefix || !best || !cut || K < 1 || K > n)
+    double *prefix = NULL, *prev = NULL, *cur = NULL;
+    int *cut = NULL;
+    if (K < 1 || K > n)
+        return -1;
+    /* Two rows of best values suffice; the cuts are kept for every k to
+     * rebuild the split. */
+    if (!(prefix = bs_alloc_array((size_t)n + 1, sizeof *prefix)) ||
+        !(prev = bs_alloc_array((size_t)n + 1, sizeof *prev)) ||
+        !(cur = bs_alloc_array((size_t)n + 1, sizeof *cur)) ||
+        !(cut = bs_alloc_array((size_t)(n + 1) * (size_t)(K + 1), sizeof *cut)))
         goto error;
     prefix[0] = 0;
     for (int i = 0; i < n; i++)
         prefix[i + 1] = prefix[i] + layer_cost[i];
-#define BEST(k, i) best[(size_t)(k) * (size_t)(n + 1) + (size_t)(i)]
 #define CUT(k, i) cut[(size_t)(k) * (size_t)(n + 1) + (size_t)(i)]
     for (int i = 1; i <= n; i++) {
-        BEST(1, i) = range_cost(prefix, 0, i, n, first_extra, last_extra);
+        cur[i] = range_cost(prefix, 0, i, n, first_extra, last_extra);
         CUT(1, i) = 0;
     }
     for (int k = 2; k <= K; k++) {
+        double *swap = prev;
+        prev = cur;
+        cur = swap;
         for (int i = k; i <= n; i++) {
             /* j ranges over k-1 .. i-1; find the first j with
-             * best[k-1][j] >= cost(j, i), then look at it and its left
-             * neighbour. */
+             * prev[j] >= cost(j, i), then look at it and its neighbours. */
             int lo = k - 1, hi = i - 1;
             while (lo < hi) {
                 int mid = lo + (hi - lo) / 2;
-                if (BEST(k - 1, mid) >= range_cost(prefix, mid, i, n, first_extra, last_extra))
+                if (prev[mid] >= range_cost(prefix, mid, i, n, first_extra, last_extra))
                     hi = mid;
                 else
                     lo = mid + 1;
@@ -393,28 +402,28 @@ double bs_partition_balanced(int *counts, const double *layer_cost, int layers, 
             for (int j = lo - 1; j <= lo + 1; j++) {
                 if (j < k - 1 || j > i - 1)
                     continue;
-                double a = BEST(k - 1, j), b = range_cost(prefix, j, i, n, first_extra, last_extra);
+                double a = prev[j], b = range_cost(prefix, j, i, n, first_extra, last_extra);
                 double worst = a > b ? a : b;
                 if (worst < chosen) {
                     chosen = worst;
                     chosen_j = j;
                 }
             }
-            BEST(k, i) = chosen;
+            cur[i] = chosen;
             CUT(k, i) = chosen_j;
         }
     }
-    answer = BEST(K, n);
+    answer = cur[n];
     for (int k = K, i = n; k >= 1; k--) {
         int j = CUT(k, i);
         counts[k - 1] = i - j;
         i = j;
     }
-#undef BEST
 #undef CUT
 error:
     bs_free(prefix);
-    bs_free(best);
+    bs_free(prev);
+    bs_free(cur);
     bs_free(cut);
     return answer;
 }
@@ -547,6 +556,13 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
         }
         for (int i = 0; i < m->layers; i++)
             layer_cost[i] = per_layer;
+        if ((double)n * m->layers > MODEL_MAX_BALANCE) {
+            rc = bs_fail(err, BS_ERR_LIMIT,
+                         "%s: balance: P*V*layers = %.0f is too large to balance (limit %.0f); "
+                         "give layers_per_stage instead",
+                         source, (double)n * m->layers, (double)MODEL_MAX_BALANCE);
+            goto error;
+        }
         if (bs_partition_balanced(counts, layer_cost, m->layers, n, 0, last) < 0) {
             rc = bs_fail(err, BS_ERR_NOMEM, "out of memory balancing the layers");
             goto error;

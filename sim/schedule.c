@@ -86,7 +86,7 @@ static size_t optimizer_ops(const bs_config *cfg, const bs_schedule *s)
     return (size_t)cfg->iterations - (cfg->optimizer > 0 ? 0 : 1);
 }
 
-int bs_program_build(bs_program *prog, const bs_config *cfg, bs_error *err)
+static int build(bs_program *prog, const bs_config *cfg, int feasible_too, bs_error *err)
 {
     const bs_schedule *s = bs_schedule_find(cfg->schedule);
     if (!s)
@@ -112,7 +112,17 @@ int bs_program_build(bs_program *prog, const bs_config *cfg, bs_error *err)
                                              : prog->op_count != per_device * (size_t)p)
         return bs_fail(err, BS_ERR_INTERNAL, "schedule %s generated %zu ops, expected %zu", s->name,
                        prog->op_count, per_device * (size_t)p);
-    return bs_program_validate(prog, err);
+    return feasible_too ? bs_program_validate(prog, err) : bs_program_validate_structure(prog, err);
+}
+
+int bs_program_build(bs_program *prog, const bs_config *cfg, bs_error *err)
+{
+    return build(prog, cfg, 1, err);
+}
+
+int bs_program_build_unchecked(bs_program *prog, const bs_config *cfg, bs_error *err)
+{
+    return build(prog, cfg, 0, err);
 }
 
 /* Emits the optimizer op after iteration `it` when the program has one. */

@@ -14,7 +14,10 @@
  *     inputs exist. If devices remain with ops but none can move, the program
  *     deadlocks, and the message names each blocked op, what it waits for and
  *     the cycle of waits.
- * Both passes use one byte of flags per (stage, micro-batch) pair.
+ * Both passes use one byte of flags per (stage, micro-batch) pair, laid out
+ * device by device (a device's chunks side by side for each micro-batch), so
+ * that the structure pass, which scans one device's list at a time, reads
+ * and writes its flags in order rather than a cache line per op.
  *
  * An overlapped pair (BS_OP_OVERLAP_NEXT on the first op) must be one
  * forward and one backward or input gradient of different (stage,
@@ -33,6 +36,46 @@ enum {
     HAVE_FIN = 16, /* forward input present at the stage's device */
     HAVE_GIN = 32  /* gradient input present */
 };
+
+/* Where the flags of (stage, micro-batch) live: base[stage] + mb * stride[stage]. */
+typedef struct pair_layout {
+    size_t *base;     /* [stages]: micro-batches * chunks of earlier devices + the chunk's rank */
+    uint32_t *stride; /* [stages]: chunks on the stage's device */
+} pair_layout;
+
+static inline size_t slot(const pair_layout *L, unsigned stage, uint32_t microbatch)
+{
+    return L->base[stage] + (size_t)microbatch * L->stride[stage];
+}
+
+static int layout_init(pair_layout *L, const bs_program *prog)
+{
+    size_t p = (size_t)prog->devices, stages = (size_t)prog->stages;
+    size_t *before = bs_zalloc_array(p + 1, sizeof *before);
+    L->base = bs_alloc_array(stages, sizeof *L->base);
+    L->stride = bs_zalloc_array(stages, sizeof *L->stride);
+    if (!before || !L->base || !L->stride) {
+        bs_free(before);
+        return -1;
+    }
+    /* before[d + 1] counts device d's chunks, then becomes a prefix sum. */
+    for (size_t s = 0; s < stages; s++)
+        L->base[s] = before[prog->stage_device[s] + 1]++;
+    for (size_t s = 0; s < stages; s++)
+        L->stride[s] = (uint32_t)before[prog->stage_device[s] + 1];
+    for (size_t d = 0; d < p; d++)
+        before[d + 1] += before[d];
+    for (size_t s = 0; s < stages; s++)
+        L->base[s] += before[prog->stage_device[s]] * prog->microbatches;
+    bs_free(before);
+    return 0;
+}
+
+static void layout_free(pair_layout *L)
+{
+    bs_free(L->base);
+    bs_free(L->stride);
+}
 
 static int is_backward(const bs_op *op)
 {
@@ -58,7 +101,7 @@ static const char *overlap_problem(const bs_program *prog, int d, size_t i)
     return NULL;
 }
 
-static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
+static int structure(const bs_program *prog, const pair_layout *L, uint8_t *flags, bs_error *err)
 {
     size_t m = prog->microbatches;
     char a[48];
@@ -88,7 +131,7 @@ static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
                                "on device %u",
                                d, pos, bs_op_format(op, a, sizeof a), op->stage,
                                prog->stage_device[op->stage]);
-            uint8_t *f = &flags[bs_pair(prog, op->stage, op->microbatch)];
+            uint8_t *f = &flags[slot(L, op->stage, op->microbatch)];
             const char *problem = NULL;
             if (op->reserved & ~BS_OP_OVERLAP_NEXT)
                 problem = "unknown op flags";
@@ -134,7 +177,7 @@ static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
     int want_backward = !(prog->flags & BS_PROGRAM_FORWARD_ONLY);
     for (size_t s = 0; s < (size_t)prog->stages; s++) {
         for (size_t mb = 0; mb < m; mb++) {
-            uint8_t f = flags[bs_pair(prog, (unsigned)s, (uint32_t)mb)];
+            uint8_t f = flags[slot(L, (unsigned)s, (uint32_t)mb)];
             const char *missing = NULL;
             if (!(f & SEEN_F))
                 missing = "forward";
@@ -153,8 +196,8 @@ static int structure(const bs_program *prog, uint8_t *flags, bs_error *err)
 
 /* The op that must finish before `op` can start, on another device; returns
  * 0 when op waits for nothing but its own device (or the barrier). */
-static int producer_of(const bs_program *prog, const bs_op *op, const uint8_t *flags,
-                       bs_op *producer)
+static int producer_of(const bs_program *prog, const pair_layout *L, const bs_op *op,
+                       const uint8_t *flags, bs_op *producer)
 {
     int last = prog->stages - 1;
     if (op->kind == BS_OP_FORWARD && op->stage > 0) {
@@ -163,7 +206,7 @@ static int producer_of(const bs_program *prog, const bs_op *op, const uint8_t *f
     }
     if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage < last) {
         /* Name the producer by the kind the structure pass saw for it. */
-        uint8_t seen = flags[(size_t)(op->stage + 1) * prog->microbatches + op->microbatch];
+        uint8_t seen = flags[slot(L, op->stage + 1u, op->microbatch)];
         *producer = (bs_op){op->microbatch, (uint16_t)(op->stage + 1),
                             (seen & SEEN_I) ? BS_OP_INPUT_GRAD : BS_OP_BACKWARD, 0};
         return 1;
@@ -171,15 +214,16 @@ static int producer_of(const bs_program *prog, const bs_op *op, const uint8_t *f
     return 0;
 }
 
-static int ready(const bs_program *prog, const bs_op *op, const uint8_t *flags)
+static int ready(const bs_program *prog, const pair_layout *L, const bs_op *op,
+                 const uint8_t *flags)
 {
     switch (op->kind) {
     case BS_OP_FORWARD:
-        return op->stage == 0 || (flags[bs_pair(prog, op->stage, op->microbatch)] & HAVE_FIN);
+        return op->stage == 0 || (flags[slot(L, op->stage, op->microbatch)] & HAVE_FIN);
     case BS_OP_BACKWARD:
     case BS_OP_INPUT_GRAD:
         return op->stage == prog->stages - 1 ||
-               (flags[bs_pair(prog, op->stage, op->microbatch)] & HAVE_GIN);
+               (flags[slot(L, op->stage, op->microbatch)] & HAVE_GIN);
     default:
         return 1; /* weight gradient follows its input gradient on the same device */
     }
@@ -187,16 +231,17 @@ static int ready(const bs_program *prog, const bs_op *op, const uint8_t *flags)
 
 /* The op a blocked device waits on: in an overlapped pair, the one whose
  * input is missing. */
-static size_t waiting_op(const bs_program *prog, size_t at, const uint8_t *flags)
+static size_t waiting_op(const bs_program *prog, const pair_layout *L, size_t at,
+                         const uint8_t *flags)
 {
     const bs_op *op = &prog->ops[at];
-    if ((op->reserved & BS_OP_OVERLAP_NEXT) && ready(prog, op, flags))
+    if ((op->reserved & BS_OP_OVERLAP_NEXT) && ready(prog, L, op, flags))
         return at + 1;
     return at;
 }
 
-static int deadlock_report(const bs_program *prog, const size_t *next, const uint8_t *flags,
-                           bs_error *err)
+static int deadlock_report(const bs_program *prog, const pair_layout *L, const size_t *next,
+                           const uint8_t *flags, bs_error *err)
 {
     char msg[sizeof err->message];
     size_t n = 0, listed = 0;
@@ -210,10 +255,10 @@ static int deadlock_report(const bs_program *prog, const size_t *next, const uin
             first_stuck = d;
         if (listed++ >= 6)
             continue;
-        const bs_op *op = &prog->ops[waiting_op(prog, next[d], flags)];
+        const bs_op *op = &prog->ops[waiting_op(prog, L, next[d], flags)];
         bs_op p;
         if (n < sizeof msg) {
-            if (producer_of(prog, op, flags, &p))
+            if (producer_of(prog, L, op, flags, &p))
                 n +=
                     (size_t)snprintf(msg + n, sizeof msg - n,
                                      " device %d at position %zu: %s waits for %s on device %u;", d,
@@ -230,9 +275,9 @@ static int deadlock_report(const bs_program *prog, const size_t *next, const uin
     if (first_stuck >= 0 && n < sizeof msg) {
         int order[64], count = 0, d = first_stuck;
         for (int step = 0; step < prog->devices && step < 64; step++) {
-            const bs_op *op = &prog->ops[waiting_op(prog, next[d], flags)];
+            const bs_op *op = &prog->ops[waiting_op(prog, L, next[d], flags)];
             bs_op p;
-            if (!producer_of(prog, op, flags, &p))
+            if (!producer_of(prog, L, op, flags, &p))
                 break;
             order[count++] = d;
             int to = prog->stage_device[p.stage];
@@ -245,13 +290,13 @@ static int deadlock_report(const bs_program *prog, const size_t *next, const uin
                 for (int k = seen_at; k < count && n < sizeof msg; k++)
                     n += (size_t)snprintf(
                         msg + n, sizeof msg - n, " %s on device %d ->",
-                        bs_op_format(&prog->ops[waiting_op(prog, next[order[k]], flags)], a,
+                        bs_op_format(&prog->ops[waiting_op(prog, L, next[order[k]], flags)], a,
                                      sizeof a),
                         order[k]);
                 if (n < sizeof msg)
                     snprintf(
                         msg + n, sizeof msg - n, " %s on device %d",
-                        bs_op_format(&prog->ops[waiting_op(prog, next[to], flags)], a, sizeof a),
+                        bs_op_format(&prog->ops[waiting_op(prog, L, next[to], flags)], a, sizeof a),
                         to);
                 break;
             }
@@ -263,7 +308,7 @@ static int deadlock_report(const bs_program *prog, const size_t *next, const uin
     return bs_fail(err, BS_ERR_DEADLOCK, "%s", msg);
 }
 
-static int feasibility(const bs_program *prog, uint8_t *flags, bs_error *err)
+static int feasibility(const bs_program *prog, const pair_layout *L, uint8_t *flags, bs_error *err)
 {
     int p = prog->devices, rc = BS_OK;
     size_t *next = bs_alloc_array((size_t)p, sizeof *next);
@@ -303,16 +348,16 @@ static int feasibility(const bs_program *prog, uint8_t *flags, bs_error *err)
                 break;
             }
             size_t count = (op->reserved & BS_OP_OVERLAP_NEXT) ? 2 : 1;
-            if (!ready(prog, op, flags) || (count == 2 && !ready(prog, op + 1, flags)))
+            if (!ready(prog, L, op, flags) || (count == 2 && !ready(prog, L, op + 1, flags)))
                 break;
             for (size_t k = 0; k < count; k++) {
                 const bs_op *o = op + k;
                 int wake = -1;
                 if (o->kind == BS_OP_FORWARD && o->stage + 1 < prog->stages) {
-                    flags[bs_pair(prog, o->stage + 1u, o->microbatch)] |= HAVE_FIN;
+                    flags[slot(L, o->stage + 1u, o->microbatch)] |= HAVE_FIN;
                     wake = prog->stage_device[o->stage + 1];
                 } else if (is_backward(o) && o->stage > 0) {
-                    flags[bs_pair(prog, o->stage - 1u, o->microbatch)] |= HAVE_GIN;
+                    flags[slot(L, o->stage - 1u, o->microbatch)] |= HAVE_GIN;
                     wake = prog->stage_device[o->stage - 1];
                 }
                 if (wake >= 0 && wake != d && !queued[wake]) {
@@ -325,7 +370,7 @@ static int feasibility(const bs_program *prog, uint8_t *flags, bs_error *err)
     }
     for (int d = 0; d < p; d++)
         if (next[d] < prog->device_first[d + 1]) {
-            rc = deadlock_report(prog, next, flags, err);
+            rc = deadlock_report(prog, L, next, flags, err);
             break;
         }
 error:
@@ -335,15 +380,32 @@ error:
     return rc;
 }
 
-int bs_program_validate(const bs_program *prog, bs_error *err)
+/* Runs the structure pass, and the feasibility pass when asked. */
+static int validate(const bs_program *prog, int feasible_too, bs_error *err)
 {
     size_t pairs = (size_t)prog->stages * prog->microbatches;
+    pair_layout L = {0};
     uint8_t *flags = bs_zalloc_array(pairs, 1);
-    if (!flags)
-        return bs_fail(err, BS_ERR_NOMEM, "out of memory validating the schedule");
-    int rc = structure(prog, flags, err);
-    if (rc == BS_OK)
-        rc = feasibility(prog, flags, err);
+    int rc = BS_OK;
+    if (!flags || layout_init(&L, prog)) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory validating the schedule");
+        goto error;
+    }
+    rc = structure(prog, &L, flags, err);
+    if (rc == BS_OK && feasible_too)
+        rc = feasibility(prog, &L, flags, err);
+error:
+    layout_free(&L);
     bs_free(flags);
     return rc;
+}
+
+int bs_program_validate(const bs_program *prog, bs_error *err)
+{
+    return validate(prog, 1, err);
+}
+
+int bs_program_validate_structure(const bs_program *prog, bs_error *err)
+{
+    return validate(prog, 0, err);
 }

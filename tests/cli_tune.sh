@@ -7,27 +7,7 @@
 set -u
 bin=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-checks=0
-
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect CODE NEEDLE CMD... : exit code and a needle in stdout+stderr.
-expect() {
-    local code=$1 needle=$2
-    shift 2
-    checks=$((checks + 1))
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    [ "$rc" -eq "$code" ] || { fail "$* -> exit $rc, want $code"$'\n'"$out"; return; }
-    case "$out" in
-    *"$needle"*) ;;
-    *) fail "$* -> output lacks \"$needle\""$'\n'"$out" ;;
-    esac
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 # A small model: 8 layers, h = 64, on 4 devices, global batch 8.
 small() { # small MEMORY_LIMIT [EXTRA_TUNE_KEYS]
@@ -135,6 +115,7 @@ small 1e12 ', "speed": 1' >"$tmp/key.json"
 expect 2 "key.json: tune.speed: unknown key" "$bin" tune "$tmp/key.json"
 small 1e12 | sed 's/"schedule": "1f1b",/"schedule": "1f1b", "layers_per_stage": [4, 4], "stages": 2,/' >"$tmp/lps.json"
 expect 2 "lps.json: layers_per_stage: tune chooses P and V" "$bin" tune "$tmp/lps.json"
+expect 2 "all.json: tune: nothing to search" "$bin" tune "$tmp/all.json" --set 'tune.microbatch_sizes=[3]'
 expect 2 "tune: --top: expected an integer" "$bin" tune "$tmp/all.json" --top 0
 expect 2 "unknown option" "$bin" tune "$tmp/all.json" --fast
 expect 2 "missing CONFIG" "$bin" tune
@@ -159,5 +140,4 @@ expect 0 "schedule forward: P=2 M=16" "$bin" run "$src/configs/model-llama70b-in
 expect 0 "time-memory Pareto front" "$bin" tune "$src/configs/model-gpt3-175b-64gpu.json" --top 3
 expect 0 "time-memory Pareto front" "$bin" tune "$src/configs/model-llama70b-infer-4gpu.json" --top 3
 
-echo "cli_tune: $checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish cli_tune
