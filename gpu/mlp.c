@@ -363,3 +363,419 @@ size_t bs_mlp_expand(const bs_mlp_layout *lay, const bs_op *op, uint32_t op_inde
     }
     return n;
 }
+
+void bs_mlp_copy_refs(const bs_op *producer, bs_mlp_ref *from, bs_mlp_ref *to)
+{
+    int s = producer->stage;
+    uint32_t m = producer->microbatch;
+    if (producer->kind == BS_OP_FORWARD) {
+        *from = mkref(BS_MLP_OUT_F, s, m, 0, 0);
+        *to = mkref(BS_MLP_RECV_F, s + 1, m, 0, 0);
+    } else {
+        *from = mkref(BS_MLP_OUT_B, s, m, 0, 0);
+        *to = mkref(BS_MLP_RECV_B, s > 0 ? s - 1 : 0, m, 0, 0);
+    }
+}
+
+bs_op bs_mlp_reference_op(int stages, uint32_t k)
+{
+    bs_op op;
+    uint32_t j = k % (2u * (uint32_t)stages);
+    memset(&op, 0, sizeof op);
+    op.microbatch = k / (2u * (uint32_t)stages);
+    op.kind = j < (uint32_t)stages ? BS_OP_FORWARD : BS_OP_BACKWARD;
+    op.stage = (uint16_t)(j < (uint32_t)stages ? j : 2u * (uint32_t)stages - 1 - j);
+    return op;
+}
+
+/* ------------------------------------------------------------- numerics */
+
+void bs_mlp_numerics_init(bs_mlp_numerics *n)
+{
+    memset(n, 0, sizeof *n);
+}
+
+void bs_mlp_numerics_free(bs_mlp_numerics *n)
+{
+    bs_free(n->max_rel_err);
+    bs_free(n->forward_version);
+    bs_free(n->backward_version);
+    bs_free(n->expected_version);
+    bs_mlp_numerics_init(n);
+}
+
+int bs_mlp_numerics_reserve(bs_mlp_numerics *n, int chunks, uint32_t pairs, bs_error *err)
+{
+    bs_mlp_numerics_free(n);
+    n->chunks = chunks;
+    n->pairs = pairs;
+    if (!(n->max_rel_err = bs_zalloc_array(chunks > 0 ? (size_t)chunks : 1, sizeof(double))) ||
+        !(n->forward_version = bs_zalloc_array(pairs ? pairs : 1, sizeof(uint32_t))) ||
+        !(n->backward_version = bs_zalloc_array(pairs ? pairs : 1, sizeof(uint32_t))) ||
+        !(n->expected_version = bs_zalloc_array(pairs ? pairs : 1, sizeof(uint32_t))))
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory for the mlp numerics");
+    return BS_OK;
+}
+
+void bs_mlp_numerics_versions(bs_mlp_numerics *n, const bs_program *prog,
+                              const bs_mlp_versions *v, const uint32_t *used)
+{
+    n->versioned = v->active;
+    n->stash_ok = 1;
+    if (!v->active)
+        return;
+    for (size_t i = 0; i < prog->op_count; i++) {
+        const bs_op *op = &prog->ops[i];
+        size_t pair = (size_t)op->stage * prog->microbatches + op->microbatch;
+        if (op->kind == BS_OP_FORWARD) {
+            n->forward_version[pair] = used[i];
+            n->expected_version[pair] = v->version[i];
+        } else if (op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) {
+            n->backward_version[pair] = used[i];
+        }
+    }
+    for (uint32_t k = 0; k < n->pairs; k++)
+        if (n->forward_version[k] != n->expected_version[k] ||
+            n->backward_version[k] != n->expected_version[k])
+            n->stash_ok = 0;
+}
+
+double bs_mlp_rel_err(const float *got, const float *want, size_t count)
+{
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < count; i++) {
+        double d = fabs((double)got[i] - (double)want[i]), w = fabs((double)want[i]);
+        diff = d > diff ? d : diff;
+        scale = w > scale ? w : scale;
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+/* ------------------------------------------------------ CPU reference math */
+
+void bs_mlp_ref_forward(float *y, const float *x, const float *w, int rows, int k, int n)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++) {
+            float acc = 0;
+            for (int i = 0; i < k; i++)
+                acc += x[(size_t)r * k + i] * w[(size_t)i * n + j];
+            y[(size_t)r * n + j] = acc > 0 ? acc : 0;
+        }
+}
+
+void bs_mlp_ref_mask(float *dz, const float *g, const float *y, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        dz[i] = y[i] > 0 ? g[i] : 0.0f;
+}
+
+/* dx (rows x k) = dz (rows x n) w^T, w being k x n. */
+void bs_mlp_ref_input_grad(float *dx, const float *dz, const float *w, int rows, int k, int n)
+{
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < k; i++) {
+            float acc = 0;
+            for (int j = 0; j < n; j++)
+                acc += dz[(size_t)r * n + j] * w[(size_t)i * n + j];
+            dx[(size_t)r * k + i] = acc;
+        }
+}
+
+/* dw (k x n) (+)= x^T (k x rows) dz (rows x n). */
+void bs_mlp_ref_weight_grad(float *dw, const float *x, const float *dz, int rows, int k, int n,
+                            int accumulate)
+{
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < n; j++) {
+            float acc = 0;
+            for (int r = 0; r < rows; r++)
+                acc += x[(size_t)r * k + i] * dz[(size_t)r * n + j];
+            dw[(size_t)i * n + j] = accumulate ? dw[(size_t)i * n + j] + acc : acc;
+        }
+}
+
+/* --------------------------------------------------------- CPU interpreter */
+
+typedef struct cpu_state {
+    const bs_mlp_shape *shape;
+    int stages, devices, slots, layers;
+    uint32_t mbs;
+    size_t t, wn; /* floats per tensor, per layer's weights */
+    float *data, *out_f, *recv_f, *out_b, *recv_b;
+    float **act;      /* [pairs * 3] */
+    size_t *act_size; /* floats */
+    float *weight, *grad, *grad_mb, *work;
+    uint32_t *tag; /* [stages * slots] */
+    uint32_t *used;
+} cpu_state;
+
+static float *resolve(cpu_state *st, const bs_mlp_ref *r)
+{
+    size_t sm = (size_t)r->stage * st->mbs + r->mb;
+    switch (r->buf) {
+    case BS_MLP_DATA:
+        return r->mb < st->mbs ? st->data + (size_t)r->mb * st->t : NULL;
+    case BS_MLP_OUT_F:
+        return st->out_f + sm * st->t;
+    case BS_MLP_RECV_F:
+        return st->recv_f + sm * st->t;
+    case BS_MLP_OUT_B:
+        return st->out_b + sm * st->t;
+    case BS_MLP_RECV_B:
+        return st->recv_b + sm * st->t;
+    case BS_MLP_ACT: {
+        size_t k = sm * 3 + r->part;
+        if (!st->act[k] || ((size_t)r->index + 1) * st->t > st->act_size[k])
+            return NULL;
+        return st->act[k] + (size_t)r->index * st->t;
+    }
+    case BS_MLP_WEIGHT:
+        if ((int)r->mb >= st->slots || (int)r->index >= st->layers)
+            return NULL;
+        return st->weight +
+               (((size_t)r->stage * (size_t)st->slots + r->mb) * (size_t)st->layers + r->index) *
+                   st->wn;
+    case BS_MLP_GRAD:
+        return st->grad + ((size_t)r->stage * (size_t)st->layers + r->index) * st->wn;
+    case BS_MLP_GRAD_MB:
+        return st->grad_mb + ((size_t)r->stage * (size_t)st->layers + r->index) * st->wn;
+    case BS_MLP_WORK:
+        return r->index < BS_MLP_WORK_TENSORS && r->stage < st->devices
+                   ? st->work + ((size_t)r->stage * BS_MLP_WORK_TENSORS + r->index) * st->t
+                   : NULL;
+    default:
+        return NULL;
+    }
+}
+
+static int run_steps(cpu_state *st, const bs_mlp_step *steps, size_t count, const bs_op *op,
+                     bs_error *err)
+{
+    int b = st->shape->batch, h = st->shape->hidden;
+    for (size_t k = 0; k < count; k++) {
+        const bs_mlp_step *s = &steps[k];
+        float *a = resolve(st, &s->a), *bb = NULL, *c = NULL, *c2 = NULL;
+        if (s->kind != BS_MLP_STEP_TAG) {
+            bb = resolve(st, &s->b);
+            c = resolve(st, &s->c);
+        }
+        if (s->c2.buf != BS_MLP_NONE)
+            c2 = resolve(st, &s->c2);
+        if (!a || (s->kind != BS_MLP_STEP_TAG && (!bb || !c)) || (s->c2.buf && !c2)) {
+            char text[48];
+            return bs_fail(err, BS_ERR_INTERNAL,
+                           "mlp: step %zu of %s reads or writes a tensor that does not exist "
+                           "at that point (an activation freed early or never allocated)",
+                           k, bs_op_format(op, text, sizeof text));
+        }
+        switch (s->kind) {
+        case BS_MLP_STEP_FORWARD:
+            bs_mlp_ref_forward(c, a, bb, b, h, h);
+            if (c2)
+                memcpy(c2, c, st->t * sizeof *c2);
+            break;
+        case BS_MLP_STEP_MASK:
+            bs_mlp_ref_mask(c, a, bb, st->t);
+            break;
+        case BS_MLP_STEP_INPUT:
+            bs_mlp_ref_input_grad(c, a, bb, b, h, h);
+            break;
+        case BS_MLP_STEP_WGRAD_ADD:
+        case BS_MLP_STEP_WGRAD_SET:
+            bs_mlp_ref_weight_grad(c, a, bb, b, h, h, s->kind == BS_MLP_STEP_WGRAD_ADD);
+            break;
+        case BS_MLP_STEP_SGD:
+            for (size_t i = 0; i < st->wn; i++)
+                c[i] = a[i] - (float)st->shape->lr * bb[i];
+            st->tag[(size_t)s->c.stage * (size_t)st->slots + s->c.mb] = s->value;
+            break;
+        case BS_MLP_STEP_TAG:
+            st->used[s->value] = st->tag[(size_t)s->a.stage * (size_t)st->slots + s->a.mb];
+            break;
+        default:
+            return bs_fail(err, BS_ERR_INTERNAL, "mlp: unknown step %u", s->kind);
+        }
+    }
+    return BS_OK;
+}
+
+static int cpu_alloc(cpu_state *st, size_t k, double bytes, bs_error *err)
+{
+    size_t floats = (size_t)llround(bytes / 4.0);
+    if (st->act[k])
+        return bs_fail(err, BS_ERR_INTERNAL, "mlp: activation part allocated twice");
+    if (!(st->act[k] = bs_zalloc_array(floats ? floats : 1, sizeof(float))))
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory for an activation");
+    st->act_size[k] = floats;
+    return BS_OK;
+}
+
+static void cpu_release(cpu_state *st, size_t k)
+{
+    bs_free(st->act[k]);
+    st->act[k] = NULL;
+    st->act_size[k] = 0;
+}
+
+static void cpu_init_values(cpu_state *st)
+{
+    float scale = bs_mlp_weight_scale(st->shape->hidden);
+    for (uint32_t m = 0; m < st->mbs; m++)
+        for (size_t i = 0; i < st->t; i++)
+            st->data[(size_t)m * st->t + i] = bs_mlp_random(st->shape->seed, m, (uint32_t)i, 1.0f);
+    for (int c = 0; c < st->stages; c++)
+        for (int l = 0; l < st->layers; l++) {
+            float *w = st->weight + ((size_t)c * (size_t)st->slots * (size_t)st->layers +
+                                     (size_t)l) * st->wn;
+            for (size_t i = 0; i < st->wn; i++)
+                w[i] = bs_mlp_random(st->shape->seed, BS_MLP_WEIGHT_STREAM(c, l), (uint32_t)i,
+                                     scale);
+        }
+    memset(st->tag, 0, (size_t)st->stages * (size_t)st->slots * sizeof *st->tag);
+}
+
+int bs_mlp_cpu_check(bs_mlp_numerics *n, const bs_gpu_plan *plan, const bs_program *prog,
+                     const bs_mlp_shape *shape, double max_flops, bs_error *err)
+{
+    cpu_state st;
+    bs_mlp_layout lay, ref_lay;
+    bs_mlp_versions ver;
+    bs_mlp_step *steps = NULL;
+    float *ref_grad = NULL;
+    int rc;
+    size_t pairs = (size_t)prog->stages * prog->microbatches;
+    memset(&st, 0, sizeof st);
+    memset(&lay, 0, sizeof lay);
+    bs_mlp_versions_init(&ver);
+    if ((rc = bs_mlp_numerics_reserve(n, prog->stages, (uint32_t)pairs, err)))
+        return rc;
+    double flops = 6.0 * shape->batch * (double)shape->hidden * shape->hidden * shape->layers *
+                   (double)pairs * 2.0;
+    if (flops > max_flops) {
+        snprintf(n->why_not, sizeof n->why_not,
+                 "about %.3g flops, more than the %.3g a CPU check allows; lower gpu.mlp.hidden "
+                 "or gpu.mlp.batch",
+                 flops, max_flops);
+        return BS_OK;
+    }
+    if ((rc = bs_mlp_layout_build(&lay, prog, shape, err)) ||
+        (rc = bs_mlp_versions_build(&ver, prog, err)))
+        goto error;
+    st.shape = shape;
+    st.stages = prog->stages;
+    st.devices = prog->devices;
+    st.slots = ver.max_slots;
+    st.layers = shape->layers;
+    st.mbs = prog->microbatches;
+    st.t = (size_t)shape->batch * (size_t)shape->hidden;
+    st.wn = (size_t)shape->hidden * (size_t)shape->hidden;
+    size_t gw = (size_t)prog->stages * (size_t)shape->layers * st.wn;
+    if (!(st.data = bs_zalloc_array(st.mbs * st.t + 1, sizeof(float))) ||
+        !(st.out_f = bs_zalloc_array(pairs * st.t + 1, sizeof(float))) ||
+        !(st.recv_f = bs_zalloc_array(pairs * st.t + 1, sizeof(float))) ||
+        !(st.out_b = bs_zalloc_array(pairs * st.t + 1, sizeof(float))) ||
+        !(st.recv_b = bs_zalloc_array(pairs * st.t + 1, sizeof(float))) ||
+        !(st.act = bs_zalloc_array(3 * pairs + 1, sizeof *st.act)) ||
+        !(st.act_size = bs_zalloc_array(3 * pairs + 1, sizeof *st.act_size)) ||
+        !(st.weight = bs_zalloc_array((size_t)st.slots * gw + 1, sizeof(float))) ||
+        !(st.grad = bs_zalloc_array(gw + 1, sizeof(float))) ||
+        !(ref_grad = bs_zalloc_array(gw + 1, sizeof(float))) ||
+        !(st.grad_mb = bs_zalloc_array(gw + 1, sizeof(float))) ||
+        !(st.work = bs_zalloc_array((size_t)st.devices * BS_MLP_WORK_TENSORS * st.t + 1,
+                                    sizeof(float))) ||
+        !(st.tag = bs_zalloc_array((size_t)st.stages * (size_t)st.slots + 1, sizeof *st.tag)) ||
+        !(st.used = bs_alloc_array(prog->op_count + 1, sizeof *st.used)) ||
+        !(steps = bs_alloc_array(2 * bs_mlp_max_steps(shape->layers), sizeof *steps))) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory for the mlp CPU check");
+        goto error;
+    }
+    memset(st.used, 0xff, (prog->op_count + 1) * sizeof *st.used);
+    cpu_init_values(&st);
+
+    /* The pipelined run: the plan in issue order. */
+    for (size_t i = 0; i < plan->cmd_count; i++) {
+        const bs_gpu_cmd *c = &plan->cmds[i];
+        size_t k = ((size_t)c->stage * st.mbs + c->microbatch) * 3 + c->part;
+        switch (c->kind) {
+        case BS_GPU_ALLOC:
+            rc = cpu_alloc(&st, k, c->bytes, err);
+            break;
+        case BS_GPU_FREE:
+            cpu_release(&st, k);
+            break;
+        case BS_GPU_KERNEL:
+            for (uint32_t j = c->op; j < c->op + c->ops && !rc; j++) {
+                size_t count = bs_mlp_expand(&lay, &prog->ops[j], j, &ver, steps);
+                rc = run_steps(&st, steps, count, &prog->ops[j], err);
+            }
+            break;
+        case BS_GPU_COPY: {
+            bs_mlp_ref from, to;
+            bs_mlp_copy_refs(&prog->ops[c->op], &from, &to);
+            float *src = resolve(&st, &from), *dst = resolve(&st, &to);
+            memcpy(dst, src, st.t * sizeof *dst);
+            break;
+        }
+        default:
+            break;
+        }
+        if (rc)
+            goto error;
+    }
+    bs_mlp_numerics_versions(n, prog, &ver, st.used);
+
+    /* The reference: micro-batches one after another, gradients summed
+     * into ref_grad (the weights stay those of version 0). */
+    if (!ver.active && !(prog->flags & BS_PROGRAM_FORWARD_ONLY)) {
+        float *pipelined = st.grad;
+        ref_lay = lay;
+        ref_lay.stage_device = NULL;
+        ref_lay.pair_split = NULL;
+        st.grad = ref_grad;
+        for (uint32_t k = 0; k < 2u * (uint32_t)prog->stages * st.mbs && !rc; k++) {
+            bs_op op = bs_mlp_reference_op(prog->stages, k);
+            size_t slot = ((size_t)op.stage * st.mbs + op.microbatch) * 3 + BS_GPU_PART_WHOLE;
+            if (op.kind == BS_OP_FORWARD)
+                rc = cpu_alloc(&st, slot, (double)lay.chunk_tensors * (double)st.t * 4.0, err);
+            size_t count = bs_mlp_expand(&ref_lay, &op, 0, NULL, steps);
+            if (!rc)
+                rc = run_steps(&st, steps, count, &op, err);
+            if (op.kind == BS_OP_BACKWARD)
+                cpu_release(&st, slot);
+        }
+        st.grad = pipelined;
+        if (rc)
+            goto error;
+        n->worst_rel_err = 0;
+        for (int c = 0; c < prog->stages; c++) {
+            size_t off = (size_t)c * (size_t)shape->layers * st.wn;
+            n->max_rel_err[c] = bs_mlp_rel_err(st.grad + off, ref_grad + off,
+                                               (size_t)shape->layers * st.wn);
+            if (n->max_rel_err[c] > n->worst_rel_err)
+                n->worst_rel_err = n->max_rel_err[c];
+        }
+    }
+    n->checked = 1;
+error:
+    for (size_t k = 0; st.act && k < 3 * pairs; k++)
+        bs_free(st.act[k]);
+    bs_free(st.data);
+    bs_free(st.out_f);
+    bs_free(st.recv_f);
+    bs_free(st.out_b);
+    bs_free(st.recv_b);
+    bs_free(st.act);
+    bs_free(st.act_size);
+    bs_free(st.weight);
+    bs_free(st.grad);
+    bs_free(ref_grad);
+    bs_free(st.grad_mb);
+    bs_free(st.work);
+    bs_free(st.tag);
+    bs_free(st.used);
+    bs_free(steps);
+    bs_mlp_versions_free(&ver);
+    bs_mlp_layout_free(&lay);
+    return rc;
+}

@@ -199,9 +199,11 @@ void bs_mlp_numerics_versions(bs_mlp_numerics *n, const bs_program *prog,
 /* The relative error of chunk c from the two gradient arrays. */
 double bs_mlp_rel_err(const float *got, const float *want, size_t count);
 
-/* The reference order: micro-batches one after another, each forward
- * through every chunk and backward through every chunk, on one device. */
-int bs_mlp_reference_program(bs_program *ref, const bs_program *prog, bs_error *err);
+/* Op k (0 .. 2 * stages * mbs - 1) of the reference order: micro-batches
+ * one after another, each forward through every chunk, then backward
+ * through every chunk, on one device and without a pipeline. It is run with
+ * a layout whose stage_device and pair_split are NULL. */
+bs_op bs_mlp_reference_op(int stages, uint32_t k);
 
 /* Runs plan with real numbers on the CPU in issue order (a valid order of
  * the GPU run), then the reference, and fills n. Refuses above `max_flops`

@@ -181,7 +181,7 @@ int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
 
 /* --------------------------------------------------------- JSON helpers */
 
-static const char *json_kind(const cJSON *item)
+const char *bs_json_kind(const cJSON *item)
 {
     if (cJSON_IsString(item))
         return "a string";
@@ -309,7 +309,7 @@ static int read_number(const field *f, const cJSON *item, const char *path, cons
     range_text(f, want, sizeof want);
     if (!cJSON_IsNumber(item))
         return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %s", source, path, want,
-                       json_kind(item));
+                       bs_json_kind(item));
     double x = item->valuedouble;
     if (!isfinite(x) || !range_ok(f, x))
         return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %g", source, path, want, x);
@@ -343,7 +343,7 @@ static int read_placement(bs_config *cfg, const cJSON *item, const char *path, c
     }
     if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
         return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %s", source, path, want,
-                       cJSON_IsArray(item) ? "an empty array" : json_kind(item));
+                       cJSON_IsArray(item) ? "an empty array" : bs_json_kind(item));
     size_t n = (size_t)cJSON_GetArraySize(item), i = 0;
     if (n > BS_MAX_CHUNKS)
         return bs_fail(err, BS_ERR_LIMIT, "%s: %s: has %zu entries; the limit is %d model chunks",
@@ -363,7 +363,7 @@ static int read_placement(bs_config *cfg, const cJSON *item, const char *path, c
                                path, i, BS_MAX_STAGES - 1, x);
             return bs_fail(err, BS_ERR_INVALID,
                            "%s: %s[%zu]: expected a device number from 0 to %d, got %s", source,
-                           path, i, BS_MAX_STAGES - 1, json_kind(el));
+                           path, i, BS_MAX_STAGES - 1, bs_json_kind(el));
         }
         map[i++] = (uint16_t)x;
     }
@@ -386,7 +386,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
                        source, path);
     if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
         return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected %s, got %s", source, path, want,
-                       cJSON_IsArray(item) ? "an empty array" : json_kind(item));
+                       cJSON_IsArray(item) ? "an empty array" : bs_json_kind(item));
     size_t len = 1, d = 0;
     const cJSON *row, *el;
     cJSON_ArrayForEach(row, item)
@@ -395,7 +395,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
             return bs_fail(err, BS_ERR_INVALID,
                            "%s: %s[%zu]: expected an array of action strings (\"0F0\", \"2I0\", "
                            "\"(0F7;7B3)\", \"\" for an idle slot), got %s",
-                           source, path, d, json_kind(row));
+                           source, path, d, bs_json_kind(row));
         size_t k = 0;
         cJSON_ArrayForEach(el, row)
         {
@@ -403,7 +403,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
                 return bs_fail(err, BS_ERR_INVALID,
                                "%s: %s[%zu][%zu]: expected an action string such as \"0F0\", "
                                "got %s",
-                               source, path, d, k, json_kind(el));
+                               source, path, d, k, bs_json_kind(el));
             if (cJSON_IsString(el)) {
                 if (strpbrk(el->valuestring, ",\n\r\""))
                     return bs_fail(err, BS_ERR_INVALID,
@@ -507,7 +507,7 @@ static int read_order_file(bs_config *cfg, const cJSON *item, const char *path, 
         return bs_fail(err, BS_ERR_INVALID,
                        "%s: %s: expected the name of a PyTorch pipelining schedule text file, "
                        "got %s",
-                       source, path, cJSON_IsString(item) ? "an empty string" : json_kind(item));
+                       source, path, cJSON_IsString(item) ? "an empty string" : bs_json_kind(item));
     char file[sizeof cfg->order_source];
     const char *slash = strrchr(source, '/');
     int n;
@@ -538,7 +538,7 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
         char names[256];
         if (!cJSON_IsString(item))
             return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected a schedule name (%s), got %s",
-                           source, path, schedule_names(names, sizeof names), json_kind(item));
+                           source, path, schedule_names(names, sizeof names), bs_json_kind(item));
         if (!bs_schedule_find(item->valuestring))
             return bs_fail(err, BS_ERR_INVALID,
                            "%s: %s: unknown schedule \"%.64s\"; expected one of %s", source, path,
@@ -574,7 +574,7 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
             return bs_fail(err, BS_ERR_INVALID,
                            "%s: %s: expected %s or a non-empty array of them, got %s", source, path,
                            range_text(f, want, sizeof want),
-                           cJSON_IsArray(item) ? "an empty array" : json_kind(item));
+                           cJSON_IsArray(item) ? "an empty array" : bs_json_kind(item));
         }
         size_t n = (size_t)cJSON_GetArraySize(item);
         double *p = bs_alloc_array(n, sizeof *p);
@@ -618,7 +618,7 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
                            source, path, item->valuestring);
         return bs_fail(err, BS_ERR_INVALID,
                        "%s: %s: expected \"flush\", \"no-flush\" or \"per-backward\", got %s",
-                       source, path, json_kind(item));
+                       source, path, bs_json_kind(item));
     }
     }
     return bs_fail(err, BS_ERR_INTERNAL, "unknown field type");
@@ -649,7 +649,7 @@ static int read_object(bs_config *cfg, const cJSON *obj, const char *section, co
         if (!section && is_section(item->string)) {
             if (!cJSON_IsObject(item))
                 return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected an object, got %s", source,
-                               path, json_kind(item));
+                               path, bs_json_kind(item));
             if ((rc = read_object(cfg, item, item->string, source, err)))
                 return rc;
             continue;
@@ -717,7 +717,7 @@ static int apply_override(cJSON *root, const bs_override *ov, const char *source
         } else if (!cJSON_IsObject(parent)) {
             cJSON_Delete(value);
             return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected an object, got %s", source,
-                           section, json_kind(parent));
+                           section, bs_json_kind(parent));
         }
         if (!parent) {
             cJSON_Delete(value);
@@ -745,7 +745,7 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
         goto error;
     if (!cJSON_IsObject(root)) {
         rc = bs_fail(err, BS_ERR_INVALID, "%s: expected a JSON object at the top, got %s", source,
-                     json_kind(root));
+                     bs_json_kind(root));
         goto error;
     }
     for (size_t i = 0; i < n_overrides; i++)

@@ -22,6 +22,10 @@ void *bs_zalloc_array(size_t count, size_t size);
 int bs_realloc_array(void **p, size_t count, size_t size);
 void bs_free(void *p);
 
+struct cJSON;
+/* "a string", "a number", ... for error messages about a JSON value. */
+const char *bs_json_kind(const struct cJSON *item);
+
 /* Formats a message into err (when err is non-NULL) and returns code. */
 int bs_fail(bs_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -39,23 +39,6 @@
 
 /* --------------------------------------------------------- JSON reading */
 
-static const char *kind_of(const cJSON *item)
-{
-    if (cJSON_IsString(item))
-        return "a string";
-    if (cJSON_IsNumber(item))
-        return "a number";
-    if (cJSON_IsBool(item))
-        return "a boolean";
-    if (cJSON_IsNull(item))
-        return "null";
-    if (cJSON_IsArray(item))
-        return "an array";
-    if (cJSON_IsObject(item))
-        return "an object";
-    return "an invalid value";
-}
-
 typedef enum key_type { K_INT, K_NUMBER, K_RECOMPUTE } key_type;
 
 typedef struct model_key {
@@ -155,12 +138,12 @@ static int read_key(bs_model *m, const model_key *k, const cJSON *item, const ch
                            source, k->section, k->name, item->valuestring);
         return bs_fail(err, BS_ERR_INVALID,
                        "%s: %s.%s: expected \"none\", \"selective\" or \"full\", got %s", source,
-                       k->section, k->name, kind_of(item));
+                       k->section, k->name, bs_json_kind(item));
     }
     want_text(k, want, sizeof want);
     if (!cJSON_IsNumber(item))
         return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: expected %s, got %s", source, k->section,
-                       k->name, want, kind_of(item));
+                       k->name, want, bs_json_kind(item));
     double x = item->valuedouble;
     int ok = isfinite(x) && (k->min_exclusive ? x > k->min : x >= k->min) && x <= k->max;
     if (!ok || (k->type == K_INT && x != floor(x)))
@@ -185,7 +168,7 @@ static int read_section(bs_model *m, const cJSON *root, const char *section, con
             section, section);
     if (!cJSON_IsObject(obj))
         return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected an object, got %s", source, section,
-                       kind_of(obj));
+                       bs_json_kind(obj));
     for (const cJSON *item = obj->child; item; item = item->next) {
         for (const cJSON *b = item->next; b; b = b->next)
             if (strcmp(item->string, b->string) == 0)
@@ -224,7 +207,7 @@ static int read_layers_per_stage(bs_model *m, const cJSON *item, const char *sou
         return bs_fail(err, BS_ERR_INVALID,
                        "%s: layers_per_stage: expected a non-empty array of layer counts, one per "
                        "model chunk, got %s",
-                       source, cJSON_IsArray(item) ? "an empty array" : kind_of(item));
+                       source, cJSON_IsArray(item) ? "an empty array" : bs_json_kind(item));
     size_t n = (size_t)cJSON_GetArraySize(item), i = 0;
     if (n > 65535)
         return bs_fail(err, BS_ERR_LIMIT, "%s: layers_per_stage: has %zu entries; at most 65535",
@@ -245,7 +228,7 @@ static int read_layers_per_stage(bs_model *m, const cJSON *item, const char *sou
                     i, MODEL_MAX_LAYERS, x);
             return bs_fail(err, BS_ERR_INVALID,
                            "%s: layers_per_stage[%zu]: expected an integer from 1 to %d, got %s",
-                           source, i, MODEL_MAX_LAYERS, kind_of(el));
+                           source, i, MODEL_MAX_LAYERS, bs_json_kind(el));
         }
         counts[i++] = (int)x;
     }
@@ -270,7 +253,7 @@ static int read_model(bs_model *m, const cJSON *root, const char *source, bs_err
         double x = cJSON_IsNumber(item) ? item->valuedouble : 0;
         if (!cJSON_IsNumber(item))
             return bs_fail(err, BS_ERR_INVALID, "%s: tensor_parallel: expected %s, got %s", source,
-                           want_text(&tp, want, sizeof want), kind_of(item));
+                           want_text(&tp, want, sizeof want), bs_json_kind(item));
         if (!(x >= 1 && x <= 4096) || x != floor(x))
             return bs_fail(err, BS_ERR_INVALID, "%s: tensor_parallel: expected %s, got %g", source,
                            want_text(&tp, want, sizeof want), x);
@@ -279,7 +262,7 @@ static int read_model(bs_model *m, const cJSON *root, const char *source, bs_err
     if ((item = cJSON_GetObjectItemCaseSensitive(root, "balance"))) {
         if (!cJSON_IsBool(item))
             return bs_fail(err, BS_ERR_INVALID, "%s: balance: expected true or false, got %s",
-                           source, kind_of(item));
+                           source, bs_json_kind(item));
         m->balance = cJSON_IsTrue(item);
     }
     if ((item = cJSON_GetObjectItemCaseSensitive(root, "layers_per_stage"))) {
