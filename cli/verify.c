@@ -29,9 +29,17 @@
  * describes. The measured timeline goes through bs_metrics_compute, the
  * same code as the prediction.
  *
- * Exit codes: 0 within tolerance and exact counts and orders; 2 bad input or
- * usage (also the mlp workload, not implemented yet); 3 no usable GPU; 4 a
- * measurement outside tolerance or a count or order that differs.
+ * The mlp workload (gpu.workload "mlp", shape under gpu.mlp; gpu/mlp.h):
+ * its sizes replace memory.activation_bytes, network.message_bytes and, for
+ * split backwards, memory.kept_fraction; on a GPU each op kind is first
+ * timed alone per chunk and those costs replace costs.* in the prediction.
+ * The weight gradients (or, for PipeDream, the weight versions) are checked
+ * and must be right for a pass. A dry run checks them on the CPU, for
+ * shapes small enough.
+ *
+ * Exit codes: 0 within tolerance and exact counts and orders (and mlp
+ * numerics right); 2 bad input or usage; 3 no usable GPU; 4 a measurement
+ * outside tolerance, a count or order that differs, or wrong mlp numerics.
  */
 #include "cli.h"
 
@@ -57,7 +65,9 @@ typedef struct verify_settings {
 
 static const char gpu_keys[] = "workload (\"calibrated\" or \"mlp\"), reps, warmup, tolerance, "
                                "device, mode (\"auto\" or \"streams\"), copy_cost (\"measured\" "
-                               "or \"config\"), allocate_activations (true or false)";
+                               "or \"config\"), allocate_activations (true or false), mlp (an "
+                               "object)";
+static const char mlp_keys[] = "hidden, batch, layers_per_chunk, seed, lr";
 
 static int bad(const char *fmt, const char *a, const char *b)
 {
@@ -89,11 +99,57 @@ static int read_choice(const cJSON *v, const char *src, const char *key, const c
     return EXIT_OK;
 }
 
+/* Applies one gpu.mlp key. */
+static int apply_mlp_key(bs_mlp_shape *m, const char *key, const cJSON *v, const char *src)
+{
+    char path[96];
+    int n = 0, code;
+    snprintf(path, sizeof path, "mlp.%s", key);
+    if (strcmp(key, "lr") == 0) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 1e6) {
+            fprintf(stderr, "bubblesim: %s: gpu.mlp.lr: expected a number in [0, 1e6]\n", src);
+            return EXIT_BAD_INPUT;
+        }
+        m->lr = v->valuedouble;
+        return EXIT_OK;
+    }
+    if (strcmp(key, "hidden") && strcmp(key, "batch") && strcmp(key, "layers_per_chunk") &&
+        strcmp(key, "seed")) {
+        fprintf(stderr, "bubblesim: %s: gpu.mlp.%s: unknown key; expected one of %s\n", src, key,
+                mlp_keys);
+        return EXIT_BAD_INPUT;
+    }
+    if ((code = read_int(v, src, path, strcmp(key, "seed") ? 1 : 0, &n)))
+        return code;
+    if (strcmp(key, "hidden") == 0)
+        m->hidden = n;
+    else if (strcmp(key, "batch") == 0)
+        m->batch = n;
+    else if (strcmp(key, "seed") == 0)
+        m->seed = (uint32_t)n;
+    else if (n > 1024) {
+        fprintf(stderr, "bubblesim: %s: gpu.mlp.layers_per_chunk: expected at most 1024\n", src);
+        return EXIT_BAD_INPUT;
+    } else
+        m->layers = n;
+    return EXIT_OK;
+}
+
 /* Applies one gpu key; src names the file or the --set option. */
 static int apply_gpu_key(verify_settings *s, const char *key, const cJSON *v, const char *src)
 {
     int flag = 0, code = EXIT_OK;
-    if (strcmp(key, "workload") == 0) {
+    if (strncmp(key, "mlp.", 4) == 0) {
+        return apply_mlp_key(&s->gpu.mlp, key + 4, v, src);
+    } else if (strcmp(key, "mlp") == 0) {
+        if (!cJSON_IsObject(v)) {
+            fprintf(stderr, "bubblesim: %s: gpu.mlp: expected an object with keys %s\n", src,
+                    mlp_keys);
+            return EXIT_BAD_INPUT;
+        }
+        for (const cJSON *item = v->child; item && !code; item = item->next)
+            code = apply_mlp_key(&s->gpu.mlp, item->string, item, src);
+    } else if (strcmp(key, "workload") == 0) {
         if (!(code = read_choice(v, src, key, "calibrated", "mlp", &flag)))
             s->gpu.workload = flag ? BS_GPU_WORKLOAD_MLP : BS_GPU_WORKLOAD_CALIBRATED;
     } else if (strcmp(key, "reps") == 0) {
@@ -402,6 +458,7 @@ static int probe(int device, int json)
 typedef struct comparison {
     double makespan_error_pct, bubble_diff_points;
     int messages_match, orders_match, within;
+    int numerics_ok;        /* mlp: gradients within BS_MLP_GRAD_TOLERANCE, versions as stashed */
     int *stage_order_match; /* [devices] */
 } comparison;
 
@@ -421,11 +478,134 @@ static void compare(comparison *c, const bs_result *pred, const bs_result *meas,
         c->stage_order_match[d] = same;
         c->orders_match &= same;
     }
-    c->within = fabs(c->makespan_error_pct) <= tolerance && c->messages_match && c->orders_match;
+    const bs_mlp_numerics *n = &rep->numerics;
+    c->numerics_ok =
+        !n->checked || (n->versioned ? n->stash_ok : n->worst_rel_err <= BS_MLP_GRAD_TOLERANCE);
+    c->within = fabs(c->makespan_error_pct) <= tolerance && c->messages_match && c->orders_match &&
+                c->numerics_ok;
+}
+
+static const char *workload_name(const verify_settings *s)
+{
+    return s->gpu.workload == BS_GPU_WORKLOAD_MLP ? "mlp" : "calibrated";
+}
+
+static const char *kind_name(int kind)
+{
+    static const char *const names[] = {"forward", "backward", "input_grad", "weight_grad"};
+    return kind >= 0 && kind < 4 ? names[kind] : "?";
+}
+
+static cJSON *mlp_json(const verify_settings *s, const bs_config *cfg, const bs_program *prog,
+                       const bs_gpu_report *rep, const comparison *c)
+{
+    const bs_mlp_shape *m = &s->gpu.mlp;
+    const bs_mlp_numerics *n = &rep->numerics;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "hidden", m->hidden);
+    cJSON_AddNumberToObject(o, "batch", m->batch);
+    cJSON_AddNumberToObject(o, "layers_per_chunk", m->layers);
+    cJSON_AddNumberToObject(o, "seed", m->seed);
+    cJSON_AddNumberToObject(o, "lr", m->lr);
+    cJSON_AddNumberToObject(o, "message_bytes", cfg->message_bytes);
+    cJSON_AddNumberToObject(o, "activation_bytes", cfg->activation_bytes);
+    if (bs_mlp_program_splits(prog))
+        cJSON_AddNumberToObject(o, "kept_fraction", cfg->kept_fraction);
+    if (rep->mlp_costs) {
+        cJSON *costs = cJSON_CreateObject();
+        for (int k = 0; k < 4; k++) {
+            int any = 0;
+            cJSON *a = cJSON_CreateArray();
+            for (int ch = 0; ch < rep->mlp_stages; ch++) {
+                double v = rep->mlp_costs[(size_t)k * (size_t)rep->mlp_stages + (size_t)ch];
+                any |= v >= 0;
+                cJSON_AddItemToArray(a, cJSON_CreateNumber(v));
+            }
+            if (any)
+                cJSON_AddItemToObject(costs, kind_name(k), a);
+            else
+                cJSON_Delete(a);
+        }
+        cJSON_AddNumberToObject(costs, "optimizer", rep->mlp_optimizer_ms);
+        cJSON_AddNumberToObject(costs, "samples", rep->mlp_samples);
+        cJSON_AddItemToObject(o, "measured_costs_ms", costs);
+    }
+    cJSON_AddBoolToObject(o, "numerics_checked", n->checked);
+    if (!n->checked)
+        cJSON_AddStringToObject(o, "numerics_not_checked", n->why_not);
+    if (n->checked && !n->versioned && !(prog->flags & BS_PROGRAM_FORWARD_ONLY)) {
+        cJSON *a = cJSON_CreateArray();
+        for (int ch = 0; ch < n->chunks; ch++)
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(n->max_rel_err[ch]));
+        cJSON_AddItemToObject(o, "grad_max_rel_err", a);
+        cJSON_AddNumberToObject(o, "grad_worst_rel_err", n->worst_rel_err);
+        cJSON_AddNumberToObject(o, "grad_max_abs", n->grad_scale);
+        cJSON_AddNumberToObject(o, "grad_tolerance", BS_MLP_GRAD_TOLERANCE);
+    }
+    if (n->checked && n->versioned) {
+        cJSON *a = cJSON_CreateArray();
+        for (uint32_t k = 0; k < n->pairs; k++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "stage", k / prog->microbatches);
+            cJSON_AddNumberToObject(e, "microbatch", k % prog->microbatches);
+            cJSON_AddNumberToObject(e, "forward_version", n->forward_version[k]);
+            cJSON_AddNumberToObject(e, "backward_version", n->backward_version[k]);
+            cJSON_AddNumberToObject(e, "expected_version", n->expected_version[k]);
+            cJSON_AddItemToArray(a, e);
+        }
+        cJSON_AddItemToObject(o, "weight_versions", a);
+        cJSON_AddBoolToObject(o, "backward_used_stashed_version", n->stash_ok);
+    }
+    cJSON_AddBoolToObject(o, "numerics_ok", c->numerics_ok);
+    return o;
+}
+
+static void print_mlp(const verify_settings *s, const bs_config *cfg, const bs_program *prog,
+                      const bs_gpu_report *rep, const comparison *c)
+{
+    const bs_mlp_shape *m = &s->gpu.mlp;
+    const bs_mlp_numerics *n = &rep->numerics;
+    printf("\nmlp: hidden %d, batch %d, %d layer%s per chunk, seed %u; message %.0f bytes, "
+           "activation %.0f bytes per micro-batch and device stage\n",
+           m->hidden, m->batch, m->layers, m->layers == 1 ? "" : "s", (unsigned)m->seed,
+           cfg->message_bytes, cfg->activation_bytes);
+    if (rep->mlp_costs) {
+        printf("costs timed alone (median of %d, ms), per chunk:\n", rep->mlp_samples);
+        for (int k = 0; k < 4; k++) {
+            if (rep->mlp_costs[(size_t)k * (size_t)rep->mlp_stages] < 0)
+                continue;
+            printf("  %-12s", kind_name(k));
+            for (int ch = 0; ch < rep->mlp_stages; ch++)
+                printf(" %.6f", rep->mlp_costs[(size_t)k * (size_t)rep->mlp_stages + (size_t)ch]);
+            printf("\n");
+        }
+    }
+    if (!n->checked) {
+        printf("numerics: not checked: %s\n", n->why_not);
+    } else if (n->versioned) {
+        printf("weight versions (PipeDream, SGD after each backward, weight stashing):\n");
+        printf("  %-6s %-6s %8s %9s %9s\n", "stage", "mb", "forward", "backward", "expected");
+        for (uint32_t k = 0; k < n->pairs; k++)
+            printf("  %-6u %-6u %8u %9u %9u\n", k / prog->microbatches, k % prog->microbatches,
+                   n->forward_version[k], n->backward_version[k], n->expected_version[k]);
+        printf("numerics: every backward used its forward's stashed version: %s\n",
+               n->stash_ok ? "yes" : "NO");
+    } else if (!(prog->flags & BS_PROGRAM_FORWARD_ONLY)) {
+        printf("weight gradients, pipelined vs micro-batches one after another (max relative "
+               "error per chunk):");
+        for (int ch = 0; ch < n->chunks; ch++)
+            printf(" %.3g", n->max_rel_err[ch]);
+        printf("\nnumerics: worst %.3g (largest |gradient| %.3g), tolerance %.3g: %s\n",
+               n->worst_rel_err, n->grad_scale, BS_MLP_GRAD_TOLERANCE,
+               c->numerics_ok ? "ok" : "OUTSIDE");
+    } else {
+        printf("numerics: forward only, no gradients to compare\n");
+    }
 }
 
 static cJSON *report_json(const bs_config *cfg, const verify_settings *s, const bs_gpu_report *rep,
-                          const bs_result *pred, const bs_result *meas, const comparison *c)
+                          const bs_result *pred, const bs_result *meas, const comparison *c,
+                          const bs_program *prog)
 {
     cJSON *o = cJSON_CreateObject(), *stages = cJSON_CreateArray();
     cJSON_AddStringToObject(o, "schedule", cfg->schedule);
@@ -433,7 +613,7 @@ static cJSON *report_json(const bs_config *cfg, const verify_settings *s, const 
     cJSON_AddNumberToObject(o, "microbatches", cfg->microbatches);
     cJSON_AddNumberToObject(o, "virtual_stages", cfg->virtual_stages);
     cJSON_AddNumberToObject(o, "iterations", cfg->iterations);
-    cJSON_AddStringToObject(o, "workload", "calibrated");
+    cJSON_AddStringToObject(o, "workload", workload_name(s));
     cJSON_AddItemToObject(o, "gpu", info_json(&rep->info));
     cJSON_AddStringToObject(o, "mode", mode_text(rep));
     cJSON_AddBoolToObject(o, "dry_run", strcmp(rep->mode, "dry-run") == 0);
@@ -444,6 +624,8 @@ static cJSON *report_json(const bs_config *cfg, const verify_settings *s, const 
     cJSON_AddNumberToObject(o, "reps", rep->reps);
     cJSON_AddStringToObject(o, "copy_cost", s->copy_cost_measured ? "measured" : "config");
     cJSON_AddNumberToObject(o, "copy_ms", rep->copy_ms);
+    cJSON_AddNumberToObject(o, "copy_latency_ms", rep->copy_latency_ms);
+    cJSON_AddNumberToObject(o, "copy_bandwidth_bytes_per_s", rep->copy_bandwidth);
     cJSON_AddBoolToObject(o, "gate_timed_out", rep->gate_timed_out);
     cJSON_AddNumberToObject(o, "makespan_predicted_ms", pred->makespan);
     cJSON_AddNumberToObject(o, "makespan_measured_ms", meas->makespan);
@@ -469,13 +651,16 @@ static cJSON *report_json(const bs_config *cfg, const verify_settings *s, const 
         cJSON_AddItemToArray(stages, st);
     }
     cJSON_AddItemToObject(o, "per_stage", stages);
+    if (s->gpu.workload == BS_GPU_WORKLOAD_MLP)
+        cJSON_AddItemToObject(o, "mlp", mlp_json(s, cfg, prog, rep, c));
     cJSON_AddNumberToObject(o, "tolerance_pct", s->tolerance);
     cJSON_AddBoolToObject(o, "pass", c->within);
     return o;
 }
 
 static void print_table(const bs_config *cfg, const verify_settings *s, const bs_gpu_report *rep,
-                        const bs_result *pred, const bs_result *meas, const comparison *c)
+                        const bs_result *pred, const bs_result *meas, const comparison *c,
+                        const bs_program *prog)
 {
     int dry = strcmp(rep->mode, "dry-run") == 0;
     if (dry)
@@ -486,13 +671,16 @@ static void print_table(const bs_config *cfg, const verify_settings *s, const bs
     if (!dry)
         printf("mode: %s, %d partitions of %u SMs%s%s\n", mode_text(rep), rep->partitions,
                rep->partition_sms, rep->mode_reason[0] ? " - " : "", rep->mode_reason);
-    printf("%s P=%d M=%d V=%d iterations=%d, workload calibrated, %d warm-up + %d reps "
+    printf("%s P=%d M=%d V=%d iterations=%d, workload %s, %d warm-up + %d reps "
            "(median kept)\n",
            cfg->schedule, cfg->stages, cfg->microbatches, cfg->virtual_stages, cfg->iterations,
-           rep->warmup, rep->reps);
+           workload_name(s), rep->warmup, rep->reps);
     printf("copy of %.0f bytes: %.6f ms %s; prediction uses %s message time\n", cfg->message_bytes,
            rep->copy_ms, dry ? "from the config" : "measured",
            s->copy_cost_measured && !dry ? "the measured" : "the config's");
+    if (!dry && rep->copy_bandwidth > 0)
+        printf("copy latency (4 bytes) %.6f ms, bandwidth %.4g GB/s\n", rep->copy_latency_ms,
+               rep->copy_bandwidth / 1e9);
     if (rep->gate_timed_out)
         printf("warning: the GPU started before the host had issued the whole run\n");
     printf("\n%-22s %14s %14s %12s\n", "", "predicted", "measured", "difference");
@@ -508,9 +696,59 @@ static void print_table(const bs_config *cfg, const verify_settings *s, const bs
         printf("%-6d %18.0f %18.0f %12.6f %12.6f %8s\n", d, pred->device[d].peak_activation_bytes,
                rep->pool_high_water[d], pred->device[d].busy, meas->device[d].busy,
                c->stage_order_match[d] ? "same" : "DIFFER");
-    printf("\n%s: makespan error %.3f%% (tolerance %.3g%%), messages %s, op orders %s\n",
+    if (s->gpu.workload == BS_GPU_WORKLOAD_MLP)
+        print_mlp(s, cfg, prog, rep, c);
+    printf("\n%s: makespan error %.3f%% (tolerance %.3g%%), messages %s, op orders %s%s\n",
            c->within ? "PASS" : "FAIL", c->makespan_error_pct, s->tolerance,
-           c->messages_match ? "exact" : "differ", c->orders_match ? "exact" : "differ");
+           c->messages_match ? "exact" : "differ", c->orders_match ? "exact" : "differ",
+           s->gpu.workload != BS_GPU_WORKLOAD_MLP ? ""
+           : c->numerics_ok                       ? ", numerics ok"
+                                                  : ", numerics OUTSIDE");
+}
+
+/* pcfg = cfg with the mlp's costs as measured op by op on the GPU: per
+ * chunk (P*V values) forward, backward (the input gradient where the
+ * program splits it) and weight gradient; the optimizer op's stamps; no
+ * overlap, since the executor runs an overlapped pair's ops one after the
+ * other. */
+static int config_with_measured_costs(bs_config *pcfg, const bs_config *cfg, const bs_program *prog,
+                                      const bs_gpu_report *rep, bs_error *err)
+{
+    size_t n = (size_t)prog->stages;
+    int split = bs_mlp_program_splits(prog), rc;
+    double *f = calloc(n, sizeof *f), *b = calloc(n, sizeof *b), *w = calloc(n, sizeof *w);
+    if (!f || !b || !w) {
+        rc = cli_fail(err, BS_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t c = 0; c < n; c++) {
+        const double *k = rep->mlp_costs;
+        double fb = k[BS_OP_BACKWARD * n + c], fi = k[BS_OP_INPUT_GRAD * n + c];
+        double fw = k[BS_OP_WEIGHT_GRAD * n + c];
+        f[c] = k[BS_OP_FORWARD * n + c] > 0 ? k[BS_OP_FORWARD * n + c] : 1e-6;
+        b[c] = split ? (fi > 0 ? fi : 0) : (fb > 0 ? fb : 0);
+        w[c] = split ? (fw > 0 ? fw : 0) : 0;
+    }
+    bs_config tmp = *cfg;
+    tmp.forward = (bs_values){n, f};
+    tmp.backward = (bs_values){n, b};
+    tmp.weight = (bs_values){n, w};
+    /* An optimizer cost only where the program has optimizer ops: a cost
+     * of 0 or not decides whether a one-iteration schedule emits one. */
+    int has_optimizer = 0;
+    for (size_t i = 0; i < prog->op_count; i++)
+        has_optimizer |= prog->ops[i].kind == BS_OP_OPTIMIZER;
+    if (has_optimizer)
+        tmp.optimizer = rep->mlp_optimizer_ms > 0 ? rep->mlp_optimizer_ms : 1e-6;
+    else if (prog->flags & BS_PROGRAM_UPDATE_PER_BACKWARD)
+        tmp.optimizer = 0; /* the measured backward includes its SGD step */
+    tmp.overlap = 1.0;
+    rc = bs_config_copy(pcfg, &tmp, err);
+done:
+    free(f);
+    free(b);
+    free(w);
+    return rc;
 }
 
 int cli_verify(int argc, char **argv)
@@ -542,7 +780,7 @@ int cli_verify(int argc, char **argv)
     memset(&meas, 0, sizeof meas);
     memset(&s, 0, sizeof s);
     bs_gpu_options_init(&s.gpu);
-    s.tolerance = 2.0;
+    s.tolerance = -1; /* set below from the workload unless given */
     s.copy_cost_measured = 1;
     if (!ov || !gpu_sets || !gpu_set_keys) {
         fprintf(stderr, "bubblesim: out of memory\n");
@@ -639,24 +877,30 @@ int cli_verify(int argc, char **argv)
             goto done;
     if (tolerance_arg > 0)
         s.tolerance = tolerance_arg;
+    if (s.tolerance < 0) /* the targets */
+        s.tolerance = s.gpu.workload == BS_GPU_WORKLOAD_MLP ? 5.0 : 2.0;
     if (reps_arg > 0)
         s.gpu.reps = reps_arg;
     if (warmup_arg >= 0)
         s.gpu.warmup = warmup_arg;
     if (streams_arg)
         s.gpu.force_streams = 1;
-    if (s.gpu.workload == BS_GPU_WORKLOAD_MLP) {
+    int mlp = s.gpu.workload == BS_GPU_WORKLOAD_MLP;
+    if (mlp && !s.gpu.allocate_activations) {
         fprintf(stderr,
-                "bubblesim: %s: gpu.workload: mlp workload not implemented yet; use "
-                "\"calibrated\"\n",
+                "bubblesim: %s: gpu.allocate_activations: the mlp workload keeps real "
+                "activations in the stage pools; false is for the calibrated workload only\n",
                 path);
         code = EXIT_BAD_INPUT;
         goto done;
     }
 
     /* Everything that can be checked without a GPU is checked first, so a
-     * bad config says so on any machine. */
+     * bad config says so on any machine. The mlp's sizes replace the
+     * config's activation and message bytes (and kept fraction where the
+     * backward is split) before the plan is made. */
     if ((rc = bs_program_build(&prog, &cfg, &err)) ||
+        (mlp && (rc = bs_mlp_apply_sizes(&cfg, &s.gpu.mlp, &prog, &err))) ||
         (rc = bs_gpu_plan_build(&plan, &prog, &cfg, &err)) ||
         (rc = bs_gpu_plan_check(&plan, &prog, &err))) {
         fprintf(stderr, "bubblesim: %s: %s\n", path, err.message);
@@ -665,6 +909,8 @@ int cli_verify(int argc, char **argv)
     }
     rc = dry_run ? bs_gpu_dry_run(&mtl, &rep, &plan, &prog, &cfg, &err)
                  : bs_gpu_execute(&mtl, &rep, &plan, &prog, &s.gpu, &err);
+    if (!rc && dry_run && mlp)
+        rc = bs_gpu_dry_run_mlp(&rep, &plan, &prog, &s.gpu.mlp, &err);
     if (rc == BS_GPU_UNAVAILABLE) {
         fprintf(stderr, "bubblesim: verify: no usable GPU: %s\n", err.message);
         code = EXIT_NO_GPU;
@@ -676,17 +922,34 @@ int cli_verify(int argc, char **argv)
     }
 
     const bs_result *pred = NULL;
-    if ((rc = bs_config_copy(&pcfg, &cfg, &err)))
+    if (mlp && !dry_run)
+        rc = config_with_measured_costs(&pcfg, &cfg, &prog, &rep, &err);
+    else
+        rc = bs_config_copy(&pcfg, &cfg, &err);
+    if (rc)
         goto failed;
     if (s.copy_cost_measured) {
-        pcfg.latency = rep.copy_ms;
-        pcfg.bandwidth = 0;
+        /* latency + bytes / bandwidth = the measured message copy */
+        int split_cost = rep.copy_bandwidth > 0;
+        pcfg.latency = split_cost ? rep.copy_latency_ms : rep.copy_ms;
+        pcfg.bandwidth = split_cost ? rep.copy_bandwidth : 0;
     }
     bs_run_options run_opts = {.record_messages = 1};
     if ((rc = bs_context_create(&ctx)) ||
         (rc = bs_context_run(ctx, &pcfg, &run_opts, &pred, &err)) ||
         (rc = bs_metrics_compute(&meas, &mtl, &pcfg, &err)))
         goto failed;
+    /* Costs may shape some generators' orders: the prediction must be of
+     * the program that ran. */
+    if (pred->timeline->program->op_count != prog.op_count ||
+        memcmp(pred->timeline->program->ops, prog.ops, prog.op_count * sizeof *prog.ops)) {
+        rc = cli_fail(&err, BS_ERR_INVALID,
+                      "%s: with the measured costs the schedule generator orders the ops "
+                      "differently from the program that ran; use gpu.copy_cost \"config\" or "
+                      "the calibrated workload for this schedule",
+                      path);
+        goto failed;
+    }
     if (!(cmp.stage_order_match = calloc((size_t)prog.devices, sizeof *cmp.stage_order_match))) {
         rc = BS_ERR_NOMEM;
         goto failed;
@@ -698,9 +961,9 @@ int cli_verify(int argc, char **argv)
          (code = draw_chart(chart_path, pred, &meas, cmp.makespan_error_pct, dry_run))))
         goto done;
     if (json)
-        code = print_json(report_json(&cfg, &s, &rep, pred, &meas, &cmp));
+        code = print_json(report_json(&cfg, &s, &rep, pred, &meas, &cmp, &prog));
     else
-        print_table(&cfg, &s, &rep, pred, &meas, &cmp);
+        print_table(&cfg, &s, &rep, pred, &meas, &cmp, &prog);
     if (!code && !cmp.within)
         code = EXIT_OUTSIDE_TOLERANCE;
     goto done;

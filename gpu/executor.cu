@@ -107,6 +107,115 @@ __global__ void timer_read_kernel(unsigned long long *out)
     *out = global_timer();
 }
 
+/* ------------------------------------------------------------ mlp kernels */
+
+/* The mlp workload's GEMMs (gpu/mlp.h gives the math). Own kernels rather
+ * than cuBLAS: no library to load at run time, a grid sized to the stage's
+ * partition, and a fixed summation order (k ascending, as the CPU reference)
+ * whatever the grid. 16 x 16 output tiles, one output per thread, the grid
+ * striding over tiles. */
+#define TILE 16
+enum { GEMM_FORWARD = 0, GEMM_INPUT = 1, GEMM_WGRAD_ADD = 2, GEMM_WGRAD_SET = 3 };
+
+/* C (rows x cols) = op(A) op(B) over k; FORWARD: A rows x k, B k x cols,
+ * relu, also into C2; INPUT: A rows x k, B cols x k (B^T); WGRAD: A k x
+ * rows (A^T), B k x cols, added to C or set. */
+template <int MODE>
+__global__ void gemm_kernel(int rows, int cols, int k, const float *__restrict__ a,
+                            const float *__restrict__ b, float *c, float *c2)
+{
+    __shared__ float as[TILE][TILE + 1], bs[TILE][TILE + 1];
+    int tiles_r = (rows + TILE - 1) / TILE, tiles_c = (cols + TILE - 1) / TILE;
+    int tx = threadIdx.x % TILE, ty = threadIdx.x / TILE;
+    for (int tile = blockIdx.x; tile < tiles_r * tiles_c; tile += gridDim.x) {
+        int row = tile / tiles_c * TILE + ty, col = tile % tiles_c * TILE + tx;
+        float acc = 0.0f;
+        for (int k0 = 0; k0 < k; k0 += TILE) {
+            int ar = tile / tiles_c * TILE + ty, ak = k0 + tx;
+            int bk = k0 + ty, bc = tile % tiles_c * TILE + tx;
+            float av = 0.0f, bv = 0.0f;
+            if (ar < rows && ak < k)
+                av = MODE == GEMM_WGRAD_ADD || MODE == GEMM_WGRAD_SET ? a[(size_t)ak * rows + ar]
+                                                                      : a[(size_t)ar * k + ak];
+            if (bk < k && bc < cols)
+                bv = MODE == GEMM_INPUT ? b[(size_t)bc * k + bk] : b[(size_t)bk * cols + bc];
+            as[ty][tx] = av;
+            bs[ty][tx] = bv;
+            __syncthreads();
+            for (int j = 0; j < TILE; j++)
+                acc += as[ty][j] * bs[j][tx];
+            __syncthreads();
+        }
+        if (row < rows && col < cols) {
+            size_t at = (size_t)row * cols + col;
+            if (MODE == GEMM_FORWARD) {
+                acc = acc > 0.0f ? acc : 0.0f;
+                c[at] = acc;
+                if (c2)
+                    c2[at] = acc;
+            } else if (MODE == GEMM_WGRAD_ADD) {
+                c[at] += acc;
+            } else {
+                c[at] = acc;
+            }
+        }
+    }
+}
+
+__global__ void mask_kernel(float *dz, const float *g, const float *y, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        dz[i] = y[i] > 0.0f ? g[i] : 0.0f;
+}
+
+/* c = a - lr * b, then the slot's tag says which version it holds. */
+__global__ void sgd_kernel(float *c, const float *a, const float *b, float lr, size_t n,
+                           unsigned *tag, unsigned version)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        c[i] = a[i] - lr * b[i];
+    if (blockIdx.x == 0 && threadIdx.x == 0)
+        *tag = version;
+}
+
+__global__ void tag_kernel(unsigned *out, const unsigned *tag)
+{
+    *out = *tag;
+}
+
+__global__ void fill_kernel(float *p, size_t n, uint32_t seed, uint32_t stream, float scale)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        p[i] = bs_mlp_random(seed, stream, (uint32_t)i, scale);
+}
+
+/* An mlp op is several kernels: these two bracket them on the stage's
+ * stream. The end stamp appends the op to its device's executed-order log
+ * (order NULL: a timing run, not logged). */
+__global__ void stamp_begin_kernel(unsigned long long *start, unsigned op, unsigned ops)
+{
+    unsigned long long t = global_timer();
+    for (unsigned k = 0; k < ops; k++)
+        start[op + k] = t;
+}
+
+__global__ void stamp_end_kernel(unsigned long long *end, unsigned op, unsigned ops,
+                                 unsigned device, unsigned order_base, unsigned *order,
+                                 unsigned *counter)
+{
+    unsigned long long t = global_timer();
+    for (unsigned k = 0; k < ops; k++)
+        end[op + k] = t;
+    if (order) {
+        unsigned at = atomicAdd(&counter[device], ops);
+        for (unsigned j = 0; j < ops; j++)
+            order[order_base + at + j] = op + j;
+    }
+}
+
 /* ------------------------------------------------------ driver entry points */
 
 typedef decltype(&cuDeviceGet) fn_device_get;
@@ -286,6 +395,20 @@ typedef struct runner {
     int *gate_flag, *d_gate_flag, *d_timed_out;
     unsigned *order_base; /* [op_count]: device_first of each op's device */
     size_t message_bytes;
+    /* mlp workload (opt->workload == BS_GPU_WORKLOAD_MLP) */
+    int mlp;
+    bs_mlp_layout lay;
+    bs_mlp_versions ver;
+    bs_mlp_step *steps; /* [2 * bs_mlp_max_steps]: one op's, or a pair's */
+    size_t t, wn;       /* floats per tensor, per layer's weights */
+    unsigned mlp_grid;  /* blocks of the mlp kernels */
+    float *data, *out_f, *recv_f, *out_b, *recv_b; /* [stages * mbs * t] (data [mbs * t]) */
+    float *weight, *weight0; /* [stages * slots * L * wn], [stages * L * wn] */
+    float *grad, *grad_ref, *grad_mb, *work;
+    float *scratch;         /* [stages * chunk_tensors * t]: activations of timing and reference */
+    unsigned *tag, *d_used; /* [stages * slots], [op_count] */
+    int scratch_mode;       /* activations resolve to scratch (timing, reference) */
+    float *grad_target;     /* grad or grad_ref */
 } runner;
 
 #define CUDA_TRY(call, what)                                                                       \
@@ -399,6 +522,374 @@ static cudaStream_t queue_stream(const runner *r, uint32_t q)
     return r->streams[q];
 }
 
+/* ----------------------------------------------------------- mlp runner */
+
+/* The device address of a tensor (gpu/mlp.h names them); NULL where it does
+ * not exist, which plan and layout exclude (the CPU tests check that). */
+static float *mlp_ptr(const runner *r, const bs_mlp_ref *ref)
+{
+    size_t mbs = r->prog->microbatches, sm = (size_t)ref->stage * mbs + ref->mb;
+    size_t layers = (size_t)r->opt->mlp.layers, slots = (size_t)r->ver.max_slots;
+    switch (ref->buf) {
+    case BS_MLP_DATA:
+        return r->data + (size_t)ref->mb * r->t;
+    case BS_MLP_OUT_F:
+        return r->out_f + sm * r->t;
+    case BS_MLP_RECV_F:
+        return r->recv_f + sm * r->t;
+    case BS_MLP_OUT_B:
+        return r->out_b + sm * r->t;
+    case BS_MLP_RECV_B:
+        return r->recv_b + sm * r->t;
+    case BS_MLP_ACT:
+        if (r->scratch_mode) {
+            /* One chunk's activation per stage: a part's tensors after the
+             * TRANSIENT one (which holds one tensor). */
+            size_t base = (size_t)ref->stage * (size_t)r->lay.chunk_tensors;
+            size_t at = ref->part == BS_GPU_PART_KEPT ? 1 + ref->index : ref->index;
+            return r->scratch + (base + at) * r->t;
+        }
+        {
+            float *p = (float *)r->activation[sm * 3 + ref->part];
+            return p ? p + (size_t)ref->index * r->t : NULL;
+        }
+    case BS_MLP_WEIGHT:
+        return r->weight + (((size_t)ref->stage * slots + ref->mb) * layers + ref->index) * r->wn;
+    case BS_MLP_GRAD:
+        return r->grad_target + ((size_t)ref->stage * layers + ref->index) * r->wn;
+    case BS_MLP_GRAD_MB:
+        return r->grad_mb + ((size_t)ref->stage * layers + ref->index) * r->wn;
+    case BS_MLP_WORK:
+        return r->work + ((size_t)ref->stage * BS_MLP_WORK_TENSORS + ref->index) * r->t;
+    default:
+        return NULL;
+    }
+}
+
+static unsigned *mlp_tag(const runner *r, const bs_mlp_ref *ref)
+{
+    return r->tag + (size_t)ref->stage * (size_t)r->ver.max_slots + ref->mb;
+}
+
+static unsigned grid_for(const runner *r, size_t tiles)
+{
+    return (unsigned)(tiles < r->mlp_grid ? (tiles ? tiles : 1) : r->mlp_grid);
+}
+
+/* Launches op's steps on s (the work of one mlp op, no stamps). */
+static int mlp_launch_op(runner *r, const bs_mlp_layout *lay, const bs_op *op, uint32_t index,
+                         const bs_mlp_versions *ver, cudaStream_t s, bs_error *err)
+{
+    int rc = BS_OK, b = r->opt->mlp.batch, h = r->opt->mlp.hidden;
+    size_t count = bs_mlp_expand(lay, op, index, ver, r->steps);
+    size_t tiles_act = (size_t)((b + TILE - 1) / TILE) * (size_t)((h + TILE - 1) / TILE);
+    size_t tiles_w = (size_t)((h + TILE - 1) / TILE) * (size_t)((h + TILE - 1) / TILE);
+    for (size_t k = 0; k < count; k++) {
+        const bs_mlp_step *st = &r->steps[k];
+        float *a = mlp_ptr(r, &st->a), *bb = mlp_ptr(r, &st->b), *c = mlp_ptr(r, &st->c);
+        float *c2 = st->c2.buf ? mlp_ptr(r, &st->c2) : NULL;
+        if (!a || (st->kind != BS_MLP_STEP_TAG && (!bb || !c))) {
+            char text[48];
+            return bs_fail(err, BS_ERR_INTERNAL, "GPU: mlp step %zu of %s has no tensor", k,
+                           bs_op_format(op, text, sizeof text));
+        }
+        switch (st->kind) {
+        case BS_MLP_STEP_FORWARD:
+            gemm_kernel<GEMM_FORWARD>
+                <<<grid_for(r, tiles_act), TILE * TILE, 0, s>>>(b, h, h, a, bb, c, c2);
+            break;
+        case BS_MLP_STEP_MASK:
+            mask_kernel<<<grid_for(r, r->t / 256 + 1), 256, 0, s>>>(c, a, bb, r->t);
+            break;
+        case BS_MLP_STEP_INPUT:
+            gemm_kernel<GEMM_INPUT>
+                <<<grid_for(r, tiles_act), TILE * TILE, 0, s>>>(b, h, h, a, bb, c, NULL);
+            break;
+        case BS_MLP_STEP_WGRAD_ADD:
+            gemm_kernel<GEMM_WGRAD_ADD>
+                <<<grid_for(r, tiles_w), TILE * TILE, 0, s>>>(h, h, b, a, bb, c, NULL);
+            break;
+        case BS_MLP_STEP_WGRAD_SET:
+            gemm_kernel<GEMM_WGRAD_SET>
+                <<<grid_for(r, tiles_w), TILE * TILE, 0, s>>>(h, h, b, a, bb, c, NULL);
+            break;
+        case BS_MLP_STEP_SGD:
+            sgd_kernel<<<grid_for(r, r->wn / 256 + 1), 256, 0, s>>>(
+                c, a, bb, (float)r->opt->mlp.lr, r->wn, mlp_tag(r, &st->c), st->value);
+            break;
+        case BS_MLP_STEP_TAG:
+            tag_kernel<<<1, 1, 0, s>>>(r->d_used + st->value, mlp_tag(r, &st->a));
+            break;
+        default:
+            return bs_fail(err, BS_ERR_INTERNAL, "GPU: unknown mlp step %u", st->kind);
+        }
+        CUDA_TRY(cudaGetLastError(), "mlp kernel launch");
+    }
+error:
+    return rc;
+}
+
+/* One plan kernel command of the mlp workload: stamps around the steps of
+ * its op (or overlapped pair, run one after the other). */
+static int mlp_issue_kernel(runner *r, const bs_gpu_cmd *c, cudaStream_t s, int log, bs_error *err)
+{
+    int rc = BS_OK;
+    stamp_begin_kernel<<<1, 1, 0, s>>>(r->d_start, c->op, c->ops);
+    for (uint32_t j = c->op; j < c->op + c->ops && !rc; j++)
+        rc = mlp_launch_op(r, &r->lay, &r->prog->ops[j], j, &r->ver, s, err);
+    if (rc)
+        return rc;
+    stamp_end_kernel<<<1, 1, 0, s>>>(r->d_end, c->op, c->ops, c->queue, r->order_base[c->op],
+                                     log ? r->d_order : NULL, r->d_counter);
+    CUDA_TRY(cudaGetLastError(), "mlp stamp launch");
+error:
+    return rc;
+}
+
+/* Weights back to version 0 and gradients to zero: every repetition
+ * computes the same numbers. */
+static int mlp_reset(runner *r, bs_error *err)
+{
+    int rc = BS_OK;
+    size_t stages = (size_t)r->prog->stages, layers = (size_t)r->opt->mlp.layers;
+    size_t chunk_w = layers * r->wn;
+    for (size_t c = 0; c < stages; c++)
+        CUDA_TRY(cudaMemcpy(r->weight + c * (size_t)r->ver.max_slots * chunk_w,
+                            r->weight0 + c * chunk_w, chunk_w * sizeof(float),
+                            cudaMemcpyDeviceToDevice),
+                 "mlp weights");
+    CUDA_TRY(cudaMemset(r->tag, 0, stages * (size_t)r->ver.max_slots * sizeof *r->tag), "mlp tags");
+    CUDA_TRY(cudaMemset(r->grad, 0, stages * chunk_w * sizeof(float)), "mlp gradients");
+    CUDA_TRY(cudaMemset(r->d_used, 0xff, r->prog->op_count * sizeof *r->d_used), "mlp tags");
+error:
+    return rc;
+}
+
+/* Device memory of the mlp workload, filled with the seeded inputs and
+ * weights. Refuses up front what does not fit. */
+static int mlp_setup(runner *r, bs_error *err)
+{
+    const bs_program *prog = r->prog;
+    const bs_mlp_shape *shape = &r->opt->mlp;
+    int rc = BS_OK;
+    size_t stages = (size_t)prog->stages, mbs = prog->microbatches, pairs = stages * mbs;
+    if ((rc = bs_mlp_layout_build(&r->lay, prog, shape, err)) ||
+        (rc = bs_mlp_versions_build(&r->ver, prog, err)))
+        return rc;
+    if (!(r->steps =
+              (bs_mlp_step *)bs_alloc_array(2 * bs_mlp_max_steps(shape->layers), sizeof *r->steps)))
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory for the mlp steps");
+    r->t = (size_t)shape->batch * (size_t)shape->hidden;
+    r->wn = (size_t)shape->hidden * (size_t)shape->hidden;
+    size_t layers = (size_t)shape->layers, slots = (size_t)r->ver.max_slots;
+    size_t chunk_w = layers * r->wn;
+    double bytes = 4.0 * ((double)(mbs + 4 * pairs + stages * (size_t)r->lay.chunk_tensors +
+                                   (size_t)r->devices * BS_MLP_WORK_TENSORS) *
+                              (double)r->t +
+                          (double)(stages * slots + 4 * stages) * (double)chunk_w);
+    size_t free_bytes = 0, total_bytes = 0;
+    CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes), "memory query");
+    if (bytes > 0.6 * (double)free_bytes)
+        return bs_fail(err, BS_ERR_LIMIT,
+                       "GPU run: the mlp needs %.3g GB of tensors and weights besides the "
+                       "activation pools, %.3g GB is free; lower gpu.mlp.hidden, gpu.mlp.batch "
+                       "or the micro-batch count",
+                       bytes / 1e9, (double)free_bytes / 1e9);
+    CUDA_TRY(cudaMalloc(&r->data, (mbs ? mbs : 1) * r->t * sizeof(float)), "mlp inputs");
+    CUDA_TRY(cudaMalloc(&r->out_f, pairs * r->t * sizeof(float)), "mlp messages");
+    CUDA_TRY(cudaMalloc(&r->recv_f, pairs * r->t * sizeof(float)), "mlp messages");
+    CUDA_TRY(cudaMalloc(&r->out_b, pairs * r->t * sizeof(float)), "mlp messages");
+    CUDA_TRY(cudaMalloc(&r->recv_b, pairs * r->t * sizeof(float)), "mlp messages");
+    CUDA_TRY(cudaMalloc(&r->scratch, stages * (size_t)r->lay.chunk_tensors * r->t * sizeof(float)),
+             "mlp scratch");
+    CUDA_TRY(cudaMalloc(&r->work, (size_t)r->devices * BS_MLP_WORK_TENSORS * r->t * sizeof(float)),
+             "mlp work tensors");
+    CUDA_TRY(cudaMalloc(&r->weight, stages * slots * chunk_w * sizeof(float)), "mlp weights");
+    CUDA_TRY(cudaMalloc(&r->weight0, stages * chunk_w * sizeof(float)), "mlp weights");
+    CUDA_TRY(cudaMalloc(&r->grad, stages * chunk_w * sizeof(float)), "mlp gradients");
+    CUDA_TRY(cudaMalloc(&r->grad_ref, stages * chunk_w * sizeof(float)), "mlp gradients");
+    CUDA_TRY(cudaMalloc(&r->grad_mb, stages * chunk_w * sizeof(float)), "mlp gradients");
+    CUDA_TRY(cudaMalloc(&r->tag, stages * slots * sizeof *r->tag), "mlp tags");
+    CUDA_TRY(cudaMalloc(&r->d_used, (prog->op_count ? prog->op_count : 1) * sizeof *r->d_used),
+             "mlp tags");
+    CUDA_TRY(cudaMemset(r->out_f, 0, pairs * r->t * sizeof(float)), "mlp messages");
+    CUDA_TRY(cudaMemset(r->recv_f, 0, pairs * r->t * sizeof(float)), "mlp messages");
+    CUDA_TRY(cudaMemset(r->out_b, 0, pairs * r->t * sizeof(float)), "mlp messages");
+    CUDA_TRY(cudaMemset(r->recv_b, 0, pairs * r->t * sizeof(float)), "mlp messages");
+    CUDA_TRY(
+        cudaMemset(r->scratch, 0, stages * (size_t)r->lay.chunk_tensors * r->t * sizeof(float)),
+        "mlp scratch");
+    for (uint32_t m = 0; m < mbs; m++)
+        fill_kernel<<<64, 256>>>(r->data + m * r->t, r->t, shape->seed, m, 1.0f);
+    for (size_t c = 0; c < stages; c++)
+        for (size_t l = 0; l < layers; l++)
+            fill_kernel<<<64, 256>>>(r->weight0 + (c * layers + l) * r->wn, r->wn, shape->seed,
+                                     BS_MLP_WEIGHT_STREAM(c, l),
+                                     bs_mlp_weight_scale(shape->hidden));
+    CUDA_TRY(cudaGetLastError(), "mlp fill");
+    CUDA_TRY(cudaDeviceSynchronize(), "mlp fill");
+    r->grad_target = r->grad;
+    r->mlp_grid = 4 * r->blocks;
+    if ((rc = mlp_reset(r, err)))
+        goto error;
+    /* The stage streams are non-blocking: nothing orders them after the
+     * legacy stream's fills and copies but this. */
+    CUDA_TRY(cudaDeviceSynchronize(), "mlp setup");
+error:
+    return rc;
+}
+
+static void mlp_teardown(runner *r)
+{
+    float *all[] = {r->data, r->out_f,  r->recv_f,  r->out_b, r->recv_b,   r->scratch,
+                    r->work, r->weight, r->weight0, r->grad,  r->grad_ref, r->grad_mb};
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+        cudaFree(all[k]);
+    cudaFree(r->tag);
+    cudaFree(r->d_used);
+    bs_free(r->steps);
+    bs_mlp_versions_free(&r->ver);
+    bs_mlp_layout_free(&r->lay);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Each op kind timed alone on its chunk's stage stream: 2 dropped, then the
+ * median of rep->mlp_samples, from the same stamps as the run and, as in
+ * the run, issued behind a gate. Activations come from the scratch
+ * tensors, so no pool is involved. */
+static int mlp_measure_costs(runner *r, bs_error *err)
+{
+    enum { WARM = 2, SAMPLES = 7 };
+    const bs_program *prog = r->prog;
+    bs_gpu_report *rep = r->rep;
+    int rc = BS_OK, stages = prog->stages;
+    double ms[SAMPLES];
+    unsigned long long stamp[2];
+    rep->mlp_stages = stages;
+    rep->mlp_samples = SAMPLES;
+    if (!(rep->mlp_costs = (double *)bs_alloc_array(4 * (size_t)stages, sizeof(double))))
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory for the mlp costs");
+    for (size_t k = 0; k < 4 * (size_t)stages; k++)
+        rep->mlp_costs[k] = -1;
+    rep->mlp_optimizer_ms = 0;
+    r->scratch_mode = 1;
+    for (int kind = BS_OP_FORWARD; kind <= BS_OP_OPTIMIZER; kind++)
+        for (int c = 0; c < (kind == BS_OP_OPTIMIZER ? 1 : stages); c++) {
+            size_t i = 0;
+            while (i < prog->op_count && !(prog->ops[i].kind == kind &&
+                                           (kind == BS_OP_OPTIMIZER || prog->ops[i].stage == c)))
+                i++;
+            if (i == prog->op_count)
+                continue;
+            int d = 0;
+            while (i >= prog->device_first[d + 1])
+                d++;
+            bs_gpu_cmd cmd;
+            memset(&cmd, 0, sizeof cmd);
+            cmd.op = (uint32_t)i;
+            cmd.ops = 1;
+            cmd.queue = (uint32_t)d;
+            for (int k = 0; k < WARM + SAMPLES; k++) {
+                /* Behind a gate, like the run: the op's kernels are all
+                 * queued before the first starts, so host launch time
+                 * stays out of the cost. */
+                *(volatile int *)r->gate_flag = 0;
+                __sync_synchronize();
+                gate_kernel<<<1, 1, 0, r->streams[d]>>>(r->d_gate_flag, r->d_timed_out);
+                rc = mlp_issue_kernel(r, &cmd, r->streams[d], 0, err);
+                __sync_synchronize();
+                *(volatile int *)r->gate_flag = 1;
+                if (rc)
+                    goto error;
+                CUDA_TRY(cudaStreamSynchronize(r->streams[d]), "mlp timing");
+                CUDA_TRY(
+                    cudaMemcpy(&stamp[0], r->d_start + i, sizeof stamp[0], cudaMemcpyDeviceToHost),
+                    "mlp timing");
+                CUDA_TRY(
+                    cudaMemcpy(&stamp[1], r->d_end + i, sizeof stamp[1], cudaMemcpyDeviceToHost),
+                    "mlp timing");
+                if (k >= WARM)
+                    ms[k - WARM] = (double)(stamp[1] - stamp[0]) / 1e6;
+            }
+            qsort(ms, SAMPLES, sizeof ms[0], cmp_double);
+            if (kind == BS_OP_OPTIMIZER)
+                rep->mlp_optimizer_ms = ms[SAMPLES / 2];
+            else
+                rep->mlp_costs[(size_t)kind * (size_t)stages + (size_t)c] = ms[SAMPLES / 2];
+        }
+error:
+    r->scratch_mode = 0;
+    return rc;
+}
+
+/* After the measured runs: the pipelined gradients (last repetition)
+ * against micro-batches run one after another on stage 0's stream, or, for
+ * weight-updating programs, the version each op read. */
+static int mlp_numerics(runner *r, bs_error *err)
+{
+    const bs_program *prog = r->prog;
+    bs_mlp_numerics *n = &r->rep->numerics;
+    int rc, stages = prog->stages;
+    size_t chunk_w = (size_t)r->opt->mlp.layers * r->wn, all = (size_t)stages * chunk_w;
+    uint32_t *used = NULL;
+    float *got = NULL, *want = NULL;
+    if ((rc = bs_mlp_numerics_reserve(n, stages, (uint32_t)((size_t)stages * prog->microbatches),
+                                      err)))
+        return rc;
+    if (!(used = (uint32_t *)bs_alloc_array(prog->op_count + 1, sizeof *used)) ||
+        !(got = (float *)bs_alloc_array(all + 1, sizeof *got)) ||
+        !(want = (float *)bs_alloc_array(all + 1, sizeof *want))) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory for the mlp numerics");
+        goto error;
+    }
+    CUDA_TRY(cudaMemcpy(used, r->d_used, prog->op_count * sizeof *used, cudaMemcpyDeviceToHost),
+             "mlp tags");
+    bs_mlp_numerics_versions(n, prog, &r->ver, used);
+    if (!r->ver.active && !(prog->flags & BS_PROGRAM_FORWARD_ONLY)) {
+        bs_mlp_layout ref = r->lay;
+        cudaStream_t s = r->streams[0];
+        ref.stage_device = NULL;
+        ref.pair_split = NULL;
+        CUDA_TRY(cudaMemcpy(got, r->grad, all * sizeof *got, cudaMemcpyDeviceToHost),
+                 "mlp gradients");
+        /* On s itself: s does not order itself after the legacy stream. */
+        CUDA_TRY(cudaMemsetAsync(r->grad_ref, 0, all * sizeof(float), s), "mlp gradients");
+        r->grad_target = r->grad_ref;
+        r->scratch_mode = 1;
+        for (uint32_t k = 0; k < 2u * (uint32_t)stages * prog->microbatches && !rc; k++) {
+            bs_op op = bs_mlp_reference_op(stages, k);
+            rc = mlp_launch_op(r, &ref, &op, 0, NULL, s, err);
+        }
+        r->grad_target = r->grad;
+        r->scratch_mode = 0;
+        if (rc)
+            goto error;
+        CUDA_TRY(cudaStreamSynchronize(s), "mlp reference");
+        CUDA_TRY(cudaMemcpy(want, r->grad_ref, all * sizeof *want, cudaMemcpyDeviceToHost),
+                 "mlp gradients");
+        n->worst_rel_err = 0;
+        for (int c = 0; c < stages; c++) {
+            double scale = 0;
+            n->max_rel_err[c] = bs_mlp_rel_err(got + (size_t)c * chunk_w,
+                                               want + (size_t)c * chunk_w, chunk_w, &scale);
+            n->grad_scale = scale > n->grad_scale ? scale : n->grad_scale;
+            if (n->max_rel_err[c] > n->worst_rel_err)
+                n->worst_rel_err = n->max_rel_err[c];
+        }
+    }
+    n->checked = 1;
+error:
+    bs_free(used);
+    bs_free(got);
+    bs_free(want);
+    return rc;
+}
+
 /* Issues the whole plan once behind the gate and waits for it. */
 static int run_once(runner *r, int *timed_out, bs_error *err)
 {
@@ -413,6 +904,8 @@ static int run_once(runner *r, int *timed_out, bs_error *err)
     CUDA_TRY(cudaMemset(r->d_counter, 0, (size_t)r->devices * sizeof *r->d_counter),
              "reset order log");
     CUDA_TRY(cudaMemset(r->d_timed_out, 0, sizeof *r->d_timed_out), "reset gate");
+    if (r->mlp && (rc = mlp_reset(r, err)))
+        goto error;
     CUDA_TRY(cudaDeviceSynchronize(), "reset");
     *(volatile int *)r->gate_flag = 0;
     gate_kernel<<<1, 1, 0, r->gate_stream>>>(r->d_gate_flag, r->d_timed_out);
@@ -429,7 +922,7 @@ static int run_once(runner *r, int *timed_out, bs_error *err)
         case BS_GPU_ALLOC:
             if (r->pools)
                 CUDA_TRY(cudaMallocFromPoolAsync(&r->activation[slot],
-                                                 c->bytes >= 1 ? (size_t)c->bytes : 1,
+                                                 c->bytes >= 1 ? (size_t)(c->bytes + 0.5) : 1,
                                                  r->pools[c->queue], s),
                          "activation allocation");
             break;
@@ -447,7 +940,13 @@ static int run_once(runner *r, int *timed_out, bs_error *err)
             break;
         case BS_GPU_COPY: {
             size_t l = c->queue - (uint32_t)r->devices;
-            if (r->message_bytes)
+            if (r->mlp) {
+                bs_mlp_ref from, to;
+                bs_mlp_copy_refs(&prog->ops[c->op], &from, &to);
+                CUDA_TRY(cudaMemcpyAsync(mlp_ptr(r, &to), mlp_ptr(r, &from), r->t * sizeof(float),
+                                         cudaMemcpyDeviceToDevice, s),
+                         "message copy");
+            } else if (r->message_bytes)
                 CUDA_TRY(cudaMemcpyAsync(r->link_dst[l], r->link_src[l], r->message_bytes,
                                          cudaMemcpyDeviceToDevice, s),
                          "message copy");
@@ -455,6 +954,11 @@ static int run_once(runner *r, int *timed_out, bs_error *err)
             break;
         }
         case BS_GPU_KERNEL: {
+            if (r->mlp) {
+                if ((rc = mlp_issue_kernel(r, c, s, 1, err)))
+                    goto error;
+                break;
+            }
             double ns = c->duration * 1e6;
             spin_kernel<<<r->blocks, SPIN_THREADS, 0, s>>>(
                 ns > 0 ? (unsigned long long)(ns + 0.5) : 0ull, c->op, c->ops, c->queue,
@@ -479,25 +983,22 @@ error:
     return rc;
 }
 
-/* Median time of one message copy on the first copy stream. */
-static int measure_copy(runner *r, bs_error *err)
+/* Median time of a copy of `bytes` alone on the first copy stream. */
+static int time_copy(runner *r, size_t bytes, double *out, bs_error *err)
 {
     enum { WARM = 3, SAMPLES = 21 };
     cudaEvent_t a = NULL, b = NULL;
     float ms[SAMPLES];
     int rc = BS_OK;
-    r->rep->copy_ms = 0;
-    if (r->links == 0)
-        return BS_OK;
     cudaStream_t s = r->streams[r->devices];
     CUDA_TRY(cudaEventCreate(&a), "copy probe events");
     CUDA_TRY(cudaEventCreate(&b), "copy probe events");
     for (int i = 0; i < WARM + SAMPLES; i++) {
         CUDA_TRY(cudaEventRecord(a, s), "copy probe");
-        if (r->message_bytes)
-            CUDA_TRY(cudaMemcpyAsync(r->link_dst[0], r->link_src[0], r->message_bytes,
-                                     cudaMemcpyDeviceToDevice, s),
-                     "copy probe");
+        if (bytes)
+            CUDA_TRY(
+                cudaMemcpyAsync(r->link_dst[0], r->link_src[0], bytes, cudaMemcpyDeviceToDevice, s),
+                "copy probe");
         CUDA_TRY(cudaEventRecord(b, s), "copy probe");
         CUDA_TRY(cudaEventSynchronize(b), "copy probe");
         if (i >= WARM)
@@ -509,13 +1010,33 @@ static int measure_copy(runner *r, bs_error *err)
             ms[j] = ms[j - 1];
             ms[j - 1] = t;
         }
-    r->rep->copy_ms = ms[SAMPLES / 2];
+    *out = ms[SAMPLES / 2];
 error:
     if (a)
         cudaEventDestroy(a);
     if (b)
         cudaEventDestroy(b);
     return rc;
+}
+
+/* The message copy's time, and a 4-byte copy's as the link latency; the
+ * difference gives the bandwidth, so latency + bytes / bandwidth is the
+ * message copy's time. */
+static int measure_copy(runner *r, bs_error *err)
+{
+    bs_gpu_report *rep = r->rep;
+    int rc;
+    rep->copy_ms = rep->copy_latency_ms = rep->copy_bandwidth = 0;
+    if (r->links == 0)
+        return BS_OK;
+    if ((rc = time_copy(r, r->message_bytes, &rep->copy_ms, err)) ||
+        (rc = time_copy(r, r->message_bytes >= 4 ? 4 : r->message_bytes, &rep->copy_latency_ms,
+                        err)))
+        return rc;
+    if (rep->copy_ms > rep->copy_latency_ms && r->message_bytes > 4)
+        rep->copy_bandwidth =
+            (double)r->message_bytes / ((rep->copy_ms - rep->copy_latency_ms) / 1000.0);
+    return BS_OK;
 }
 
 extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_plan *plan,
@@ -534,10 +1055,12 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
     int order_differs = 0;
 
     bs_gpu_report_free(rep);
-    if (opt->workload != BS_GPU_WORKLOAD_CALIBRATED)
-        return bs_fail(err, BS_ERR_INVALID, "mlp workload not implemented yet");
     if (opt->reps < 1 || opt->warmup < 0)
         return bs_fail(err, BS_ERR_INVALID, "GPU run needs at least one repetition");
+    if (opt->workload == BS_GPU_WORKLOAD_MLP && !opt->allocate_activations && plan->allocs)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "the mlp workload keeps its activations in the stage pools: it needs "
+                       "allocate_activations");
     if ((rc = bs_gpu_probe(&rep->info, opt->device, err)))
         return rc;
     if (n == 0 || n > UINT32_MAX)
@@ -555,6 +1078,7 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
     r.rep = rep;
     r.devices = p;
     r.links = plan->links;
+    r.mlp = opt->workload == BS_GPU_WORKLOAD_MLP;
     rep->reps = opt->reps;
     rep->warmup = opt->warmup;
 
@@ -670,6 +1194,8 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
     }
     if ((rc = measure_copy(&r, err)))
         goto error;
+    if (r.mlp && ((rc = mlp_setup(&r, err)) || (rc = mlp_measure_costs(&r, err))))
+        goto error;
 
     for (int k = 0; k < total; k++) {
         int timed_out = 0;
@@ -744,6 +1270,8 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
         tl->messages_sent = rep->copies;
         tl->message_bytes_sent = (double)rep->copies * message_bytes;
     }
+    if (r.mlp && (rc = mlp_numerics(&r, err)))
+        goto error;
     if (r.pools)
         for (int d = 0; d < p; d++) {
             cuuint64_t high = 0;
@@ -757,6 +1285,8 @@ error:
         *(volatile int *)r.gate_flag = 1;
     cudaDeviceSynchronize();
     (void)cudaGetLastError();
+    if (r.mlp)
+        mlp_teardown(&r);
     for (size_t k = 0; r.activation && k < 3 * pairs; k++)
         if (r.activation[k])
             cudaFree(r.activation[k]);

@@ -17,6 +17,7 @@
 #ifndef BS_GPU_EXECUTOR_H
 #define BS_GPU_EXECUTOR_H
 
+#include "mlp.h"
 #include "plan.h"
 
 #ifdef __cplusplus
@@ -29,7 +30,7 @@ extern "C" {
 
 typedef enum bs_gpu_workload {
     BS_GPU_WORKLOAD_CALIBRATED = 0, /* spin kernels of the configured duration */
-    BS_GPU_WORKLOAD_MLP = 1         /* real GEMMs: not implemented yet */
+    BS_GPU_WORKLOAD_MLP = 1         /* real layers (gpu/mlp.h): GEMMs in own kernels */
 } bs_gpu_workload;
 
 typedef struct bs_gpu_options {
@@ -39,6 +40,7 @@ typedef struct bs_gpu_options {
     int force_streams;        /* skip green contexts even where they work */
     int allocate_activations; /* stream-ordered allocs/frees from a per-stage pool */
     bs_gpu_workload workload;
+    bs_mlp_shape mlp; /* the mlp workload's model */
 } bs_gpu_options;
 
 void bs_gpu_options_init(bs_gpu_options *opt);
@@ -64,11 +66,23 @@ typedef struct bs_gpu_report {
     int reps, warmup;
     double makespan_median, makespan_min, makespan_max; /* ms, over measured reps */
     double copy_ms;          /* one copy of the message size alone, median */
+    double copy_latency_ms;  /* one 4-byte copy alone, median: the link's latency */
+    double copy_bandwidth;   /* bytes/s: message bytes / (copy_ms - latency); 0 when the
+                                message copy is not slower than the 4-byte one */
     uint64_t copies;         /* copies executed per repetition */
     uint32_t *executed;      /* [op_count]: op indices each device ran, in the order it ran
                                 them, laid out like program->ops (device_first) */
     double *pool_high_water; /* [devices]: bytes, 0 without activation allocation */
     int gate_timed_out;      /* the host was still issuing when the GPU started */
+    /* mlp: each op kind timed alone on its stage's partition, median, ms:
+     * mlp_costs[kind * mlp_stages + chunk] for kind F, B, I, W (bs_op_kind),
+     * -1 where the program has no such op; the optimizer op (stamps only,
+     * no work: gradients are compared, not applied) timed on device 0. */
+    double *mlp_costs;
+    int mlp_stages;
+    double mlp_optimizer_ms;
+    int mlp_samples;          /* timed runs per op kind and chunk (median kept) */
+    bs_mlp_numerics numerics; /* mlp: gradients or weight versions */
 } bs_gpu_report;
 
 void bs_gpu_report_init(bs_gpu_report *rep);
@@ -85,6 +99,18 @@ int bs_gpu_report_reserve(bs_gpu_report *rep, size_t op_count, int devices, bs_e
  * and never stands for a measurement. */
 int bs_gpu_dry_run(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_plan *plan,
                    const bs_program *prog, const bs_config *cfg, bs_error *err);
+
+/* The mlp part of a dry run: runs the plan with real numbers on the CPU
+ * (bs_mlp_cpu_check) into rep->numerics, when it is at most about
+ * BS_GPU_DRY_RUN_FLOPS of work (else says so there). Call after
+ * bs_gpu_dry_run. */
+#define BS_GPU_DRY_RUN_FLOPS 4e8
+int bs_gpu_dry_run_mlp(bs_gpu_report *rep, const bs_gpu_plan *plan, const bs_program *prog,
+                       const bs_mlp_shape *shape, bs_error *err);
+
+/* Relative error bar of the pipelined weight gradients against the
+ * sequential reference (max |difference| over max |reference|, per chunk). */
+#define BS_MLP_GRAD_TOLERANCE 1e-4
 
 /* Finds the device and fills info (name, driver, SMs, partition granularity,
  * timer tick). BS_GPU_UNAVAILABLE with the reason when there is no usable

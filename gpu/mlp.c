@@ -318,7 +318,8 @@ size_t bs_mlp_expand(const bs_mlp_layout *lay, const bs_op *op, uint32_t op_inde
         for (int l = 0; l < L; l++) {
             steps[n] = step(BS_MLP_STEP_FORWARD, x_ref(lay, s, m, l),
                             mkref(BS_MLP_WEIGHT, s, slot, 0, (uint32_t)l), x_ref(lay, s, m, l + 1));
-            steps[n].c2 = l == L - 1 && s + 1 < lay->stages ? mkref(BS_MLP_OUT_F, s, m, 0, 0) : none;
+            steps[n].c2 =
+                l == L - 1 && s + 1 < lay->stages ? mkref(BS_MLP_OUT_F, s, m, 0, 0) : none;
             n++;
         }
         return n;
@@ -343,12 +344,11 @@ size_t bs_mlp_expand(const bs_mlp_layout *lay, const bs_op *op, uint32_t op_inde
         }
     } else if (op->kind == BS_OP_WEIGHT_GRAD) {
         for (int l = L - 1; l >= 0; l--)
-            steps[n++] = updates ? step(BS_MLP_STEP_WGRAD_SET, x_ref(lay, s, m, l),
-                                        dz_ref(lay, s, m, l),
-                                        mkref(BS_MLP_GRAD_MB, s, 0, 0, (uint32_t)l))
-                                 : step(BS_MLP_STEP_WGRAD_ADD, x_ref(lay, s, m, l),
-                                        dz_ref(lay, s, m, l),
-                                        mkref(BS_MLP_GRAD, s, 0, 0, (uint32_t)l));
+            steps[n++] =
+                updates ? step(BS_MLP_STEP_WGRAD_SET, x_ref(lay, s, m, l), dz_ref(lay, s, m, l),
+                               mkref(BS_MLP_GRAD_MB, s, 0, 0, (uint32_t)l))
+                        : step(BS_MLP_STEP_WGRAD_ADD, x_ref(lay, s, m, l), dz_ref(lay, s, m, l),
+                               mkref(BS_MLP_GRAD, s, 0, 0, (uint32_t)l));
     }
     if (updates) {
         /* PipeDream: the gradient computed with the stashed version
@@ -417,8 +417,8 @@ int bs_mlp_numerics_reserve(bs_mlp_numerics *n, int chunks, uint32_t pairs, bs_e
     return BS_OK;
 }
 
-void bs_mlp_numerics_versions(bs_mlp_numerics *n, const bs_program *prog,
-                              const bs_mlp_versions *v, const uint32_t *used)
+void bs_mlp_numerics_versions(bs_mlp_numerics *n, const bs_program *prog, const bs_mlp_versions *v,
+                              const uint32_t *used)
 {
     n->versioned = v->active;
     n->stash_ok = 1;
@@ -440,7 +440,7 @@ void bs_mlp_numerics_versions(bs_mlp_numerics *n, const bs_program *prog,
             n->stash_ok = 0;
 }
 
-double bs_mlp_rel_err(const float *got, const float *want, size_t count)
+double bs_mlp_rel_err(const float *got, const float *want, size_t count, double *scale_out)
 {
     double diff = 0, scale = 0;
     for (size_t i = 0; i < count; i++) {
@@ -448,6 +448,8 @@ double bs_mlp_rel_err(const float *got, const float *want, size_t count)
         diff = d > diff ? d : diff;
         scale = w > scale ? w : scale;
     }
+    if (scale_out)
+        *scale_out = scale;
     return scale > 0 ? diff / scale : diff;
 }
 
@@ -626,11 +628,11 @@ static void cpu_init_values(cpu_state *st)
             st->data[(size_t)m * st->t + i] = bs_mlp_random(st->shape->seed, m, (uint32_t)i, 1.0f);
     for (int c = 0; c < st->stages; c++)
         for (int l = 0; l < st->layers; l++) {
-            float *w = st->weight + ((size_t)c * (size_t)st->slots * (size_t)st->layers +
-                                     (size_t)l) * st->wn;
+            float *w = st->weight +
+                       ((size_t)c * (size_t)st->slots * (size_t)st->layers + (size_t)l) * st->wn;
             for (size_t i = 0; i < st->wn; i++)
-                w[i] = bs_mlp_random(st->shape->seed, BS_MLP_WEIGHT_STREAM(c, l), (uint32_t)i,
-                                     scale);
+                w[i] =
+                    bs_mlp_random(st->shape->seed, BS_MLP_WEIGHT_STREAM(c, l), (uint32_t)i, scale);
         }
     memset(st->tag, 0, (size_t)st->stages * (size_t)st->slots * sizeof *st->tag);
 }
@@ -750,8 +752,10 @@ int bs_mlp_cpu_check(bs_mlp_numerics *n, const bs_gpu_plan *plan, const bs_progr
         n->worst_rel_err = 0;
         for (int c = 0; c < prog->stages; c++) {
             size_t off = (size_t)c * (size_t)shape->layers * st.wn;
+            double scale = 0;
             n->max_rel_err[c] = bs_mlp_rel_err(st.grad + off, ref_grad + off,
-                                               (size_t)shape->layers * st.wn);
+                                               (size_t)shape->layers * st.wn, &scale);
+            n->grad_scale = scale > n->grad_scale ? scale : n->grad_scale;
             if (n->max_rel_err[c] > n->worst_rel_err)
                 n->worst_rel_err = n->max_rel_err[c];
         }

@@ -84,15 +84,15 @@ int bs_mlp_apply_sizes(bs_config *cfg, const bs_mlp_shape *shape, const bs_progr
 /* ------------------------------------------------------------- versions */
 
 typedef struct bs_mlp_versions {
-    int active;         /* the program updates weights per backward */
-    uint32_t *version;  /* [op_count]: version the op's weights are (F, B, I, W) */
-    uint16_t *slot;     /* [op_count]: slot holding that version */
+    int active;            /* the program updates weights per backward */
+    uint32_t *version;     /* [op_count]: version the op's weights are (F, B, I, W) */
+    uint16_t *slot;        /* [op_count]: slot holding that version */
     uint32_t *new_version; /* [op_count]: after an updating op, the version it makes */
-    uint16_t *base_slot; /* [op_count]: after an updating op, the slot of the version it
-                            updates (the current one, which the stashed gradient applies to) */
-    uint16_t *new_slot; /* [op_count]: where it writes the new one (== base_slot: in place) */
-    uint32_t *staleness; /* [op_count]: updates between the forward and this op */
-    int *slots;         /* [stages]: slots each chunk needs */
+    uint16_t *base_slot;   /* [op_count]: after an updating op, the slot of the version it
+                              updates (the current one, which the stashed gradient applies to) */
+    uint16_t *new_slot;    /* [op_count]: where it writes the new one (== base_slot: in place) */
+    uint32_t *staleness;   /* [op_count]: updates between the forward and this op */
+    int *slots;            /* [stages]: slots each chunk needs */
     int max_slots;
     uint32_t max_staleness;
 } bs_mlp_versions;
@@ -176,12 +176,13 @@ void bs_mlp_copy_refs(const bs_op *producer, bs_mlp_ref *from, bs_mlp_ref *to);
 /* ------------------------------------------------------------- numerics */
 
 typedef struct bs_mlp_numerics {
-    int checked;             /* 0: not run (too large for the CPU in a dry run) */
+    int checked; /* 0: not run (too large for the CPU in a dry run) */
     char why_not[160];
     int chunks;
-    double *max_rel_err;     /* [chunks]: max |dW - dW_ref| / max |dW_ref| (synchronous) */
+    double *max_rel_err; /* [chunks]: max |dW - dW_ref| / max |dW_ref| (synchronous) */
     double worst_rel_err;
-    int versioned;           /* PipeDream: versions instead of gradients */
+    double grad_scale; /* largest |reference gradient|: shows they are not all zero */
+    int versioned;     /* PipeDream: versions instead of gradients */
     uint32_t pairs;
     uint32_t *forward_version;  /* [pairs]: version the forward of (chunk, mb) read */
     uint32_t *backward_version; /* [pairs]: version its backward (or I) read */
@@ -194,10 +195,11 @@ void bs_mlp_numerics_free(bs_mlp_numerics *n);
 int bs_mlp_numerics_reserve(bs_mlp_numerics *n, int chunks, uint32_t pairs, bs_error *err);
 /* Fills the versions part of n from per-op tag reads (used[op], UINT32_MAX
  * where none) and sets stash_ok. */
-void bs_mlp_numerics_versions(bs_mlp_numerics *n, const bs_program *prog,
-                              const bs_mlp_versions *v, const uint32_t *used);
-/* The relative error of chunk c from the two gradient arrays. */
-double bs_mlp_rel_err(const float *got, const float *want, size_t count);
+void bs_mlp_numerics_versions(bs_mlp_numerics *n, const bs_program *prog, const bs_mlp_versions *v,
+                              const uint32_t *used);
+/* max |got - want| / max |want| over count values (max |got - want| when
+ * want is all zero); *scale (may be NULL) gets max |want|. */
+double bs_mlp_rel_err(const float *got, const float *want, size_t count, double *scale);
 
 /* Op k (0 .. 2 * stages * mbs - 1) of the reference order: micro-batches
  * one after another, each forward through every chunk, then backward
@@ -228,7 +230,7 @@ void bs_mlp_ref_weight_grad(float *dw, const float *x, const float *dz, int rows
 #else
 #define BS_MLP_HD
 #endif
-#define BS_MLP_WEIGHT_STREAM(c, l) (0x80000000u + (uint32_t)(c) * 4096u + (uint32_t)(l))
+#define BS_MLP_WEIGHT_STREAM(c, l) (0x80000000u + (uint32_t)(c)*4096u + (uint32_t)(l))
 static inline BS_MLP_HD float bs_mlp_random(uint32_t seed, uint32_t stream, uint32_t index,
                                             float scale)
 {

@@ -17,6 +17,7 @@ void bs_gpu_options_init(bs_gpu_options *opt)
     opt->reps = 5;
     opt->allocate_activations = 1;
     opt->workload = BS_GPU_WORKLOAD_CALIBRATED;
+    bs_mlp_shape_init(&opt->mlp);
 }
 
 void bs_gpu_report_init(bs_gpu_report *rep)
@@ -28,6 +29,8 @@ void bs_gpu_report_free(bs_gpu_report *rep)
 {
     bs_free(rep->executed);
     bs_free(rep->pool_high_water);
+    bs_free(rep->mlp_costs);
+    bs_mlp_numerics_free(&rep->numerics);
     bs_gpu_report_init(rep);
 }
 
@@ -64,10 +67,18 @@ int bs_gpu_dry_run(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_plan *plan,
         rep->executed[i] = (uint32_t)i;
     rep->copies = plan->copies;
     rep->copy_ms = copy_ms;
+    rep->copy_latency_ms = cfg->latency;
+    rep->copy_bandwidth = cfg->bandwidth;
     double makespan = 0;
     for (size_t i = 0; i < prog->op_count; i++)
         if (tl->end[i] > makespan)
             makespan = tl->end[i];
     rep->makespan_median = rep->makespan_min = rep->makespan_max = makespan;
     return BS_OK;
+}
+
+int bs_gpu_dry_run_mlp(bs_gpu_report *rep, const bs_gpu_plan *plan, const bs_program *prog,
+                       const bs_mlp_shape *shape, bs_error *err)
+{
+    return bs_mlp_cpu_check(&rep->numerics, plan, prog, shape, BS_GPU_DRY_RUN_FLOPS, err);
 }

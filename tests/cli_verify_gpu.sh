@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_verify_gpu.sh BUBBLESIM SRCDIR CUDA_BUILT - `bubblesim verify` as a user
 # runs it, on any machine: bad input exits 2 with a message naming the key,
-# the mlp workload is refused (2), and without a usable GPU (a build without
+# the mlp workload's dry run checks its numerics on the CPU, and without a
+# usable GPU (a build without
 # CUDA, or no device) verify says so and exits 3. With a GPU present the
 # device suite (gpu_device.sh) covers the rest, so this test then only checks
 # the input errors.
@@ -39,7 +40,8 @@ cat >"$tmp/badcore.json" <<'JSON'
 {"schedule": "1f1b", "stages": 0, "gpu": {}}
 JSON
 cat >"$tmp/mlp.json" <<'JSON'
-{"schedule": "gpipe", "gpu": {"workload": "mlp"}}
+{"schedule": "gpipe", "stages": 2, "microbatches": 4,
+ "gpu": {"workload": "mlp", "mlp": {"hidden": 24, "batch": 8, "layers_per_chunk": 2, "seed": 7}}}
 JSON
 echo '{"schedule": ' >"$tmp/syntax.json"
 
@@ -47,8 +49,15 @@ expect 2 'gpu.workloads: unknown key' -- verify "$tmp/badkey.json"
 expect 2 'gpu.reps: expected an integer >= 1' -- verify "$tmp/badval.json"
 expect 2 'badcore.json: stages' -- verify "$tmp/badcore.json"
 expect 2 'syntax.json' -- verify "$tmp/syntax.json"
-expect 2 'mlp workload not implemented yet' -- verify "$tmp/mlp.json"
-expect 2 'mlp workload not implemented yet' -- verify "$tmp/ok.json" --set gpu.workload=mlp
+expect 2 'gpu.mlp.width: unknown key; expected one of hidden' -- verify "$tmp/mlp.json" \
+    --set gpu.mlp.width=3
+expect 2 'gpu.mlp.hidden: expected an integer >= 1' -- verify "$tmp/mlp.json" --set gpu.mlp.hidden=0
+expect 2 'gpu.mlp: expected an object' -- verify "$tmp/mlp.json" --set gpu.mlp=3
+expect 2 'layers_per_chunk: expected at most 1024' -- verify "$tmp/mlp.json" \
+    --set gpu.mlp.layers_per_chunk=2000
+expect 2 'gpu.mlp.lr: expected a number' -- verify "$tmp/mlp.json" --set gpu.mlp.lr=-1
+expect 2 'false is for the calibrated workload' -- verify "$tmp/mlp.json" \
+    --set gpu.allocate_activations=false
 expect 2 'gpu.mode: expected "auto" or "streams"' -- verify "$tmp/ok.json" --set gpu.mode=fast
 expect 2 'missing CONFIG' -- verify
 expect 2 'unknown option' -- verify "$tmp/ok.json" --frobnicate
@@ -101,11 +110,44 @@ if command -v gnuplot >/dev/null 2>&1; then
 fi
 expect 2 'expected a .png or .svg' -- verify "$tmp/ok.json" --dry-run --timeline "$tmp/c.pdf"
 
+# The mlp workload without a GPU: the dry run runs the plan with real
+# numbers on the CPU. Synchronous schedules give the sequential reference's
+# weight gradients; PipeDream reports the weight version of every forward
+# and backward; the sizes come from gpu.mlp (message = batch x hidden x 4).
+for sched in gpipe 1f1b interleaved zb-h1 looped-bfs; do
+    extra=()
+    [ "$sched" = interleaved ] && extra=(--set virtual_stages=2)
+    expect 0 'numerics: worst' -- verify "$tmp/mlp.json" --dry-run --set schedule=$sched \
+        "${extra[@]}"
+    grep -q 'PASS: .*numerics ok' "$tmp/out" ||
+        { echo "FAIL: mlp $sched dry run"; cat "$tmp/out"; fails=$((fails + 1)); }
+    grep -q 'message 768 bytes, activation 1536 bytes' "$tmp/out" || [ "$sched" != gpipe ] ||
+        { echo "FAIL: mlp sizes"; cat "$tmp/out"; fails=$((fails + 1)); }
+done
+expect 0 '"workload":[[:space:]]*"mlp"' -- verify "$tmp/mlp.json" --dry-run --json
+for key in numerics_ok numerics_checked pass; do
+    grep -q "\"$key\":[[:space:]]*true" "$tmp/out" ||
+        { echo "FAIL: mlp JSON lacks $key true"; fails=$((fails + 1)); }
+done
+grep -q '"grad_max_rel_err"' "$tmp/out" || { echo "FAIL: mlp JSON errors"; fails=$((fails + 1)); }
+expect 0 'every backward used its forward.s stashed version: yes' -- verify "$tmp/mlp.json" \
+    --dry-run --set schedule=pipedream --set stages=3
+expect 0 '"backward_used_stashed_version":[[:space:]]*true' -- verify "$tmp/mlp.json" \
+    --dry-run --json --set schedule=pipedream
+expect 0 'forward only, no gradients' -- verify "$tmp/mlp.json" --dry-run --set schedule=forward
+# The issue's makespan bars are the defaults: 5 % for mlp, 2 % for calibrated.
+expect 0 'tolerance 5%' -- verify "$tmp/mlp.json" --dry-run
+expect 0 'tolerance 2%' -- verify "$tmp/mlp.json" --dry-run --set gpu.workload=calibrated
+expect 0 'tolerance 3%' -- verify "$tmp/mlp.json" --dry-run --set gpu.tolerance=3
+# Too large for a CPU check: said, and the rest still runs.
+expect 0 'numerics: not checked' -- verify "$tmp/mlp.json" --dry-run --set gpu.mlp.hidden=4096
+
 # Without a usable GPU: exit 3 and a clear message, never a crash.
 if [ "$cuda_built" = 0 ] || ! "$bin" verify --probe >/dev/null 2>&1; then
     expect 3 'no usable GPU' -- verify "$tmp/ok.json"
     expect 3 'no usable GPU' -- verify --probe
     expect 3 'no usable GPU' -- verify "$tmp/ok.json" --json
+    expect 3 'no usable GPU' -- verify "$tmp/mlp.json"
     if [ "$cuda_built" = 0 ]; then
         expect 3 'built without the CUDA backend' -- verify "$tmp/ok.json"
     fi

@@ -4,7 +4,8 @@
 # small calibrated run of each seed schedule must execute the exact op order
 # and message count (exit 0 or 4 decides nothing here: timing error is the
 # business of gpu/check.sh; exit 4 with exact counts and orders is accepted,
-# anything else fails).
+# anything else fails). The mlp runs must also get the numerics right: the
+# sequential reference's weight gradients, or PipeDream's stashed versions.
 set -u
 bin=$1
 tmp=$(mktemp -d)
@@ -29,7 +30,9 @@ JSON
     local rc=$?
     if { [ $rc -ne 0 ] && [ $rc -ne 4 ]; } ||
         ! grep -q '"messages_match":[[:space:]]*true' "$tmp/out" ||
-        ! grep -q '"orders_match":[[:space:]]*true' "$tmp/out"; then
+        ! grep -q '"orders_match":[[:space:]]*true' "$tmp/out" ||
+        { grep -q '"workload":[[:space:]]*"mlp"' "$tmp/out" &&
+            ! grep -q '"numerics_ok":[[:space:]]*true' "$tmp/out"; }; then
         echo "FAIL: $name (exit $rc)"
         cat "$tmp/out" "$tmp/err"
         fails=$((fails + 1))
@@ -44,4 +47,12 @@ run interleaved --set schedule=interleaved --set virtual_stages=2 --set stages=2
 run forward --set schedule=forward
 run streams-mode --streams
 run four-stages --set stages=4 --set microbatches=8
+mlp=(--set gpu.workload=mlp --set 'gpu.mlp={"hidden": 256, "batch": 64, "layers_per_chunk": 2}')
+run mlp-gpipe --set schedule=gpipe "${mlp[@]}"
+run mlp-1f1b "${mlp[@]}"
+run mlp-interleaved --set schedule=interleaved --set virtual_stages=2 "${mlp[@]}"
+run mlp-pipedream --set schedule=pipedream "${mlp[@]}"
+run mlp-forward --set schedule=forward "${mlp[@]}"
+run mlp-zb-h1 --set schedule=zb-h1 "${mlp[@]}"
+run mlp-streams --streams "${mlp[@]}"
 [ "$fails" -eq 0 ] || exit 1
