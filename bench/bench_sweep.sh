@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench_sweep.sh BUBBLESIM CONFIG [JOBS] - times `bubblesim sweep CONFIG` (CSV
 # to a temporary directory) and prints the wall time and the cost per point.
-# Target (issue 3): 10,000 points, P up to 16, M up to 256, under 10 s on
-# 2 cores. A benchmark, not a test: it reports, it does not judge.
+# Target (issue 7, docs/performance.md): 10,000 points, P up to 16, M up to
+# 256, within 5 s on 2 cores. A benchmark, not a test: it reports, it does
+# not judge.
 set -u
 bin=$1
 config=$2

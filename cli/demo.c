@@ -67,6 +67,10 @@ int cli_demo(void)
            "peak-act = largest activations held by one device, in micro-batches of one\n"
            "device stage; wver = weight versions kept at once; msgs = point-to-point sends.\n"
            "Describe your own pipeline in JSON: bubblesim run configs/seed-p4-m8.json\n");
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "bubblesim: cannot write to standard output\n");
+        code = EXIT_FAILURE_OTHER;
+    }
     bs_context_free(&ctx);
     bs_config_free(&cfg);
     return code;

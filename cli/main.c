@@ -11,7 +11,7 @@ static const char usage[] =
     "usage: bubblesim                      the seed's example: every schedule at P=4, M=8\n"
     "       bubblesim run CONFIG [--set KEY=VALUE]... [--json]\n"
     "                     [--timeline FILE.png|FILE.svg [--messages]] [--trace FILE.json]\n"
-    "       bubblesim sweep CONFIG [--out DIR] [--jobs N] [--plot] [--max-points N]\n"
+    "       bubblesim sweep CONFIG [--out DIR [--partial]] [--jobs N] [--plot] [--max-points N]\n"
     "       bubblesim verify CONFIG [--json] [--tolerance PCT] [--reps N] | verify --probe\n"
     "       bubblesim export CONFIG --format pytorch [-o FILE] [--set KEY=VALUE]...\n"
     "       bubblesim tune CONFIG [--set KEY=VALUE]... [--top N] [--out DIR] [--jobs N]\n"

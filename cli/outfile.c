@@ -8,6 +8,11 @@
  * handler unlinks them, says so, and exits, so an interrupted run leaves no
  * partial file. The table is fixed-size and filled before the file is
  * created, because a signal handler may neither allocate nor take locks.
+ *
+ * A path that names an existing file that is not a regular file (a device
+ * such as /dev/stdout or /dev/full, a FIFO) is written directly: renaming
+ * a temporary file over it would replace the device with a plain file.
+ * Such an output has an empty `temp`; its errors still surface at commit.
  */
 #include "outfile.h"
 
@@ -72,6 +77,35 @@ void cli_install_interrupt_cleanup(void)
     }
 }
 
+/* The --partial mode of sweep: a signal only sets a flag, so the command
+ * can stop its workers and keep what is finished; a second signal gets the
+ * usual cleanup (cli_install_interrupt_cleanup again). */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
+
+void cli_install_interrupt_flag(void)
+{
+    int sigs[] = {SIGINT, SIGTERM};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+int cli_interrupt_signal(void)
+{
+    return stop_signal;
+}
+
 static int claim_slot(const char *path)
 {
     for (int i = 0; i < TEMP_SLOTS; i++) {
@@ -98,7 +132,15 @@ int cli_outfile_open(cli_outfile *out, const char *path, bs_error *err)
     size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
     if (strlen(path) + 40 >= TEMP_PATH_MAX)
         return cli_fail(err, BS_ERR_IO, "%s: path too long", path);
-    snprintf(out->path, sizeof out->path, "%s", path);
+    memcpy(out->path, path, strlen(path) + 1); /* fits: checked above */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        if (!(out->file = fopen(path, "w"))) {
+            out->saved_errno = errno;
+            return cli_fail(err, BS_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        }
+        return BS_OK;
+    }
     snprintf(out->temp, sizeof out->temp, "%.*s.%s.tmp.%ld.%u", (int)dir_len, path, path + dir_len,
              (long)getpid(), temp_counter++);
     if ((out->slot = claim_slot(out->temp)) < 0)
@@ -121,6 +163,10 @@ int cli_outfile_commit(cli_outfile *out, bs_error *err)
     int failed = ferror(out->file) != 0;
     failed |= fclose(out->file) != 0;
     out->file = NULL;
+    if (!out->temp[0]) /* written directly (a device or a FIFO) */
+        return failed ? cli_fail(err, BS_ERR_IO, "%s: write failed: %s", out->path,
+                                 errno ? strerror(errno) : "I/O error")
+                      : BS_OK;
     if (failed) {
         int e = errno;
         unlink(out->temp);
@@ -227,6 +273,11 @@ int cli_write_result_file(const char *path, const char *writer_name, const bs_re
         return rc;
     if ((rc = writer->write(out.file, res, cfg, err))) {
         cli_outfile_abort(&out);
+        /* The writers do not know the file name; say which file failed. */
+        if (strncmp(err->message, path, strlen(path)) != 0) {
+            bs_error why = *err;
+            cli_fail(err, rc, "%s: %s", path, why.message);
+        }
         return rc;
     }
     return cli_outfile_commit(&out, err);

@@ -22,6 +22,11 @@ int cli_fail(bs_error *err, int code, const char *fmt, ...) __attribute__((forma
 /* Makes SIGINT and SIGTERM remove every temporary file still open, print
  * why, and exit 128 + signal. */
 void cli_install_interrupt_cleanup(void);
+/* Makes SIGINT and SIGTERM only record the signal (see cli_interrupt_signal),
+ * for a command that stops cleanly and keeps its finished work. */
+void cli_install_interrupt_flag(void);
+/* The signal recorded since cli_install_interrupt_flag, or 0. */
+int cli_interrupt_signal(void);
 
 /* Opens a temporary file beside path. */
 int cli_outfile_open(cli_outfile *out, const char *path, bs_error *err);

@@ -15,6 +15,14 @@
  * point order after all workers are done, so the output does not depend on
  * --jobs or on timing. Everything that can refuse the sweep as a whole (its
  * size, the output directory) is checked before the first simulation.
+ *
+ * Interruption (SIGINT, SIGTERM): by default the command exits at once and
+ * leaves no file (outfile.c). With --partial a signal only stops the
+ * workers taking new points; the points already finished are written, in
+ * point order, to DIR/NAME.partial.csv, and the command exits 128 + signal.
+ * A sweep that completes removes a NAME.partial.csv left by an earlier one.
+ * For tests, BUBBLESIM_TEST_SIGINT_AFTER=N raises SIGINT once N points are
+ * done, so an interrupted sweep can be replayed exactly.
  */
 #include "outfile.h"
 #include "sweep.h"
@@ -25,6 +33,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +56,10 @@ typedef struct sweep {
     size_t next, done;
     int fatal_rc; /* first failure that is not a refused point */
     bs_error fatal;
+    int stop;            /* --partial: a signal came; take no new points */
+    int watch_signal;    /* --partial is on */
+    int finished_only;   /* write only the rows of finished points */
+    size_t sigint_after; /* test hook, 0 = off */
 } sweep;
 
 size_t sweep_value_index(const sweep_result *s, size_t point, size_t axis)
@@ -319,7 +332,9 @@ static void *worker(void *arg)
             s->fatal_rc = rc;
             s->fatal = err;
         }
-        if (!s->fatal_rc && s->next < s->points)
+        if (s->watch_signal && cli_interrupt_signal())
+            s->stop = 1;
+        if (!s->fatal_rc && !s->stop && s->next < s->points)
             i = s->next++;
         else
             i = SIZE_MAX;
@@ -332,6 +347,10 @@ static void *worker(void *arg)
         pthread_mutex_lock(&s->lock);
         if (++s->done == s->points || rc)
             pthread_cond_signal(&s->progress);
+        /* Raised under the lock: the handler only records the signal (or
+         * exits), and no other worker takes a point before it has. */
+        if (s->sigint_after && s->done == s->sigint_after)
+            raise(SIGINT);
         pthread_mutex_unlock(&s->lock);
     }
     pthread_mutex_lock(&s->lock);
@@ -370,7 +389,7 @@ static int sweep_run(sweep *s, int jobs, bs_error *err)
             break; /* fewer workers still finish the sweep */
         }
     }
-    while (s->done < s->points && !s->fatal_rc) {
+    while (s->done < s->points && !s->fatal_rc && !s->stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 100 * 1000 * 1000;
@@ -379,6 +398,8 @@ static int sweep_run(sweep *s, int jobs, bs_error *err)
             until.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&s->progress, &s->lock, &until);
+        if (s->watch_signal && cli_interrupt_signal())
+            s->stop = 1;
         double elapsed = now_seconds() - t0;
         if (show && elapsed > PROGRESS_DELAY_S && s->done < s->points) {
             progress_draw(s->done, s->points, elapsed);
@@ -453,6 +474,8 @@ static void write_rows_csv(FILE *out, const sweep *s)
     fputs("reason\n", out);
     for (size_t i = 0; i < s->points; i++) {
         char cells[N_METRICS][40];
+        if (s->finished_only && !s->rows[i].ok && !s->rows[i].reason)
+            continue; /* never simulated: the sweep was interrupted */
         for (size_t k = 0; k < s->n_axes; k++) {
             csv_field(out, s->axes[k].labels[sweep_value_index(&view, i, k)]);
             fputc(',', out);
@@ -533,7 +556,8 @@ static int write_file(const char *dir, const char *stem, const char *ext,
 /* ------------------------------------------------------------------ main */
 
 static const char sweep_usage[] =
-    "usage: bubblesim sweep CONFIG [--out DIR] [--jobs N] [--plot] [--max-points N]\n";
+    "usage: bubblesim sweep CONFIG [--out DIR] [--jobs N] [--plot] [--max-points N]\n"
+    "                       [--partial]\n";
 
 static int parse_count(const char *option, const char *text, unsigned long long min,
                        unsigned long long max, unsigned long long *out)
@@ -554,7 +578,7 @@ int cli_sweep(int argc, char **argv)
 {
     const char *path = NULL, *out_dir = NULL;
     unsigned long long max_points = SWEEP_DEFAULT_MAX_POINTS, jobs_arg = 0;
-    int plot = 0, rc = BS_OK, code = EXIT_OK;
+    int plot = 0, partial = 0, rc = BS_OK, code = EXIT_OK;
     char *text = NULL, stem[1024];
     bs_error err = {{0}};
     sweep s;
@@ -585,6 +609,8 @@ int cli_sweep(int argc, char **argv)
             }
         } else if (strcmp(a, "--plot") == 0) {
             plot = 1;
+        } else if (strcmp(a, "--partial") == 0) {
+            partial = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "bubblesim: sweep: unknown option \"%s\"\n%s", a, sweep_usage);
             code = EXIT_BAD_INPUT;
@@ -608,6 +634,11 @@ int cli_sweep(int argc, char **argv)
         code = EXIT_BAD_INPUT;
         goto done;
     }
+    if (partial && !out_dir) {
+        fprintf(stderr, "bubblesim: sweep: --partial needs --out DIR for NAME.partial.csv\n");
+        code = EXIT_BAD_INPUT;
+        goto done;
+    }
     {
         /* Output files are named after the config: DIR/STEM.csv, ... */
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
@@ -626,7 +657,13 @@ int cli_sweep(int argc, char **argv)
     }
     if (out_dir && (rc = cli_prepare_dir(out_dir, &err)))
         goto failed;
-    cli_install_interrupt_cleanup();
+    if (partial)
+        cli_install_interrupt_flag();
+    else
+        cli_install_interrupt_cleanup();
+    s.watch_signal = partial;
+    const char *hook = getenv("BUBBLESIM_TEST_SIGINT_AFTER");
+    s.sigint_after = hook ? strtoull(hook, NULL, 10) : 0;
 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned long long jobs = jobs_arg ? jobs_arg : (cpus > 0 ? (unsigned long long)cpus : 1);
@@ -634,8 +671,42 @@ int cli_sweep(int argc, char **argv)
         jobs = SWEEP_MAX_JOBS;
     if (jobs > s.points)
         jobs = s.points;
-    if ((rc = sweep_run(&s, (int)jobs, &err)))
+    rc = sweep_run(&s, (int)jobs, &err);
+    if (partial) {
+        /* From here on a signal removes unfinished files at once; one that
+         * came after the last point still counts as an interruption. */
+        cli_install_interrupt_cleanup();
+        if (cli_interrupt_signal())
+            s.stop = 1;
+    }
+    if (s.stop) {
+        int sig = cli_interrupt_signal();
+        size_t finished = 0;
+        for (size_t i = 0; i < s.points; i++)
+            finished += s.rows[i].ok || s.rows[i].reason;
+        s.finished_only = 1;
+        char partial_stem[1100];
+        snprintf(partial_stem, sizeof partial_stem, "%s.partial", stem);
+        int wrc = write_file(out_dir, partial_stem, "csv", write_rows_csv, &s, &err);
+        if (wrc) {
+            fprintf(stderr, "bubblesim: sweep interrupted; %s\n", err.message);
+        } else {
+            fprintf(
+                stderr,
+                "bubblesim: sweep interrupted after %zu of %zu points; the finished rows are in "
+                "%s/%s.csv (no %s.csv or %s.json was written)\n",
+                finished, s.points, out_dir, partial_stem, stem, stem);
+        }
+        code = 128 + sig;
+        goto done;
+    }
+    if (rc)
         goto failed;
+    if (partial) {
+        char stale[8192];
+        snprintf(stale, sizeof stale, "%s/%s.partial.csv", out_dir, stem);
+        unlink(stale);
+    }
 
     if (!out_dir) {
         write_rows_csv(stdout, &s);

@@ -54,10 +54,11 @@ int bs_context_run(bs_context *ctx, const bs_config *cfg, const bs_run_options *
     rc = bs_engine_run(&ctx->timeline, &ctx->program, cfg, record, err);
     if (rc == BS_ERR_DEADLOCK) {
         bs_error why;
-        if (bs_program_validate(&ctx->program, &why) != BS_OK) {
+        int vrc = bs_program_validate(&ctx->program, &why);
+        if (vrc != BS_OK) {
             if (err)
                 *err = why;
-            return BS_ERR_DEADLOCK;
+            return vrc;
         }
     }
     if (rc || (rc = bs_metrics_compute(&ctx->result, &ctx->timeline, cfg, err)))

@@ -71,7 +71,7 @@ typedef struct engine {
     double message_time, message_bytes, overlap;
     int record, worklist_size, at_barrier, update_per_backward;
     double barrier_time;
-    size_t m; /* micro-batches in the program */
+    size_t m;                         /* micro-batches in the program */
     size_t rows_ready, rows_per_fill; /* per-pair rows (micro-batches) initialised so far */
 } engine;
 
@@ -263,14 +263,16 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         size_t pair = bs_pair(prog, op->stage + 1u, op->microbatch);
         int32_t link = x->fwd_link[op->stage];
         int dst = prog->stage_device[op->stage + 1];
-        x->fin[pair] = link < 0 ? end : send(e, link, end, idx, d, dst, &x->fmsg[pair]);
+        x->fin[pair] =
+            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL);
         if (dst != d)
             wake(e, dst);
     } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
         size_t pair = bs_pair(prog, op->stage - 1u, op->microbatch);
         int32_t link = x->bwd_link[op->stage - 1];
         int dst = prog->stage_device[op->stage - 1];
-        x->gin[pair] = link < 0 ? end : send(e, link, end, idx, d, dst, &x->gmsg[pair]);
+        x->gin[pair] =
+            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->gmsg[pair] : NULL);
         if (dst != d)
             wake(e, dst);
     }

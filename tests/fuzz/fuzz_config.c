@@ -51,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bs_error err;
     bs_config_init(&cfg);
     if (bs_config_parse(&cfg, config, "fuzz.json", ov, n, &err) == BS_OK) {
-        double ops = 3.0 * cfg.stages * cfg.virtual_stages * (double)cfg.microbatches *
-                     cfg.iterations;
+        double ops =
+            3.0 * cfg.stages * cfg.virtual_stages * (double)cfg.microbatches * cfg.iterations;
         if (ops <= MAX_SIMULATED_OPS) {
             bs_context *ctx;
             const bs_result *res;
