@@ -61,20 +61,25 @@ static void on_interrupt(int sig)
     _exit(128 + sig);
 }
 
-void cli_install_interrupt_cleanup(void)
+/* Installs handler for SIGINT and SIGTERM. A signal ignored by whoever
+ * started us (nohup, a background job) stays ignored. */
+static void install_handlers(void (*handler)(int))
 {
     int sigs[] = {SIGINT, SIGTERM};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         struct sigaction old, sa;
-        /* A signal ignored by whoever started us (nohup, a background job)
-         * stays ignored. */
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
             continue;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_interrupt;
+        sa.sa_handler = handler;
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }
+}
+
+void cli_install_interrupt_cleanup(void)
+{
+    install_handlers(on_interrupt);
 }
 
 /* The --partial mode of sweep: a signal only sets a flag, so the command
@@ -89,16 +94,7 @@ static void on_stop(int sig)
 
 void cli_install_interrupt_flag(void)
 {
-    int sigs[] = {SIGINT, SIGTERM};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        struct sigaction old, sa;
-        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
-            continue;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_stop;
-        sigemptyset(&sa.sa_mask);
-        sigaction(sigs[i], &sa, NULL);
-    }
+    install_handlers(on_stop);
 }
 
 int cli_interrupt_signal(void)
