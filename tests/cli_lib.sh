@@ -24,6 +24,14 @@ expect() {
     esac
 }
 
+# check DESCRIPTION CMD... : CMD must succeed.
+check() {
+    local what=$1
+    shift
+    checks=$((checks + 1))
+    "$@" || fail "$what"
+}
+
 # cfg NAME TEXT : writes a config file into the scratch folder.
 cfg() { printf '%s\n' "$2" >"$tmp/$1"; }
 

@@ -8,20 +8,7 @@
 set -u
 bin=$1
 root=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-checks=0
-
-check() { # description, then a command that must succeed
-    local what=$1
-    shift
-    checks=$((checks + 1))
-    if ! "$@"; then
-        echo "FAIL: $what"
-        fail=$((fail + 1))
-    fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 # expect_refusal NAME CONFIG_TEXT NEEDLE... : exit 2 and stderr naming file and key path
 expect_refusal() {
@@ -195,5 +182,4 @@ check "interrupted sweep exits 130 (got $rc)" test "$rc" -eq 130
 check "interrupt message: $(cat "$tmp/int.err")" grep -qF "interrupted" "$tmp/int.err"
 check "interrupted: nothing written" test -z "$(ls -A "$tmp/out-int")"
 
-echo "cli_sweep: $checks checks, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_sweep

@@ -9,20 +9,7 @@ set -u
 bin=$1
 root=$2
 seed=$root/configs/seed-p4-m8.json
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-checks=0
-
-check() { # description, then a command that must succeed
-    local what=$1
-    shift
-    checks=$((checks + 1))
-    if ! "$@"; then
-        echo "FAIL: $what"
-        fail=$((fail + 1))
-    fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 is_png() { [ -s "$1" ] && [ "$(head -c 4 "$1" | tail -c 3)" = "PNG" ]; }
 is_svg() { [ -s "$1" ] && grep -q '<svg' "$1"; }
@@ -84,8 +71,8 @@ EOF
 fi
 
 if ! command -v gnuplot >/dev/null 2>&1; then
-    echo "cli_timeline: $checks checks, $fail failed; gnuplot not found: skipping the pictures"
-    [ "$fail" -eq 0 ] || exit 1
+    echo "cli_timeline: $checks checks, $fails failed; gnuplot not found: skipping the pictures"
+    [ "$fails" -eq 0 ] || exit 1
     exit 77
 fi
 
@@ -133,5 +120,4 @@ check "chart scripts rerun by gnuplot: $(cat "$tmp/redraw2.err")" test $? -eq 0
 check "charts redrawn" test "$(ls "$tmp/charts/"*.png | wc -l)" -eq 3
 check "no temporary files left" test "$(ls -A "$tmp/charts" | grep -c '^\.')" -eq 0
 
-echo "cli_timeline: $checks checks, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_timeline
