@@ -98,7 +98,7 @@ static int put_with_spaces(FILE *out, const char *text)
     for (const char *c = text; *c; c++) {
         int ok = *c != '\t'                 ? fputc(*c, out) != EOF
                  : c > text && c[-1] == ':' ? fputc(' ', out) != EOF
-                                             : fputs("  ", out) >= 0;
+                                            : fputs("  ", out) >= 0;
         if (!ok)
             return -1;
     }
