@@ -76,11 +76,12 @@ static int write_data(FILE *dat, const bs_result *res, const int *chunk, double 
                 snprintf(label, sizeof label, "opt");
             else
                 snprintf(label, sizeof label, "%u", op->microbatch);
-            double box_px = (tl->end[i] - tl->start[i]) * px_per_ms;
+            double box_px = (tl->times[i].end - tl->times[i].start) * px_per_ms;
             if (box_px < (double)(strlen(label) * TL_DIGIT_PX + 4))
                 label[0] = '\0';
-            fprintf(dat, "%d %.17g %.17g %d %d \"%s\" %g %g\n", d, tl->start[i], tl->end[i],
-                    op->kind, op->kind == BS_OP_OPTIMIZER ? 0 : chunk[op->stage], label, y, dy);
+            fprintf(dat, "%d %.17g %.17g %d %d \"%s\" %g %g\n", d, tl->times[i].start,
+                    tl->times[i].end, op->kind, op->kind == BS_OP_OPTIMIZER ? 0 : chunk[op->stage],
+                    label, y, dy);
         }
     }
     fputs("\n\n# index 1, one line per message: src dst ready start arrive y_from y_to\n"

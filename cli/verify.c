@@ -304,8 +304,8 @@ static int write_chart_data(FILE *dat, const bs_result *pred, const bs_result *m
         for (int measured = 0; measured < 2; measured++) {
             const bs_timeline *tl = (measured ? meas : pred)->timeline;
             for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++)
-                fprintf(dat, "%d %.17g %.17g %d\n", 2 * d + measured, tl->start[i], tl->end[i],
-                        prog->ops[i].kind);
+                fprintf(dat, "%d %.17g %.17g %d\n", 2 * d + measured, tl->times[i].start,
+                        tl->times[i].end, prog->ops[i].kind);
         }
     return ferror(dat) ? -1 : 0;
 }

@@ -1049,7 +1049,8 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
     size_t queues = (size_t)p + (size_t)plan->links;
     unsigned long long *h_start = NULL, *h_end = NULL;
     unsigned *h_order = NULL;
-    double *rep_start = NULL, *rep_end = NULL, *makespans = NULL;
+    bs_op_time *rep_times = NULL;
+    double *makespans = NULL;
     int *sorted = NULL;
     double message_bytes = 0;
     int order_differs = 0;
@@ -1092,8 +1093,7 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
         !(h_start = (unsigned long long *)bs_alloc_array(n, sizeof *h_start)) ||
         !(h_end = (unsigned long long *)bs_alloc_array(n, sizeof *h_end)) ||
         !(h_order = (unsigned *)bs_alloc_array(n, sizeof *h_order)) ||
-        !(rep_start = (double *)bs_alloc_array(n * (size_t)opt->reps, sizeof *rep_start)) ||
-        !(rep_end = (double *)bs_alloc_array(n * (size_t)opt->reps, sizeof *rep_end)) ||
+        !(rep_times = (bs_op_time *)bs_alloc_array(n * (size_t)opt->reps, sizeof *rep_times)) ||
         !(makespans = (double *)bs_alloc_array((size_t)opt->reps, sizeof *makespans)) ||
         !(sorted = (int *)bs_alloc_array((size_t)opt->reps, sizeof *sorted)) ||
         !(rep->executed = (uint32_t *)bs_alloc_array(n, sizeof *rep->executed)) ||
@@ -1226,8 +1226,8 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
             last = h_end[i] > last ? h_end[i] : last;
         }
         for (size_t i = 0; i < n; i++) {
-            rep_start[(size_t)j * n + i] = (double)(h_start[i] - first) / 1e6;
-            rep_end[(size_t)j * n + i] = (double)(h_end[i] - first) / 1e6;
+            rep_times[(size_t)j * n + i].start = (double)(h_start[i] - first) / 1e6;
+            rep_times[(size_t)j * n + i].end = (double)(h_end[i] - first) / 1e6;
         }
         makespans[j] = (double)(last - first) / 1e6;
         sorted[j] = j;
@@ -1255,16 +1255,11 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
     {
         int median = sorted[opt->reps / 2];
         rep->makespan_median = makespans[median];
-        if (n > tl->capacity) {
-            if (bs_realloc_array((void **)&tl->start, n, sizeof *tl->start) ||
-                bs_realloc_array((void **)&tl->end, n, sizeof *tl->end)) {
-                rc = bs_fail(err, BS_ERR_NOMEM, "out of memory for the measured timeline");
-                goto error;
-            }
-            tl->capacity = n;
+        if (bs_timeline_reserve(tl, n)) {
+            rc = bs_fail(err, BS_ERR_NOMEM, "out of memory for the measured timeline");
+            goto error;
         }
-        memcpy(tl->start, rep_start + (size_t)median * n, n * sizeof *tl->start);
-        memcpy(tl->end, rep_end + (size_t)median * n, n * sizeof *tl->end);
+        memcpy(tl->times, rep_times + (size_t)median * n, n * sizeof *tl->times);
         tl->program = prog;
         tl->message_count = 0;
         tl->messages_sent = rep->copies;
@@ -1329,8 +1324,7 @@ error:
     bs_free(h_start);
     bs_free(h_end);
     bs_free(h_order);
-    bs_free(rep_start);
-    bs_free(rep_end);
+    bs_free(rep_times);
     bs_free(makespans);
     bs_free(sorted);
     return rc;

@@ -507,13 +507,9 @@ int bs_gpu_plan_simulate(const bs_gpu_plan *plan, const bs_program *prog, double
         rc = bs_fail(err, BS_ERR_NOMEM, "out of memory simulating the GPU plan");
         goto error;
     }
-    if (prog->op_count > tl->capacity) {
-        if (bs_realloc_array((void **)&tl->start, prog->op_count, sizeof *tl->start) ||
-            bs_realloc_array((void **)&tl->end, prog->op_count, sizeof *tl->end)) {
-            rc = bs_fail(err, BS_ERR_NOMEM, "out of memory for the timeline");
-            goto error;
-        }
-        tl->capacity = prog->op_count;
+    if (bs_timeline_reserve(tl, prog->op_count)) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory for the timeline");
+        goto error;
     }
     tl->program = prog;
     tl->message_count = 0;
@@ -525,8 +521,7 @@ int bs_gpu_plan_simulate(const bs_gpu_plan *plan, const bs_program *prog, double
         switch (c->kind) {
         case BS_GPU_KERNEL:
             for (uint32_t k = c->op; k < c->op + c->ops; k++) {
-                tl->start[k] = *t;
-                tl->end[k] = *t + c->duration;
+                tl->times[k] = (bs_op_time){*t, *t + c->duration};
             }
             *t += c->duration;
             break;

@@ -71,8 +71,8 @@ int bs_gpu_dry_run(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_plan *plan,
     rep->copy_bandwidth = cfg->bandwidth;
     double makespan = 0;
     for (size_t i = 0; i < prog->op_count; i++)
-        if (tl->end[i] > makespan)
-            makespan = tl->end[i];
+        if (tl->times[i].end > makespan)
+            makespan = tl->times[i].end;
     rep->makespan_median = rep->makespan_min = rep->makespan_max = makespan;
     return BS_OK;
 }

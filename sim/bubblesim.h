@@ -255,12 +255,19 @@ typedef struct bs_message {
     uint16_t src, dst;
 } bs_message;
 
+/* When one op ran, in milliseconds. */
+typedef struct bs_op_time {
+    double start, end;
+} bs_op_time;
+
 /* What happened: start and end of every op, parallel to program->ops, and
  * the messages when they were recorded. Produced by the engine (predicted)
- * or by a measurement (gpu/). */
+ * or by a measurement (gpu/). Start and end sit side by side because the
+ * engine writes both as it finishes an op: one stream of memory per device
+ * rather than two (docs/performance.md). */
 typedef struct bs_timeline {
     const bs_program *program;
-    double *start, *end; /* [program->op_count] */
+    bs_op_time *times; /* [program->op_count] */
     size_t capacity;
     bs_message *messages; /* NULL unless recorded */
     size_t message_count, message_capacity;

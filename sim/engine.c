@@ -59,8 +59,8 @@ struct bs_engine_scratch {
 
 enum { RUNNING = 0, WAITING_INPUT = 1, WAITING_BARRIER = 2 };
 
-/* Ops ahead of the current one whose times and op record are prefetched:
- * one cache line of doubles. Prefetching past an array's end is harmless. */
+/* Ops ahead of the current one whose times are prefetched (two cache lines
+ * of bs_op_time); op records go twice as far, the same distance in bytes. */
 #define PREFETCH_AHEAD 8
 
 typedef struct engine {
@@ -218,22 +218,6 @@ static void wake(engine *e, int d)
     }
 }
 
-/* Prefetches the slots op reads its input from and writes its output to. */
-static inline void prefetch_pairs(const engine *e, const bs_op *op)
-{
-    const bs_program *prog = e->prog;
-    struct bs_engine_scratch *x = e->x;
-    size_t pair = bs_pair(prog, op->stage, op->microbatch);
-    if (op->kind == BS_OP_FORWARD) {
-        __builtin_prefetch(&x->fin[pair], 0);
-        if (op->stage + 1 < prog->stages)
-            __builtin_prefetch(&x->fin[pair + 1], 1);
-    } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
-        __builtin_prefetch(&x->gin[pair], 0);
-        __builtin_prefetch(&x->gin[pair - 1], 1);
-    }
-}
-
 /* Records op idx on device d as running from `at` to `end` and sends its
  * output. */
 static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
@@ -241,22 +225,17 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
     struct bs_engine_scratch *x = e->x;
     const bs_program *prog = e->prog;
     const bs_op *op = &prog->ops[idx];
-    e->tl->start[idx] = at;
-    e->tl->end[idx] = end;
-    /* Each device walks its own stretch of ops, start and end, so a run
-     * interleaves 3 * P sequential streams: too many for the hardware
+    e->tl->times[idx] = (bs_op_time){at, end};
+    /* Each device walks its own stretch of ops and times, so a run
+     * interleaves 2 * P sequential streams: too many for the hardware
      * prefetcher. Fetch the device's next cache lines now; by the time the
-     * device runs again (after the other devices' ops) they are in. The same
-     * for the per-pair slots of the op a line ahead (its record came in with
-     * an earlier prefetch): they were filled with INFINITY before the run,
-     * which left them out of the cache. */
+     * device runs again (after the other devices' ops) they are in. (The
+     * per-pair slots need no prefetch: fill_rows writes them shortly before
+     * their first use.) */
     if (idx + 2 * PREFETCH_AHEAD < prog->op_count)
         __builtin_prefetch(&prog->ops[idx + 2 * PREFETCH_AHEAD], 0);
-    if (idx + PREFETCH_AHEAD < prog->device_first[d + 1]) {
-        __builtin_prefetch(&e->tl->start[idx + PREFETCH_AHEAD], 1);
-        __builtin_prefetch(&e->tl->end[idx + PREFETCH_AHEAD], 1);
-        prefetch_pairs(e, &prog->ops[idx + PREFETCH_AHEAD]);
-    }
+    if (idx + PREFETCH_AHEAD < prog->device_first[d + 1])
+        __builtin_prefetch(&e->tl->times[idx + PREFETCH_AHEAD], 1);
     x->device_free[d] = end;
     x->next[d] = idx + 1;
     if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
@@ -413,21 +392,26 @@ void bs_timeline_init(bs_timeline *tl)
 
 void bs_timeline_free(bs_timeline *tl)
 {
-    bs_free(tl->start);
-    bs_free(tl->end);
+    bs_free(tl->times);
     bs_free(tl->messages);
     scratch_free(tl->scratch);
     bs_timeline_init(tl);
 }
 
+int bs_timeline_reserve(bs_timeline *tl, size_t ops)
+{
+    if (ops > tl->capacity) {
+        if (bs_realloc_array((void **)&tl->times, ops, sizeof *tl->times))
+            return -1;
+        tl->capacity = ops;
+    }
+    return 0;
+}
+
 static int timeline_reserve(bs_timeline *tl, const bs_program *prog, int record)
 {
-    if (prog->op_count > tl->capacity) {
-        if (bs_realloc_array((void **)&tl->start, prog->op_count, sizeof *tl->start) ||
-            bs_realloc_array((void **)&tl->end, prog->op_count, sizeof *tl->end))
-            return -1;
-        tl->capacity = prog->op_count;
-    }
+    if (bs_timeline_reserve(tl, prog->op_count))
+        return -1;
     /* At most one message per op. */
     if (record && prog->op_count > tl->message_capacity) {
         if (bs_realloc_array((void **)&tl->messages, prog->op_count, sizeof *tl->messages))

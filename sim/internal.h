@@ -40,6 +40,11 @@ int bs_program_build_unchecked(bs_program *prog, const bs_config *cfg, bs_error 
 /* The structure pass of bs_program_validate alone. */
 int bs_program_validate_structure(const bs_program *prog, bs_error *err);
 
+/* Grows tl->times to hold at least `ops` entries (contents unspecified);
+ * returns -1, leaving tl as it was, when memory runs out. For the engine and
+ * for measured timelines (gpu/). */
+int bs_timeline_reserve(bs_timeline *tl, size_t ops);
+
 /* Appends one op to the current device of prog; callers emit devices in
  * order 0..P-1 and call bs_program_end_device after each. */
 static inline void bs_program_emit(bs_program *prog, int kind, int stage, uint32_t mb)

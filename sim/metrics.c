@@ -121,7 +121,7 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
 
     for (size_t i = first; i < last; i++) {
         const bs_op *op = &prog->ops[i];
-        double start = tl->start[i], end = tl->end[i];
+        double start = tl->times[i].start, end = tl->times[i].end;
         if (!(op->reserved & BS_OP_OVERLAP_NEXT))
             busy += end - start;
         if (end > latest)
@@ -181,7 +181,7 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
             peak_versions = live_versions;
     }
     dr->busy = busy;
-    dr->span = last > first ? tl->end[last - 1] - tl->start[first] : 0;
+    dr->span = last > first ? tl->times[last - 1].end - tl->times[first].start : 0;
     dr->peak_activations = peak / prog->chunks_per_device;
     dr->weight_versions = (int)peak_versions;
     dr->max_staleness = (int)stale;

@@ -17,36 +17,44 @@
  */
 #include "internal.h"
 
-typedef struct vtable {
+/* A walk through the table of virtual micro-batches in forward order:
+ * group by group, within a group chunk by chunk, within a chunk the group's
+ * micro-batches in order. It steps without dividing, which keeps generating
+ * the program as cheap as writing it (docs/performance.md). */
+typedef struct vcursor {
     uint32_t m, n, v;
-    uint32_t full_groups; /* groups of exactly n before the last group */
-    uint32_t last_start, last_size;
-} vtable;
+    uint32_t group_start, group_size; /* the current group's micro-batches */
+    uint32_t chunk, offset;           /* position within the group */
+} vcursor;
 
-static void vtable_init(vtable *t, uint32_t m, uint32_t n, uint32_t v)
+static void vcursor_init(vcursor *c, uint32_t m, uint32_t n, uint32_t v)
 {
-    t->m = m;
-    t->n = n;
-    t->v = v;
-    /* A group starting at g*n is the last one when g*n + n >= m. */
-    t->full_groups = (m - 1) / n;
-    t->last_start = t->full_groups * n;
-    t->last_size = m - t->last_start;
+    c->m = m;
+    c->n = n;
+    c->v = v;
+    c->group_start = 0;
+    c->group_size = n < m ? n : m;
+    c->chunk = 0;
+    c->offset = 0;
 }
 
-/* Virtual micro-batch k -> (micro-batch, chunk) in forward order. */
-static void vtable_at(const vtable *t, uint32_t k, uint32_t *mb, uint32_t *chunk)
+static uint32_t vcursor_mb(const vcursor *c)
 {
-    uint32_t full = t->full_groups * t->n * t->v;
-    if (k < full) {
-        uint32_t g = k / (t->n * t->v), within = k % (t->n * t->v);
-        *chunk = within / t->n;
-        *mb = g * t->n + within % t->n;
-    } else {
-        uint32_t r = k - full;
-        *chunk = r / t->last_size;
-        *mb = t->last_start + r % t->last_size;
-    }
+    return c->group_start + c->offset;
+}
+
+static void vcursor_step(vcursor *c)
+{
+    if (++c->offset < c->group_size)
+        return;
+    c->offset = 0;
+    if (++c->chunk < c->v)
+        return;
+    c->chunk = 0;
+    c->group_start += c->group_size;
+    /* Groups hold N micro-batches; the last one what is left (1..N). */
+    uint32_t left = c->m - c->group_start;
+    c->group_size = left < c->n ? left : c->n;
 }
 
 static uint32_t group_size(const bs_config *cfg)
@@ -86,24 +94,26 @@ static int interleaved_generate(const bs_config *cfg, bs_program *prog, bs_error
     uint32_t p = (uint32_t)cfg->stages, v = (uint32_t)cfg->virtual_stages;
     uint32_t m = (uint32_t)cfg->microbatches, n = group_size(cfg);
     uint32_t total = m * v;
-    vtable t;
-    vtable_init(&t, m, n, v);
     for (uint32_t r = 0; r < p; r++) {
         uint64_t w64 = 2ull * (p - r - 1) + (uint64_t)(v - 1) * n;
         uint32_t warmup = w64 < total ? (uint32_t)w64 : total;
         for (int it = 0; it < cfg->iterations; it++) {
-            uint32_t base = (uint32_t)it * m, mb, chunk;
-            for (uint32_t k = 0; k < warmup; k++) {
-                vtable_at(&t, k, &mb, &chunk);
-                bs_program_emit(prog, BS_OP_FORWARD, (int)(chunk * p + r), base + mb);
-            }
-            for (uint32_t k = 0; k < total; k++) {
+            uint32_t base = (uint32_t)it * m;
+            /* fwd runs `warmup` virtual micro-batches ahead of bwd. */
+            vcursor fwd, bwd;
+            vcursor_init(&fwd, m, n, v);
+            vcursor_init(&bwd, m, n, v);
+            for (uint32_t k = 0; k < warmup; k++, vcursor_step(&fwd))
+                bs_program_emit(prog, BS_OP_FORWARD, (int)(fwd.chunk * p + r),
+                                base + vcursor_mb(&fwd));
+            for (uint32_t k = 0; k < total; k++, vcursor_step(&bwd)) {
                 if (k + warmup < total) {
-                    vtable_at(&t, k + warmup, &mb, &chunk);
-                    bs_program_emit(prog, BS_OP_FORWARD, (int)(chunk * p + r), base + mb);
+                    bs_program_emit(prog, BS_OP_FORWARD, (int)(fwd.chunk * p + r),
+                                    base + vcursor_mb(&fwd));
+                    vcursor_step(&fwd);
                 }
-                vtable_at(&t, k, &mb, &chunk);
-                bs_program_emit(prog, BS_OP_BACKWARD, (int)((v - 1 - chunk) * p + r), base + mb);
+                bs_program_emit(prog, BS_OP_BACKWARD, (int)((v - 1 - bwd.chunk) * p + r),
+                                base + vcursor_mb(&bwd));
             }
             bs_emit_iteration_end(prog, cfg, it);
         }

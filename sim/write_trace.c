@@ -73,8 +73,8 @@ static int write_trace(FILE *out, const bs_result *res, const bs_config *cfg, bs
                     ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":0,"
                     "\"ts\":%.17g,\"dur\":%.17g,\"args\":{\"stage\":%u,\"microbatch\":%" PRIu32
                     ",\"kind\":\"%s\",\"op\":%zu}}",
-                    name, kind_name[kind], d, tl->start[i] * US_PER_MS,
-                    (tl->end[i] - tl->start[i]) * US_PER_MS, op->stage, op->microbatch,
+                    name, kind_name[kind], d, tl->times[i].start * US_PER_MS,
+                    (tl->times[i].end - tl->times[i].start) * US_PER_MS, op->stage, op->microbatch,
                     kind_name[kind], i);
         }
     }

@@ -102,10 +102,10 @@ static void test_overlap(bs_context *ctx)
         const bs_timeline *tl = res->timeline;
         /* Both ops of the pair share start and end. */
         size_t first = tl->program->device_first[1] + 1;
-        CHECK_NEAR(tl->start[first], 2, 1e-12);
-        CHECK_NEAR(tl->start[first + 1], 2, 1e-12);
-        CHECK_NEAR(tl->end[first], 3.5, 1e-12);
-        CHECK_NEAR(tl->end[first + 1], 3.5, 1e-12);
+        CHECK_NEAR(tl->times[first].start, 2, 1e-12);
+        CHECK_NEAR(tl->times[first + 1].start, 2, 1e-12);
+        CHECK_NEAR(tl->times[first].end, 3.5, 1e-12);
+        CHECK_NEAR(tl->times[first + 1].end, 3.5, 1e-12);
     }
 }
 

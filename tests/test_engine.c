@@ -36,8 +36,8 @@ static long find_op(const bs_program *prog, int kind, int stage, uint32_t mb)
         long i_ = find_op(tl_->program, k, s, mb);                                                 \
         CHECK_MSG(i_ >= 0, "op %d s%d m%d missing", k, s, mb);                                     \
         if (i_ >= 0) {                                                                             \
-            CHECK_NEAR(tl_->start[i_], t0, tol);                                                   \
-            CHECK_NEAR(tl_->end[i_], t1, tol);                                                     \
+            CHECK_NEAR(tl_->times[i_].start, t0, tol);                                             \
+            CHECK_NEAR(tl_->times[i_].end, t1, tol);                                               \
         }                                                                                          \
     } while (0)
 
@@ -143,8 +143,8 @@ static void pipedream_stream(bs_context *ctx)
     /* Device 0 finishes B(m3) at 3*... : iteration ends are the last
      * backward of micro-batches 3 and 7 on device 0. */
     const bs_timeline *tl = r->timeline;
-    double end3 = tl->end[find_op(tl->program, BS_OP_BACKWARD, 0, 3)];
-    double end7 = tl->end[find_op(tl->program, BS_OP_BACKWARD, 0, 7)];
+    double end3 = tl->times[find_op(tl->program, BS_OP_BACKWARD, 0, 3)].end;
+    double end7 = tl->times[find_op(tl->program, BS_OP_BACKWARD, 0, 7)].end;
     CHECK_NEAR(r->iteration_time, end7 - end3, tol);
 }
 

@@ -138,13 +138,13 @@ static int run_scenario(const scenario *s, int optional)
     CHECK(bs_gpu_plan_simulate(&plan, &prog, message_time, &sim, &err) == BS_OK);
     size_t differ = 0, first = 0;
     for (size_t i = 0; i < prog.op_count; i++)
-        if (fabs(sim.start[i] - res->timeline->start[i]) > 1e-9 ||
-            fabs(sim.end[i] - res->timeline->end[i]) > 1e-9)
+        if (fabs(sim.times[i].start - res->timeline->times[i].start) > 1e-9 ||
+            fabs(sim.times[i].end - res->timeline->times[i].end) > 1e-9)
             first = differ++ ? first : i;
     CHECK_MSG(differ == 0,
               "%s: %zu ops differ from the engine, first op %zu: plan %g..%g, engine %g..%g", name,
-              differ, first, sim.start[first], sim.end[first], res->timeline->start[first],
-              res->timeline->end[first]);
+              differ, first, sim.times[first].start, sim.times[first].end,
+              res->timeline->times[first].start, res->timeline->times[first].end);
     CHECK(sim.messages_sent == res->messages);
     bs_timeline_free(&sim);
     /* Rebuilding into the same plan gives the same commands. */

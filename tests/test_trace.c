@@ -109,8 +109,8 @@ static void check_case(const char *schedule, int p, int m, int v, double latency
                 device = pid->valueint; /* optimizer ops run on every device */
             CHECK_MSG(pid->valueint == device, "op %zu on pid %d, device %d", i, pid->valueint,
                       device);
-            CHECK(number_is(e, "ts", tl->start[i] * 1000, 1e-6));
-            CHECK(number_is(e, "dur", (tl->end[i] - tl->start[i]) * 1000, 1e-6));
+            CHECK(number_is(e, "ts", tl->times[i].start * 1000, 1e-6));
+            CHECK(number_is(e, "dur", (tl->times[i].end - tl->times[i].start) * 1000, 1e-6));
             CHECK(number_is(args, "stage", op->stage, 0));
             CHECK(number_is(args, "microbatch", op->microbatch, 0));
             CHECK(strcmp(string_of(args, "kind"), kind_name[op->kind]) == 0);
