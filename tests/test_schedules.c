@@ -2,6 +2,9 @@
  * test_schedules.c - op orders of each seed schedule for small P and M,
  * against orders written out by hand (from the seed's diagrams and
  * ../shared/reference/schedules.md), and the constraints each refuses.
+ * Interleaved is also checked op by op against Megatron's table of virtual
+ * micro-batches, computed here straight from its definition, for every
+ * accepted (P, V, M, N) with P <= 5 and M <= 3P + 2, over two iterations.
  */
 #include "bubblesim.h"
 #include "check.h"
@@ -68,6 +71,83 @@ static void expect_refused(const char *schedule, int p, int m, int v, const char
               "%s P=%d M=%d V=%d: rc %d, message \"%s\", expected to contain \"%s\"", schedule, p,
               m, v, rc, err.message, needle);
     bs_program_free(&prog);
+}
+
+/* Megatron's table read directly: virtual micro-batch k of an iteration is
+ * (micro-batch, chunk) in forward order. Groups of n micro-batches (the
+ * last holds the rest); within a group, every chunk runs the whole group. */
+static void megatron_entry(uint32_t k, uint32_t m, uint32_t n, uint32_t v, uint32_t *mb,
+                           uint32_t *chunk)
+{
+    uint32_t full_groups = (m - 1) / n, full = full_groups * n * v;
+    if (k < full) {
+        *chunk = k % (n * v) / n;
+        *mb = k / (n * v) * n + k % n;
+    } else {
+        uint32_t last = m - full_groups * n;
+        *chunk = (k - full) / last;
+        *mb = full_groups * n + (k - full) % last;
+    }
+}
+
+/* Every device's interleaved order, op by op, against the table: warm-up
+ * min(2(P-r-1) + (V-1)N, MV) forwards, then one backward per step, each
+ * preceded by the next forward while any is left; backwards take the
+ * table's chunks reversed. Returns the number of programs compared. */
+static int check_interleaved_table(void)
+{
+    int programs = 0;
+    for (uint32_t p = 2; p <= 5; p++)
+        for (uint32_t v = 2; v <= 4; v++)
+            for (uint32_t m = p; m <= 3 * p + 2; m++)
+                for (uint32_t n = p; n <= m; n++) {
+                    if (m % n != 0 && m % n < p)
+                        continue; /* refused, tested above */
+                    bs_program prog;
+                    bs_error err = {{0}};
+                    bs_config cfg;
+                    bs_program_init(&prog);
+                    bs_config_init(&cfg);
+                    snprintf(cfg.schedule, sizeof cfg.schedule, "interleaved");
+                    cfg.stages = (int)p;
+                    cfg.microbatches = (int)m;
+                    cfg.virtual_stages = (int)v;
+                    cfg.group_size = (int)n;
+                    cfg.iterations = 2;
+                    int rc = bs_program_build(&prog, &cfg, &err);
+                    CHECK_MSG(rc == BS_OK, "P=%u V=%u M=%u N=%u: %s", p, v, m, n, err.message);
+                    for (uint32_t r = 0; rc == BS_OK && r < p; r++) {
+                        uint32_t total = m * v, w = 2 * (p - r - 1) + (v - 1) * n;
+                        uint32_t warmup = w < total ? w : total;
+                        size_t i = prog.device_first[r];
+                        int bad = 0;
+                        for (uint32_t it = 0; it < 2 && !bad; it++) {
+                            uint32_t fwd = 0, mb, chunk;
+                            for (uint32_t step = 0; step < 2 * total && !bad; step++) {
+                                int forward =
+                                    step < warmup || (fwd < total && (step - warmup) % 2 == 0);
+                                uint32_t k = forward ? fwd++ : step - fwd;
+                                megatron_entry(k, m, n, v, &mb, &chunk);
+                                uint32_t stage = (forward ? chunk : v - 1 - chunk) * p + r;
+                                const bs_op *op =
+                                    i < prog.device_first[r + 1] ? &prog.ops[i++] : NULL;
+                                bad = !op ||
+                                      op->kind != (forward ? BS_OP_FORWARD : BS_OP_BACKWARD) ||
+                                      op->stage != stage || op->microbatch != it * m + mb;
+                                CHECK_MSG(!bad,
+                                          "P=%u V=%u M=%u N=%u device %u iteration %u step %u", p,
+                                          v, m, n, r, it, step);
+                            }
+                            if (it == 0 && !bad)
+                                i++; /* the flush between iterations */
+                        }
+                        CHECK(bad || i == prog.device_first[r + 1]);
+                    }
+                    programs++;
+                    bs_config_free(&cfg);
+                    bs_program_free(&prog);
+                }
+    return programs;
 }
 
 int main(void)
@@ -142,5 +222,6 @@ int main(void)
         bs_config_free(&cfg);
         bs_program_free(&prog);
     }
+    CHECK(check_interleaved_table() > 100);
     return check_finish("schedules");
 }
