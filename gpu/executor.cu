@@ -1095,12 +1095,12 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
         !(h_order = (unsigned *)bs_alloc_array(n, sizeof *h_order)) ||
         !(rep_times = (bs_op_time *)bs_alloc_array(n * (size_t)opt->reps, sizeof *rep_times)) ||
         !(makespans = (double *)bs_alloc_array((size_t)opt->reps, sizeof *makespans)) ||
-        !(sorted = (int *)bs_alloc_array((size_t)opt->reps, sizeof *sorted)) ||
-        !(rep->executed = (uint32_t *)bs_alloc_array(n, sizeof *rep->executed)) ||
-        !(rep->pool_high_water = (double *)bs_zalloc_array((size_t)p, sizeof(double)))) {
+        !(sorted = (int *)bs_alloc_array((size_t)opt->reps, sizeof *sorted))) {
         rc = bs_fail(err, BS_ERR_NOMEM, "out of memory for the GPU run");
         goto error;
     }
+    if ((rc = bs_gpu_report_reserve(rep, n, p, err)))
+        goto error;
     for (int d = 0; d < p; d++)
         for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++)
             r.order_base[i] = (unsigned)prog->device_first[d];
@@ -1151,19 +1151,13 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
         double peak = 0;
         size_t free_bytes = 0, total_bytes = 0;
         /* Each pool serves one stream, so its footprint is that stream's own
-         * peak; the sum over stages bounds what the run needs. */
+         * peak; the sum over stages bounds what the run needs. The report's
+         * array serves as scratch here; the pools fill it after the run. */
+        if ((rc = bs_gpu_plan_peak_live(plan, NULL, rep->pool_high_water, err)))
+            goto error;
         for (int d = 0; d < p; d++) {
-            double live = 0, high = 0;
-            for (size_t i = 0; i < plan->cmd_count; i++) {
-                const bs_gpu_cmd *c = &plan->cmds[i];
-                if (c->queue != (uint32_t)d)
-                    continue;
-                if (c->kind == BS_GPU_ALLOC && (live += c->bytes) > high)
-                    high = live;
-                else if (c->kind == BS_GPU_FREE)
-                    live -= c->bytes;
-            }
-            peak += high;
+            peak += rep->pool_high_water[d];
+            rep->pool_high_water[d] = 0;
         }
         CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes), "memory query");
         if (peak > 0.8 * (double)free_bytes) {

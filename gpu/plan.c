@@ -473,21 +473,35 @@ const char *bs_gpu_cmd_format(const bs_gpu_cmd *cmd, char *buf, size_t size)
     return buf;
 }
 
-int bs_gpu_plan_peak_live(const bs_gpu_plan *plan, double *peak, bs_error *err)
+int bs_gpu_plan_peak_live(const bs_gpu_plan *plan, double *peak, double *peak_bytes, bs_error *err)
 {
-    double *live = bs_zalloc_array((size_t)plan->devices, sizeof *live);
+    /* live[d]: chunks; live[devices + d]: bytes */
+    double *live = bs_zalloc_array(2 * (size_t)plan->devices + 1, sizeof *live);
     if (!live)
         return bs_fail(err, BS_ERR_NOMEM, "out of memory");
-    for (int d = 0; d < plan->devices; d++)
-        peak[d] = 0;
+    double *live_bytes = live + plan->devices;
+    for (int d = 0; d < plan->devices; d++) {
+        if (peak)
+            peak[d] = 0;
+        if (peak_bytes)
+            peak_bytes[d] = 0;
+    }
     for (size_t i = 0; i < plan->cmd_count; i++) {
         const bs_gpu_cmd *c = &plan->cmds[i];
-        if (c->queue >= (uint32_t)plan->devices)
+        uint32_t q = c->queue;
+        if (q >= (uint32_t)plan->devices)
             continue;
-        if (c->kind == BS_GPU_ALLOC && (live[c->queue] += c->share) > peak[c->queue])
-            peak[c->queue] = live[c->queue];
-        else if (c->kind == BS_GPU_FREE)
-            live[c->queue] -= c->share;
+        if (c->kind == BS_GPU_ALLOC) {
+            live[q] += c->share;
+            if (peak && live[q] > peak[q])
+                peak[q] = live[q];
+            live_bytes[q] += c->bytes;
+            if (peak_bytes && live_bytes[q] > peak_bytes[q])
+                peak_bytes[q] = live_bytes[q];
+        } else if (c->kind == BS_GPU_FREE) {
+            live[q] -= c->share;
+            live_bytes[q] -= c->bytes;
+        }
     }
     bs_free(live);
     return BS_OK;

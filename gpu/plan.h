@@ -105,10 +105,11 @@ static inline int bs_gpu_plan_is_copy_queue(const bs_gpu_plan *plan, uint32_t q)
  * issues anything. */
 int bs_gpu_plan_check(const bs_gpu_plan *plan, const bs_program *prog, bs_error *err);
 
-/* Largest activation alive at once on each device's queue, in chunks (the
- * sum of the live parts' shares), walking its allocs and frees in queue
- * order; peak must hold plan->devices values. */
-int bs_gpu_plan_peak_live(const bs_gpu_plan *plan, double *peak, bs_error *err);
+/* Largest activation alive at once on each device's queue, walking its
+ * allocs and frees in queue order: in chunks (the sum of the live parts'
+ * shares) into peak, in bytes into peak_bytes. Each, when not NULL, must
+ * hold plan->devices values. */
+int bs_gpu_plan_peak_live(const bs_gpu_plan *plan, double *peak, double *peak_bytes, bs_error *err);
 
 /* Runs the plan under ideal stream semantics: each queue runs its commands
  * in order, a kernel lasts its duration, a copy `copy_ms`, a record marks

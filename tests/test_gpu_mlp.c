@@ -122,8 +122,8 @@ static void test_sizes(void)
                       (strcmp(s->schedule, "zb-h1") == 0 || strcmp(s->schedule, "dualpipev") == 0),
                   "%s: split %d", s->schedule, split);
         if (!rc) {
-            double peak[16];
-            CHECK(bs_gpu_plan_peak_live(&plan, peak, &err) == BS_OK);
+            double peak[16], peak_bytes[16];
+            CHECK(bs_gpu_plan_peak_live(&plan, peak, peak_bytes, &err) == BS_OK);
             for (int d = 0; d < s->p; d++) {
                 /* Bytes the pool holds at its peak, walked from the plan's
                  * allocs and frees, against the simulator's figure. */
@@ -141,6 +141,7 @@ static void test_sizes(void)
                           "%s P=%d: device %d pool peak %.0f bytes, simulator %.0f", s->schedule,
                           s->p, d, high, res->device[d].peak_activation_bytes);
                 CHECK_NEAR(high, peak[d] * sz.chunk_bytes, 1e-6);
+                CHECK_NEAR(high, peak_bytes[d], 1e-6);
             }
             CHECK_NEAR(res->message_bytes, (double)res->messages * sz.tensor_bytes, 1e-6);
             CHECK_NEAR(cfg.message_bytes, sz.tensor_bytes, 0);

@@ -116,7 +116,7 @@ static int run_scenario(const scenario *s, int optional)
     CHECK_MSG(plan.allocs == plan.frees, "%s: %zu allocs, %zu frees", name, plan.allocs,
               plan.frees);
     double peak[64];
-    CHECK(bs_gpu_plan_peak_live(&plan, peak, &err) == BS_OK);
+    CHECK(bs_gpu_plan_peak_live(&plan, peak, NULL, &err) == BS_OK);
     for (int d = 0; d < s->p; d++)
         CHECK_MSG(fabs(peak[d] - res->device[d].peak_activations * s->v) < 1e-9,
                   "%s: device %d plan peak %g chunks, simulator %g micro-batches x V=%d", name, d,
