@@ -198,6 +198,21 @@ const char *bs_json_kind(const cJSON *item)
     return "an invalid value";
 }
 
+int bs_json_array_int(const cJSON *el, int lo, int hi, const char *what, const char *source,
+                      const char *path, size_t index, int *value, bs_error *err)
+{
+    double x = cJSON_IsNumber(el) ? el->valuedouble : NAN;
+    if (x >= lo && x <= hi && x == floor(x)) {
+        *value = (int)x;
+        return BS_OK;
+    }
+    if (cJSON_IsNumber(el))
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s[%zu]: expected %s from %d to %d, got %g",
+                       source, path, index, what, lo, hi, x);
+    return bs_fail(err, BS_ERR_INVALID, "%s: %s[%zu]: expected %s from %d to %d, got %s", source,
+                   path, index, what, lo, hi, bs_json_kind(el));
+}
+
 static void where_in_text(const char *text, const char *at, int *line, int *col)
 {
     *line = 1;
@@ -354,18 +369,13 @@ static int read_placement(bs_config *cfg, const cJSON *item, const char *path, c
     const cJSON *el;
     cJSON_ArrayForEach(el, item)
     {
-        double x = cJSON_IsNumber(el) ? el->valuedouble : -1;
-        if (!cJSON_IsNumber(el) || !(x >= 0 && x < BS_MAX_STAGES) || x != floor(x)) {
+        int device, rc = bs_json_array_int(el, 0, BS_MAX_STAGES - 1, "a device number", source,
+                                           path, i, &device, err);
+        if (rc) {
             bs_free(map);
-            if (cJSON_IsNumber(el))
-                return bs_fail(err, BS_ERR_INVALID,
-                               "%s: %s[%zu]: expected a device number from 0 to %d, got %g", source,
-                               path, i, BS_MAX_STAGES - 1, x);
-            return bs_fail(err, BS_ERR_INVALID,
-                           "%s: %s[%zu]: expected a device number from 0 to %d, got %s", source,
-                           path, i, BS_MAX_STAGES - 1, bs_json_kind(el));
+            return rc;
         }
-        map[i++] = (uint16_t)x;
+        map[i++] = (uint16_t)device;
     }
     bs_free(cfg->placement_map);
     cfg->placement_map = map;

@@ -25,6 +25,11 @@ void bs_free(void *p);
 struct cJSON;
 /* "a string", "a number", ... for error messages about a JSON value. */
 const char *bs_json_kind(const struct cJSON *item);
+/* Element `index` of the array at `path` in `source` as an integer from lo
+ * to hi into *value; otherwise BS_ERR_INVALID with "SOURCE: PATH[INDEX]:
+ * expected WHAT from LO to HI, got ..." (WHAT: "an integer", ...). */
+int bs_json_array_int(const struct cJSON *el, int lo, int hi, const char *what, const char *source,
+                      const char *path, size_t index, int *value, bs_error *err);
 
 /* Formats a message into err (when err is non-NULL) and returns code. */
 int bs_fail(bs_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

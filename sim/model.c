@@ -218,19 +218,13 @@ static int read_layers_per_stage(bs_model *m, const cJSON *item, const char *sou
     const cJSON *el;
     cJSON_ArrayForEach(el, item)
     {
-        double x = cJSON_IsNumber(el) ? el->valuedouble : -1;
-        if (!(x >= 1 && x <= MODEL_MAX_LAYERS) || x != floor(x)) {
+        int rc = bs_json_array_int(el, 1, MODEL_MAX_LAYERS, "an integer", source,
+                                   "layers_per_stage", i, &counts[i], err);
+        if (rc) {
             bs_free(counts);
-            if (cJSON_IsNumber(el))
-                return bs_fail(
-                    err, BS_ERR_INVALID,
-                    "%s: layers_per_stage[%zu]: expected an integer from 1 to %d, got %g", source,
-                    i, MODEL_MAX_LAYERS, x);
-            return bs_fail(err, BS_ERR_INVALID,
-                           "%s: layers_per_stage[%zu]: expected an integer from 1 to %d, got %s",
-                           source, i, MODEL_MAX_LAYERS, bs_json_kind(el));
+            return rc;
         }
-        counts[i++] = (int)x;
+        i++;
     }
     bs_free(m->layers_per_stage);
     m->layers_per_stage = counts;
