@@ -50,8 +50,7 @@ int bs_gpu_dry_run(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_plan *plan,
 {
     int rc;
     bs_gpu_report_free(rep);
-    double copy_ms =
-        cfg->latency + (cfg->bandwidth > 0 ? cfg->message_bytes / cfg->bandwidth * 1000.0 : 0.0);
+    double copy_ms = bs_message_time(cfg);
     if ((rc = bs_gpu_report_reserve(rep, prog->op_count, prog->devices, err)) ||
         (rc = bs_gpu_plan_peak_live(plan, rep->pool_high_water, NULL, err)) ||
         (rc = bs_gpu_plan_simulate(plan, prog, copy_ms, tl, err)))

@@ -446,8 +446,7 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
     e.update_per_backward = (prog->flags & BS_PROGRAM_UPDATE_PER_BACKWARD) != 0;
     e.message_bytes = cfg->message_bytes;
     e.overlap = cfg->overlap;
-    e.message_time =
-        cfg->latency + (cfg->bandwidth > 0 ? cfg->message_bytes / cfg->bandwidth * 1000.0 : 0.0);
+    e.message_time = bs_message_time(cfg);
 
     struct bs_engine_scratch *x = e.x;
     /* About 4 KiB of each per-pair array per fill. */

@@ -45,6 +45,13 @@ int bs_program_build_unchecked(bs_program *prog, const bs_config *cfg, bs_error 
 /* The structure pass of bs_program_validate alone. */
 int bs_program_validate_structure(const bs_program *prog, bs_error *err);
 
+/* Milliseconds a message holds its link: latency + bytes / bandwidth. The
+ * engine and the GPU dry run (gpu/report.c) must agree on it exactly. */
+static inline double bs_message_time(const bs_config *cfg)
+{
+    return cfg->latency + (cfg->bandwidth > 0 ? cfg->message_bytes / cfg->bandwidth * 1000.0 : 0.0);
+}
+
 /* Grows tl->times to hold at least `ops` entries (contents unspecified);
  * returns -1, leaving tl as it was, when memory runs out. For the engine and
  * for measured timelines (gpu/). */
