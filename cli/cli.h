@@ -22,6 +22,11 @@ int cli_report(int rc, const bs_error *err);
  * prefixed with the file name unless it already starts with it. */
 int cli_report_file(const char *path, int rc, const bs_error *err);
 
+/* Splits a --set argument "KEY=VALUE" in place (argv strings are writable)
+ * into *ov, which then points into kv. Returns -1, leaving kv as it was,
+ * when there is no '=' or the key is empty; the caller reports it. */
+int cli_parse_override(char *kv, bs_override *ov);
+
 int cli_demo(void);
 int cli_run(int argc, char **argv);
 /* `export`: a schedule as PyTorch pipelining text (cli/export.c). */

@@ -70,16 +70,9 @@ int cli_export(int argc, char **argv)
             code = usage_error("one CONFIG expected, got another: \"%s\"", a);
             goto done;
         }
-        if (kv) {
-            char *eq = strchr(kv, '=');
-            if (!eq || eq == kv) {
-                code = usage_error("--set %s: expected KEY=VALUE", kv);
-                goto done;
-            }
-            *eq = '\0';
-            overrides[n_overrides].path = kv;
-            overrides[n_overrides].value = eq + 1;
-            n_overrides++;
+        if (kv && cli_parse_override(kv, &overrides[n_overrides++])) {
+            code = usage_error("--set %s: expected KEY=VALUE", kv);
+            goto done;
         }
     }
     if (!path) {

@@ -78,6 +78,17 @@ int cli_report_file(const char *path, int rc, const bs_error *err)
     return cli_exit_code(rc);
 }
 
+int cli_parse_override(char *kv, bs_override *ov)
+{
+    char *eq = kv ? strchr(kv, '=') : NULL;
+    if (!eq || eq == kv)
+        return -1;
+    *eq = '\0';
+    ov->path = kv;
+    ov->value = eq + 1;
+    return 0;
+}
+
 static void print_usage(FILE *out)
 {
     fputs(usage, out);

@@ -27,7 +27,8 @@ int cli_run(int argc, char **argv)
         return EXIT_FAILURE_OTHER;
     }
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *kv = NULL;
+        const char *a = argv[i];
+        char *kv = NULL;
         if (strcmp(a, "--json") == 0) {
             format = "json";
         } else if (strcmp(a, "--timeline") == 0 || strcmp(a, "--trace") == 0) {
@@ -47,7 +48,7 @@ int cli_run(int argc, char **argv)
             }
             kv = argv[++i];
         } else if (strncmp(a, "--set=", 6) == 0) {
-            kv = a + 6;
+            kv = argv[i] + 6;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "bubblesim: run: unknown option \"%s\" (see bubblesim --help)\n", a);
             code = EXIT_BAD_INPUT;
@@ -60,18 +61,10 @@ int cli_run(int argc, char **argv)
             code = EXIT_BAD_INPUT;
             goto done;
         }
-        if (kv) {
-            char *eq = strchr(kv, '=');
-            if (!eq || eq == kv) {
-                fprintf(stderr, "bubblesim: run: --set %s: expected KEY=VALUE\n", kv);
-                code = EXIT_BAD_INPUT;
-                goto done;
-            }
-            /* Split in place: argv strings are writable. */
-            *eq = '\0';
-            overrides[n_overrides].path = kv;
-            overrides[n_overrides].value = eq + 1;
-            n_overrides++;
+        if (kv && cli_parse_override(kv, &overrides[n_overrides++])) {
+            fprintf(stderr, "bubblesim: run: --set %s: expected KEY=VALUE\n", kv);
+            code = EXIT_BAD_INPUT;
+            goto done;
         }
     }
     if (!path) {

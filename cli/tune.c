@@ -968,13 +968,10 @@ int cli_tune(int argc, char **argv)
             prune = 0;
         } else if (strcmp(a, "--set") == 0 || strncmp(a, "--set=", 6) == 0) {
             char *kv = a[5] == '=' ? argv[i] + 6 : i + 1 < argc ? argv[++i] : NULL;
-            char *eq = kv ? strchr(kv, '=') : NULL;
-            if (!eq || eq == kv) {
+            if (cli_parse_override(kv, &overrides[n_overrides++])) {
                 fprintf(stderr, "bubblesim: tune: --set needs KEY=VALUE\n");
                 return EXIT_BAD_INPUT;
             }
-            *eq = '\0'; /* argv strings are writable */
-            overrides[n_overrides++] = (bs_override){kv, eq + 1};
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "bubblesim: tune: unknown option \"%s\" (see bubblesim --help)\n", a);
             return EXIT_BAD_INPUT;

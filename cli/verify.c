@@ -844,22 +844,17 @@ int cli_verify(int argc, char **argv)
             code = bad("one CONFIG expected, got \"%s\" and \"%s\"", path, a);
             goto done;
         }
-        if (kv) {
-            char *eq = strchr(kv, '=');
-            if (!eq || eq == kv) {
-                code = bad("--set %s: expected KEY=VALUE%s", kv, "");
-                goto done;
-            }
-            *eq = '\0';
-            if (strncmp(kv, "gpu.", 4) == 0) {
-                cJSON *v = cJSON_Parse(eq + 1);
-                gpu_sets[n_gpu] = v ? v : cJSON_CreateString(eq + 1);
-                gpu_set_keys[n_gpu++] = kv + 4;
-            } else {
-                ov[n_ov].path = kv;
-                ov[n_ov].value = eq + 1;
-                n_ov++;
-            }
+        bs_override set;
+        if (kv && cli_parse_override(kv, &set)) {
+            code = bad("--set %s: expected KEY=VALUE%s", kv, "");
+            goto done;
+        }
+        if (kv && strncmp(set.path, "gpu.", 4) == 0) {
+            cJSON *v = cJSON_Parse(set.value);
+            gpu_sets[n_gpu] = v ? v : cJSON_CreateString(set.value);
+            gpu_set_keys[n_gpu++] = set.path + 4;
+        } else if (kv) {
+            ov[n_ov++] = set;
         }
     }
     if (want_probe) {
