@@ -186,53 +186,16 @@ static int apply_gpu_key(verify_settings *s, const char *key, const cJSON *v, co
     return code;
 }
 
-static char *read_file(const char *path, int *code)
-{
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    size_t size = 0, cap = 0, n;
-    *code = EXIT_OK;
-    if (!f) {
-        fprintf(stderr, "bubblesim: %s: cannot open: %s\n", path, strerror(errno));
-        *code = EXIT_BAD_INPUT;
-        return NULL;
-    }
-    do {
-        if (size + 4096 + 1 > cap) {
-            char *grown = realloc(text, cap = 2 * cap + 8192);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                fprintf(stderr, "bubblesim: out of memory\n");
-                *code = EXIT_FAILURE_OTHER;
-                return NULL;
-            }
-            text = grown;
-        }
-        n = fread(text + size, 1, 4096, f);
-        size += n;
-    } while (n == 4096 && size < (64u << 20));
-    if (ferror(f) || size >= (64u << 20)) {
-        fprintf(stderr, "bubblesim: %s: cannot read (or larger than 64 MiB)\n", path);
-        free(text);
-        fclose(f);
-        *code = EXIT_BAD_INPUT;
-        return NULL;
-    }
-    fclose(f);
-    text[size] = '\0';
-    return text;
-}
-
 /* Loads CONFIG: detaches and applies "gpu", parses the rest with the core. */
 static int load_config(bs_config *cfg, verify_settings *s, const char *path, const bs_override *ov,
                        size_t n_ov)
 {
-    int code;
-    char *text = read_file(path, &code), *rest = NULL;
+    int code = EXIT_OK;
+    char *text = NULL, *rest = NULL;
     bs_error err = {{0}};
-    if (!text)
-        return code;
+    int rc = bs_read_text_file(path, &text, &err);
+    if (rc)
+        return cli_report(rc, &err);
     cJSON *root = cJSON_Parse(text);
     if (root && cJSON_IsObject(root)) {
         cJSON *gpu = cJSON_DetachItemFromObjectCaseSensitive(root, "gpu");
@@ -251,14 +214,11 @@ static int load_config(bs_config *cfg, verify_settings *s, const char *path, con
     }
     /* Syntax errors and non-objects: the core parser reports them with line
      * and column, so it gets the original text. */
-    if (!code) {
-        int rc = bs_config_parse(cfg, rest ? rest : text, path, ov, n_ov, &err);
-        if (rc)
-            code = cli_report(rc, &err);
-    }
+    if (!code && (rc = bs_config_parse(cfg, rest ? rest : text, path, ov, n_ov, &err)))
+        code = cli_report(rc, &err);
     cJSON_Delete(root);
     free(rest);
-    free(text);
+    bs_text_free(text);
     return code;
 }
 
@@ -269,25 +229,11 @@ static int write_result(const char *path, const bs_result *res, const bs_config 
 {
     size_t len = strlen(path);
     int trace = len >= 11 && strcmp(path + len - 11, ".trace.json") == 0;
-    const bs_writer *w = bs_writer_find(trace ? "trace" : "json");
-    char temp[4200];
     bs_error err = {{0}};
-    if (cli_prepare_file_dir(path, &err))
-        return cli_report(BS_ERR_IO, &err);
-    snprintf(temp, sizeof temp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(temp, "w");
-    if (!f) {
-        fprintf(stderr, "bubblesim: %s: cannot write: %s\n", path, strerror(errno));
-        return EXIT_BAD_INPUT;
-    }
-    int rc = w ? w->write(f, res, cfg, &err) : BS_ERR_INTERNAL;
-    if (fclose(f) != 0 || rc || rename(temp, path) != 0) {
-        fprintf(stderr, "bubblesim: %s: cannot write%s%s\n", path, rc ? ": " : "",
-                rc ? err.message : "");
-        remove(temp);
-        return EXIT_BAD_INPUT;
-    }
-    return EXIT_OK;
+    int rc = cli_prepare_file_dir(path, &err);
+    if (!rc)
+        rc = cli_write_result_file(path, trace ? "trace" : "json", res, cfg, &err);
+    return rc ? cli_report(rc, &err) : EXIT_OK;
 }
 
 /* The comparison chart: for each device a predicted row above a measured
