@@ -86,6 +86,8 @@ if [ -c /dev/full ]; then
         "$bin" run "$tmp/ok.json" --trace /dev/full
     expect 2 "/dev/full: write failed: No space left on device" \
         "$bin" export "$tmp/ok.json" --format pytorch -o /dev/full
+    expect 2 "/dev/full: write failed: No space left on device" \
+        "$bin" verify "$tmp/ok.json" --dry-run --measured /dev/full
     # Written directly, never renamed over: the device is still a device.
     check "/dev/full is still a character device" test -c /dev/full
     check "/dev has no temporary file of ours" sh -c '! ls -a /dev | grep -q "^\.full\.tmp"'
