@@ -595,37 +595,6 @@ static int write_chart(const tune_state *st, const char *dir, const size_t *fron
 
 /* -------------------------------------------------------------- search */
 
-/* Writes one --set override into the tree, as bs_config_parse does to its
- * own copy (which has already checked the key path). */
-static int set_in_tree(cJSON *root, const bs_override *ov)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s", ov->path);
-    char *dot = strchr(path, '.');
-    cJSON *parent = root, *value = cJSON_ParseWithOpts(ov->value, NULL, 1);
-    if (!value)
-        value = cJSON_CreateString(ov->value);
-    if (!value)
-        return -1;
-    const char *name = path;
-    if (dot) {
-        *dot = '\0';
-        name = dot + 1;
-        parent = cJSON_GetObjectItemCaseSensitive(root, path);
-        if (!parent)
-            parent = cJSON_AddObjectToObject(root, path);
-        if (!cJSON_IsObject(parent)) {
-            cJSON_Delete(value);
-            return -1;
-        }
-    }
-    if (cJSON_GetObjectItemCaseSensitive(parent, name))
-        cJSON_ReplaceItemInObjectCaseSensitive(parent, name, value);
-    else
-        cJSON_AddItemToObject(parent, name, value);
-    return 0;
-}
-
 static int load(tune_state *st, const char *path, const bs_override *ov, size_t n_ov, bs_error *err)
 {
     int rc = BS_OK;
@@ -637,19 +606,12 @@ static int load(tune_state *st, const char *path, const bs_override *ov, size_t 
     if ((rc = bs_read_text_file(path, &text, err)))
         return rc;
     /* bs_config_parse reports syntax errors with line and column, and bad
-     * override paths. */
-    if ((rc = bs_config_parse(&base, text, path, ov, n_ov, err)))
+     * override paths; the model and "tune" sections are read from the same
+     * text with the overrides in. */
+    if ((rc = bs_config_parse(&base, text, path, ov, n_ov, err)) ||
+        (rc = bs_config_apply_overrides(text, path, ov, n_ov, &full, err)))
         goto done;
-    if (!(root = cJSON_Parse(text))) {
-        rc = cli_fail(err, BS_ERR_INVALID, "%s: JSON syntax error", path);
-        goto done;
-    }
-    for (size_t i = 0; i < n_ov; i++)
-        if (set_in_tree(root, &ov[i])) {
-            rc = cli_fail(err, BS_ERR_INVALID, "--set %s: cannot apply", ov[i].path);
-            goto done;
-        }
-    if (!(full = cJSON_PrintUnformatted(root))) {
+    if (!(root = cJSON_Parse(full))) {
         rc = cli_fail(err, BS_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -669,7 +631,7 @@ static int load(tune_state *st, const char *path, const bs_override *ov, size_t 
         rc = cli_fail(err, BS_ERR_NOMEM, "out of memory");
 done:
     bs_text_free(text);
-    cJSON_free(full);
+    bs_text_free(full);
     cJSON_Delete(root);
     cJSON_Delete(tune);
     bs_config_free(&base);

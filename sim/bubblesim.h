@@ -136,6 +136,13 @@ typedef struct bs_override {
 int bs_config_parse(bs_config *cfg, const char *text, const char *source,
                     const bs_override *overrides, size_t n_overrides, bs_error *err);
 
+/* The config text with the overrides written into it, checked as
+ * bs_config_parse checks them, as a new compact JSON text that the caller
+ * releases with bs_text_free: for tools that read sections bs_config_parse
+ * does not (bubblesim tune's "tune"). */
+int bs_config_apply_overrides(const char *text, const char *source, const bs_override *overrides,
+                              size_t n_overrides, char **out, bs_error *err);
+
 /* Reads and parses a config file (see bs_config_parse). */
 int bs_config_load(bs_config *cfg, const char *path, const bs_override *overrides,
                    size_t n_overrides, bs_error *err);

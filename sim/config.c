@@ -741,6 +741,29 @@ static int apply_override(cJSON *root, const bs_override *ov, const char *source
     return BS_OK;
 }
 
+/* The config's JSON object with the overrides written in; NULL and *rc set
+ * on failure. The caller deletes it. */
+static cJSON *parse_with_overrides(const char *text, const char *source,
+                                   const bs_override *overrides, size_t n_overrides, bs_error *err,
+                                   int *rc)
+{
+    cJSON *root = parse_json(text, "config", source, err, rc);
+    if (!root)
+        return NULL;
+    if (!cJSON_IsObject(root)) {
+        *rc = bs_fail(err, BS_ERR_INVALID, "%s: expected a JSON object at the top, got %s", source,
+                      bs_json_kind(root));
+        cJSON_Delete(root);
+        return NULL;
+    }
+    for (size_t i = 0; i < n_overrides; i++)
+        if ((*rc = apply_override(root, &overrides[i], source, err))) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+    return root;
+}
+
 /* ------------------------------------------------------------ public API */
 
 int bs_config_parse(bs_config *cfg, const char *text, const char *source,
@@ -750,17 +773,9 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
     bs_config tmp;
     bs_config_init(&tmp);
     bs_config_free(cfg);
-    cJSON *root = parse_json(text, "config", source, err, &rc);
+    cJSON *root = parse_with_overrides(text, source, overrides, n_overrides, err, &rc);
     if (!root)
         goto error;
-    if (!cJSON_IsObject(root)) {
-        rc = bs_fail(err, BS_ERR_INVALID, "%s: expected a JSON object at the top, got %s", source,
-                     bs_json_kind(root));
-        goto error;
-    }
-    for (size_t i = 0; i < n_overrides; i++)
-        if ((rc = apply_override(root, &overrides[i], source, err)))
-            goto error;
     if ((rc = read_object(&tmp, root, NULL, source, err)))
         goto error;
     if ((rc = bs_model_apply(&tmp, root, source, err)))
@@ -773,6 +788,29 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
 error:
     cJSON_Delete(root);
     bs_config_free(&tmp);
+    return rc;
+}
+
+int bs_config_apply_overrides(const char *text, const char *source, const bs_override *overrides,
+                              size_t n_overrides, char **out, bs_error *err)
+{
+    int rc = BS_OK;
+    char *printed = NULL;
+    *out = NULL;
+    cJSON *root = parse_with_overrides(text, source, overrides, n_overrides, err, &rc);
+    if (!root)
+        goto error;
+    /* Copied so that the caller frees it where the library allocates. */
+    size_t len;
+    if (!(printed = cJSON_PrintUnformatted(root)) ||
+        !(*out = bs_alloc_array((len = strlen(printed)) + 1, 1))) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory");
+        goto error;
+    }
+    memcpy(*out, printed, len + 1);
+error:
+    cJSON_free(printed);
+    cJSON_Delete(root);
     return rc;
 }
 

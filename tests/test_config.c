@@ -134,5 +134,24 @@ int main(void)
         CHECK(c.forward.v[0] == 2 && strcmp(c.schedule, "1f1b") == 0);
         bs_config_free(&c);
     }
+    /* The overridden text, for tools that read other sections: values in,
+     * other keys kept, the same checks as bs_config_parse. */
+    {
+        bs_override ov[] = {{"costs.forward", "2"}, {"schedule", "gpipe"}, {"model.layers", "8"}};
+        char *out = NULL;
+        CHECK_MSG(bs_config_apply_overrides("{\"tune\": {\"devices\": 8}, \"schedule\": \"1f1b\"}",
+                                            "t.json", ov, 3, &out, &err) == BS_OK,
+                  "%s", err.message);
+        CHECK_MSG(out && strcmp(out, "{\"tune\":{\"devices\":8},\"schedule\":\"gpipe\","
+                                     "\"costs\":{\"forward\":2},\"model\":{\"layers\":8}}") == 0,
+                  "got %s", out ? out : "(null)");
+        bs_text_free(out);
+        bs_override bad = {"costs.fwd", "1"};
+        out = NULL;
+        CHECK(bs_config_apply_overrides("{}", "t.json", &bad, 1, &out, &err) == BS_ERR_INVALID &&
+              out == NULL && strstr(err.message, "--set costs.fwd: unknown key"));
+        CHECK(bs_config_apply_overrides("[1]", "t.json", NULL, 0, &out, &err) == BS_ERR_INVALID &&
+              out == NULL && strstr(err.message, "t.json: expected a JSON object"));
+    }
     return check_finish("config");
 }
