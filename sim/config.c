@@ -28,6 +28,7 @@
 #define BS_MAX_STAGES 4096
 #define BS_MAX_CHUNKS 65535
 #define BS_MAX_CONFIG_BYTES (64u << 20)
+#define BS_MAX_OBJECT_KEYS 10000
 
 /* F_PLACEMENT: "looped", "v" or an array stage -> device; F_ORDER: per-device
  * arrays of action strings; F_ORDER_FILE: a PyTorch pipelining text file,
@@ -301,6 +302,25 @@ static int refuse_nul_escapes(const char *text, const char *what, const char *so
     return BS_OK;
 }
 
+/* Every object holds at most BS_MAX_OBJECT_KEYS keys: a config has a few
+ * dozen, and the bound keeps each key lookup (one per --set) short whatever
+ * the file holds. Walks the whole tree once; cJSON bounds its depth. */
+static int refuse_huge_objects(const cJSON *item, const char *name, const char *what,
+                               const char *source, bs_error *err)
+{
+    size_t n = 0;
+    for (const cJSON *c = item->child; c; c = c->next) {
+        n++;
+        int rc = refuse_huge_objects(c, cJSON_IsObject(item) ? c->string : name, what, source, err);
+        if (rc)
+            return rc;
+    }
+    if (cJSON_IsObject(item) && n > BS_MAX_OBJECT_KEYS)
+        return bs_fail(err, BS_ERR_LIMIT, "%s: %s: %.64s: an object with %zu keys; at most %d",
+                       source, what, name, n, BS_MAX_OBJECT_KEYS);
+    return BS_OK;
+}
+
 static cJSON *parse_json(const char *text, const char *what, const char *source, bs_error *err,
                          int *code)
 {
@@ -316,7 +336,8 @@ static cJSON *parse_json(const char *text, const char *what, const char *source,
                         source, what, line, col);
         return NULL;
     }
-    if ((*code = refuse_nul_escapes(text, what, source, err))) {
+    if ((*code = refuse_nul_escapes(text, what, source, err)) ||
+        (*code = refuse_huge_objects(root, "the top-level object", what, source, err))) {
         cJSON_Delete(root);
         return NULL;
     }
@@ -945,7 +966,8 @@ static int apply_override(cJSON *root, const bs_override *ov, const char *source
     int rc;
     char where[160];
     snprintf(where, sizeof where, "--set %s", ov->path);
-    if (value && (rc = refuse_nul_escapes(ov->value, "value", where, err))) {
+    if (value && ((rc = refuse_nul_escapes(ov->value, "value", where, err)) ||
+                  (rc = refuse_huge_objects(value, "the value", "value", where, err)))) {
         cJSON_Delete(value);
         return rc;
     }

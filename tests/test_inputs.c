@@ -127,20 +127,38 @@ static void not_regular_files(void)
 static void large_inputs(void)
 {
     enum { KEYS = 200000 };
-    size_t cap = (size_t)KEYS * 24 + 64, n = 0;
+    size_t cap = (size_t)KEYS * 24 + (2u << 20), n = 0;
     char *text = malloc(cap);
     CHECK(text != NULL);
     if (!text)
         return;
-    /* 200,000 distinct unknown keys: took 56 s with the pairwise check. */
+    /* 200,000 distinct unknown keys (took 56 s with the pairwise duplicate
+     * check): refused at once by the per-object limit, at any depth. */
     n += (size_t)snprintf(text + n, cap - n, "{");
     for (int i = 0; i < KEYS; i++)
         n += (size_t)snprintf(text + n, cap - n, "%s\"k%d\": 1", i ? ", " : "", i);
     snprintf(text + n, cap - n, "}");
+    expect(text, NULL, 0, BS_ERR_LIMIT,
+           "t.json: config: the top-level object: an object with "
+           "200000 keys; at most 10000",
+           NULL);
+    n = (size_t)snprintf(text, cap, "{\"costs\": {");
+    for (int i = 0; i < 10001; i++)
+        n += (size_t)snprintf(text + n, cap - n, "%s\"k%d\": 1", i ? ", " : "", i);
+    snprintf(text + n, cap - n, "}}");
+    expect(text, NULL, 0, BS_ERR_LIMIT, "t.json: config: costs: an object with 10001 keys", NULL);
+    bs_override big = {"costs", text + 10};
+    text[n + 1] = '\0'; /* the inner object alone */
+    expect("{}", &big, 1, BS_ERR_LIMIT, "--set costs: value: the value: an object with 10001 keys",
+           NULL);
+    /* 10,000 keys, the limit: the n log n duplicate check names the first
+     * duplicate in file order, not the alphabetically first. */
+    n = (size_t)snprintf(text, cap, "{");
+    for (int i = 0; i < 9997; i++)
+        n += (size_t)snprintf(text + n, cap - n, "%s\"k%d\": 1", i ? ", " : "", i);
+    snprintf(text + n, cap - n, "}");
     expect(text, NULL, 0, BS_ERR_INVALID, "t.json: k0: unknown key", NULL);
-    /* The same with two late duplicates: the first duplicate in file order
-     * is named, not the alphabetically first. */
-    snprintf(text + n, cap - n, ", \"k9\": 2, \"k12345\": 2, \"k12345\": 3}");
+    snprintf(text + n, cap - n, ", \"k9\": 2, \"k1234\": 2, \"k1234\": 3}");
     expect(text, NULL, 0, BS_ERR_INVALID, "t.json: k9: key appears more than once", NULL);
     /* Duplicates inside a section and in the model's sections. */
     expect("{\"costs\": {\"forward\": 1, \"weight\": 0, \"forward\": 2}}", NULL, 0, BS_ERR_INVALID,
