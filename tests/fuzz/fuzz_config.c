@@ -10,7 +10,8 @@
  * Properties checked besides "no crash, no sanitizer report" (abort on
  * failure):
  *   - a config that parses holds no \u0000 escape in its text or in an
- *     override value (the oracle here is a separate scan, not config.c's);
+ *     override value that is JSON (the oracle here is a separate scan, not
+ *     config.c's);
  *   - an inline order that parses became one row per device: no blank row
  *     and no '#' row, which the text reader would drop and so shift rows;
  *   - bs_config_apply_overrides agrees with bs_config_parse: it succeeds
@@ -18,6 +19,8 @@
  *     the same config (the --set paths are the same code for both).
  */
 #include "bubblesim.h"
+
+#include <cjson/cJSON.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -125,9 +128,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == BS_OK) {
         if (has_nul_escape(config))
             abort();
-        for (size_t i = 0; i < n; i++)
-            if (has_nul_escape(ov[i].value))
+        /* A --set value that is not JSON is taken as a plain string, in
+         * which a backslash-u0000 is six ordinary characters. */
+        for (size_t i = 0; i < n; i++) {
+            cJSON *v = cJSON_ParseWithOpts(ov[i].value, NULL, 1);
+            if (v && has_nul_escape(ov[i].value))
                 abort();
+            cJSON_Delete(v);
+        }
         check_rows(&cfg);
         check_apply_overrides(&cfg, config, ov, n);
         double ops =
