@@ -535,7 +535,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
                            "%s: %s[%zu]: expected an array of action strings (\"0F0\", \"2I0\", "
                            "\"(0F7;7B3)\", \"\" for an idle slot), got %s",
                            source, path, d, bs_json_kind(row));
-        size_t k = 0, actions = 0;
+        size_t k = 0;
         cJSON_ArrayForEach(el, row)
         {
             if (!cJSON_IsString(el) && !cJSON_IsNull(el))
@@ -557,22 +557,12 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
                                    "%s: %s[%zu][%zu]: \"%.64s\" is not an action; an inline "
                                    "order has no comments",
                                    source, path, d, k, el->valuestring);
-                actions += *c != '\0';
                 len += strlen(el->valuestring);
             }
             len += 1;
             k++;
         }
-        /* A blank row would vanish from the text, and every later row would
-         * move to the device before it. */
-        if (actions == 0)
-            return bs_fail(err, BS_ERR_INVALID,
-                           "%s: %s[%zu]: device %zu's row %s; every device needs a row with its "
-                           "actions (\"\" or null is an idle slot between actions)",
-                           source, path, d, d,
-                           k == 0 ? "is empty ([])"
-                                  : "holds only idle slots (\"\", null or blanks)");
-        len += 1;
+        len += 2; /* the line break, and a comma for a row of idle slots */
         d++;
     }
     if (len > BS_MAX_CONFIG_BYTES)
@@ -585,6 +575,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
     cJSON_ArrayForEach(row, item)
     {
         int first = 1;
+        char *row_start = at;
         cJSON_ArrayForEach(el, row)
         {
             if (!first)
@@ -595,6 +586,19 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
                 memcpy(at, el->valuestring, n);
                 at += n;
             }
+        }
+        /* The text reader skips blank lines, so a row of one idle slot or
+         * none ([], [null], [""], [" "]) would vanish and every later row
+         * would move to the device before it. Written as two idle slots it
+         * stays in place: the device's row, with no action (right for a
+         * device that owns no model chunk, else the program check names
+         * what the device misses). */
+        const char *c = row_start;
+        while (c < at && (*c == ' ' || *c == '\t'))
+            c++;
+        if (c == at) {
+            at = row_start;
+            *at++ = ',';
         }
         *at++ = '\n';
     }

@@ -48,17 +48,23 @@ expect 2 "network.bandwidth" t verify "$tmp/ok.json" --dry-run \
 out=$(t run "$tmp/ok.json" --set network.bandwidth=1e-300 --set network.message_bytes=1e18 2>&1)
 case "$out" in *deadlock*) fail "overflowing message time reported as a deadlock: $out" ;; esac
 
-# --- inline order rows are never dropped or shifted.
+# --- inline order rows are never dropped or shifted: a row of no action
+# stays its device's row.
 custom='"schedule": "custom", "stages": 2, "microbatches": 1'
 for row in '[]' '[null]' '[""]' '["  "]'; do
     cfg rows.json "{$custom, \"order\": [[\"0F0\", \"0B0\"], $row, [\"1F0\", \"1B0\"]]}"
-    expect 2 "$tmp/rows.json: order[1]: device 1's row" t run "$tmp/rows.json"
+    expect 2 "$tmp/rows.json: order: has 3 rows of actions; expected one per device, stages = 2" \
+        t run "$tmp/rows.json"
+    cfg rows.json "{$custom, \"order\": [$row, [\"1F0\", \"1B0\"]]}"
+    expect 2 "$tmp/rows.json: stage 0, micro-batch 0: no forward op on device 0" t run "$tmp/rows.json"
 done
 cfg rows.json "{$custom, \"order\": [[\"0F0\", \"0B0\"], [\"# device 1\"], [\"1F0\", \"1B0\"]]}"
 expect 2 "order[1][0]: \"# device 1\" is not an action; an inline order has no comments" \
     t run "$tmp/rows.json"
 cfg rows.json "{$custom, \"order\": [[]]}"
-expect 2 "order[0]: device 0's row is empty ([])" t run "$tmp/rows.json"
+expect 2 "order: has 1 rows of actions; expected one per device, stages = 2" t run "$tmp/rows.json"
+cfg rows.json "{$custom, \"placement\": [0, 0], \"order\": [[\"0F0\", \"1F0\", \"1B0\", \"0B0\"], []]}"
+expect 0 "makespan" t run "$tmp/rows.json"
 
 # --- NUL characters in strings and keys.
 printf '{"schedule": "gpipe\\u0000junk"}\n' >"$tmp/nul.json"
