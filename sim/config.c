@@ -202,39 +202,7 @@ int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
     return BS_OK;
 }
 
-/* --------------------------------------------------------- JSON helpers */
-
-const char *bs_json_kind(const cJSON *item)
-{
-    if (cJSON_IsString(item))
-        return "a string";
-    if (cJSON_IsNumber(item))
-        return "a number";
-    if (cJSON_IsBool(item))
-        return "a boolean";
-    if (cJSON_IsNull(item))
-        return "null";
-    if (cJSON_IsArray(item))
-        return "an array";
-    if (cJSON_IsObject(item))
-        return "an object";
-    return "an invalid value";
-}
-
-int bs_json_array_int(const cJSON *el, int lo, int hi, const char *what, const char *source,
-                      const char *path, size_t index, int *value, bs_error *err)
-{
-    double x = cJSON_IsNumber(el) ? el->valuedouble : NAN;
-    if (x >= lo && x <= hi && x == floor(x)) {
-        *value = (int)x;
-        return BS_OK;
-    }
-    if (cJSON_IsNumber(el))
-        return bs_fail(err, BS_ERR_INVALID, "%s: %s[%zu]: expected %s from %d to %d, got %g",
-                       source, path, index, what, lo, hi, x);
-    return bs_fail(err, BS_ERR_INVALID, "%s: %s[%zu]: expected %s from %d to %d, got %s", source,
-                   path, index, what, lo, hi, bs_json_kind(el));
-}
+/* --------------------------------------------------------- JSON parsing */
 
 static void where_in_text(const char *text, const char *at, int *line, int *col)
 {

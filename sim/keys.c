@@ -40,17 +40,3 @@ int bs_config_key_at(size_t i, bs_config_key *out)
     }
     return BS_ERR_INVALID;
 }
-
-/* Shared by the tables: "1 to 4096", ">= 0", "> 0 and <= 1". */
-void bs_key_range_text(char *buf, size_t size, int integer, double min, int min_exclusive,
-                       double max)
-{
-    if (integer && max < 2147483647.0)
-        snprintf(buf, size, "%.0f to %.0f", min, max);
-    else if (integer)
-        snprintf(buf, size, ">= %.0f", min);
-    else if (max <= 1024)
-        snprintf(buf, size, "%s %g and <= %g", min_exclusive ? ">" : ">=", min, max);
-    else
-        snprintf(buf, size, "%s %g", min_exclusive ? ">" : ">=", min);
-}
