@@ -94,6 +94,9 @@ expect 2 "unknown section \"netwrk\"; did you mean \"network\"?" \
     t run "$tmp/ok.json" --set netwrk.latency=1
 expect 2 "hardware.peakflops: unknown key; did you mean \"peak_flops\"?" \
     t run "$model" --set hardware.peakflops=1
+infer="$src/configs/model-llama70b-infer-4gpu.json"
+expect 2 "tune.device: unknown key; did you mean \"devices\"?" t tune "$infer" --set tune.device=4
+expect 2 "tune.schedules[0]: did you mean \"forward\"?" t tune "$infer" --set 'tune.schedules=["forwrd"]'
 out=$(t run "$tmp/ok.json" --set zzz=1 2>&1)
 case "$out" in *"did you mean"*) fail "a guess for a far name: $out" ;; esac
 
