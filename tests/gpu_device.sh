@@ -3,7 +3,7 @@
 # built only with CUDA. Skips (77) when no usable GPU is found. With one, a
 # small calibrated run of each seed schedule must execute the exact op order
 # and message count (exit 0 or 4 decides nothing here: timing error is the
-# business of gpu/check.sh; exit 4 with exact counts and orders is accepted,
+# business of gpu/device-run.sh; exit 4 with exact counts and orders is accepted,
 # anything else fails). The mlp runs must also get the numerics right: the
 # sequential reference's weight gradients, or PipeDream's stashed versions.
 set -u
