@@ -43,9 +43,11 @@
  */
 #include "cli.h"
 
+#include "compare.h"
 #include "executor.h"
 #include "gnuplot.h"
 #include "outfile.h"
+#include "settings.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -57,169 +59,12 @@
 
 enum { EXIT_NO_GPU = 3, EXIT_OUTSIDE_TOLERANCE = 4 };
 
-typedef struct verify_settings {
-    bs_gpu_options gpu;
-    double tolerance; /* percent of makespan */
-    int copy_cost_measured;
-} verify_settings;
-
-static const char gpu_keys[] = "workload (\"calibrated\" or \"mlp\"), reps, warmup, tolerance, "
-                               "device, mode (\"auto\" or \"streams\"), copy_cost (\"measured\" "
-                               "or \"config\"), allocate_activations (true or false), mlp (an "
-                               "object)";
-static const char mlp_keys[] = "hidden, batch, layers_per_chunk, seed, lr";
-
 static int bad(const char *fmt, const char *a, const char *b)
 {
     fprintf(stderr, "bubblesim: verify: ");
     fprintf(stderr, fmt, a, b);
     fputc('\n', stderr);
     return EXIT_BAD_INPUT;
-}
-
-static int read_int(const cJSON *v, const char *src, const char *key, int min, int *out)
-{
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < min ||
-        v->valuedouble > 1e6) {
-        fprintf(stderr, "bubblesim: %s: gpu.%s: expected an integer >= %d\n", src, key, min);
-        return EXIT_BAD_INPUT;
-    }
-    *out = (int)v->valuedouble;
-    return EXIT_OK;
-}
-
-static int read_choice(const cJSON *v, const char *src, const char *key, const char *a,
-                       const char *b, int *is_b)
-{
-    if (!cJSON_IsString(v) || (strcmp(v->valuestring, a) && strcmp(v->valuestring, b))) {
-        fprintf(stderr, "bubblesim: %s: gpu.%s: expected \"%s\" or \"%s\"\n", src, key, a, b);
-        return EXIT_BAD_INPUT;
-    }
-    *is_b = strcmp(v->valuestring, b) == 0;
-    return EXIT_OK;
-}
-
-/* Applies one gpu.mlp key. */
-static int apply_mlp_key(bs_mlp_shape *m, const char *key, const cJSON *v, const char *src)
-{
-    char path[96];
-    int n = 0, code;
-    snprintf(path, sizeof path, "mlp.%s", key);
-    if (strcmp(key, "lr") == 0) {
-        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 1e6) {
-            fprintf(stderr, "bubblesim: %s: gpu.mlp.lr: expected a number in [0, 1e6]\n", src);
-            return EXIT_BAD_INPUT;
-        }
-        m->lr = v->valuedouble;
-        return EXIT_OK;
-    }
-    if (strcmp(key, "hidden") && strcmp(key, "batch") && strcmp(key, "layers_per_chunk") &&
-        strcmp(key, "seed")) {
-        fprintf(stderr, "bubblesim: %s: gpu.mlp.%s: unknown key; expected one of %s\n", src, key,
-                mlp_keys);
-        return EXIT_BAD_INPUT;
-    }
-    if ((code = read_int(v, src, path, strcmp(key, "seed") ? 1 : 0, &n)))
-        return code;
-    if (strcmp(key, "hidden") == 0)
-        m->hidden = n;
-    else if (strcmp(key, "batch") == 0)
-        m->batch = n;
-    else if (strcmp(key, "seed") == 0)
-        m->seed = (uint32_t)n;
-    else if (n > 1024) {
-        fprintf(stderr, "bubblesim: %s: gpu.mlp.layers_per_chunk: expected at most 1024\n", src);
-        return EXIT_BAD_INPUT;
-    } else
-        m->layers = n;
-    return EXIT_OK;
-}
-
-/* Applies one gpu key; src names the file or the --set option. */
-static int apply_gpu_key(verify_settings *s, const char *key, const cJSON *v, const char *src)
-{
-    int flag = 0, code = EXIT_OK;
-    if (strncmp(key, "mlp.", 4) == 0) {
-        return apply_mlp_key(&s->gpu.mlp, key + 4, v, src);
-    } else if (strcmp(key, "mlp") == 0) {
-        if (!cJSON_IsObject(v)) {
-            fprintf(stderr, "bubblesim: %s: gpu.mlp: expected an object with keys %s\n", src,
-                    mlp_keys);
-            return EXIT_BAD_INPUT;
-        }
-        for (const cJSON *item = v->child; item && !code; item = item->next)
-            code = apply_mlp_key(&s->gpu.mlp, item->string, item, src);
-    } else if (strcmp(key, "workload") == 0) {
-        if (!(code = read_choice(v, src, key, "calibrated", "mlp", &flag)))
-            s->gpu.workload = flag ? BS_GPU_WORKLOAD_MLP : BS_GPU_WORKLOAD_CALIBRATED;
-    } else if (strcmp(key, "reps") == 0) {
-        code = read_int(v, src, key, 1, &s->gpu.reps);
-    } else if (strcmp(key, "warmup") == 0) {
-        code = read_int(v, src, key, 0, &s->gpu.warmup);
-    } else if (strcmp(key, "device") == 0) {
-        code = read_int(v, src, key, 0, &s->gpu.device);
-    } else if (strcmp(key, "tolerance") == 0) {
-        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1000) {
-            fprintf(stderr, "bubblesim: %s: gpu.tolerance: expected a percentage in (0, 1000]\n",
-                    src);
-            return EXIT_BAD_INPUT;
-        }
-        s->tolerance = v->valuedouble;
-    } else if (strcmp(key, "mode") == 0) {
-        if (!(code = read_choice(v, src, key, "auto", "streams", &flag)))
-            s->gpu.force_streams = flag;
-    } else if (strcmp(key, "copy_cost") == 0) {
-        if (!(code = read_choice(v, src, key, "config", "measured", &flag)))
-            s->copy_cost_measured = flag;
-    } else if (strcmp(key, "allocate_activations") == 0) {
-        if (!cJSON_IsBool(v)) {
-            fprintf(stderr, "bubblesim: %s: gpu.allocate_activations: expected true or false\n",
-                    src);
-            return EXIT_BAD_INPUT;
-        }
-        s->gpu.allocate_activations = cJSON_IsTrue(v);
-    } else {
-        fprintf(stderr, "bubblesim: %s: gpu.%s: unknown key; expected one of %s\n", src, key,
-                gpu_keys);
-        return EXIT_BAD_INPUT;
-    }
-    return code;
-}
-
-/* Loads CONFIG: detaches and applies "gpu", parses the rest with the core. */
-static int load_config(bs_config *cfg, verify_settings *s, const char *path, const bs_override *ov,
-                       size_t n_ov)
-{
-    int code = EXIT_OK;
-    char *text = NULL, *rest = NULL;
-    bs_error err = {{0}};
-    int rc = bs_read_text_file(path, &text, &err);
-    if (rc)
-        return cli_report(rc, &err);
-    cJSON *root = cJSON_Parse(text);
-    if (root && cJSON_IsObject(root)) {
-        cJSON *gpu = cJSON_DetachItemFromObjectCaseSensitive(root, "gpu");
-        if (gpu && !cJSON_IsObject(gpu)) {
-            fprintf(stderr, "bubblesim: %s: gpu: expected an object with keys %s\n", path,
-                    gpu_keys);
-            code = EXIT_BAD_INPUT;
-        }
-        for (cJSON *item = gpu ? gpu->child : NULL; item && !code; item = item->next)
-            code = apply_gpu_key(s, item->string, item, path);
-        cJSON_Delete(gpu);
-        if (!code && !(rest = cJSON_PrintUnformatted(root))) {
-            fprintf(stderr, "bubblesim: out of memory\n");
-            code = EXIT_FAILURE_OTHER;
-        }
-    }
-    /* Syntax errors and non-objects: the core parser reports them with line
-     * and column, so it gets the original text. */
-    if (!code && (rc = bs_config_parse(cfg, rest ? rest : text, path, ov, n_ov, &err)))
-        code = cli_report(rc, &err);
-    cJSON_Delete(root);
-    free(rest);
-    bs_text_free(text);
-    return code;
 }
 
 /* Writes res to path through a temporary file in the same directory: as a
@@ -400,50 +245,14 @@ static int probe(int device, int json)
     return EXIT_OK;
 }
 
-/* The comparison of one run. */
-typedef struct comparison {
-    double makespan_error_pct, bubble_diff_points;
-    int messages_match, orders_match, within;
-    int numerics_ok;        /* mlp: gradients within BS_MLP_GRAD_TOLERANCE, versions as stashed */
-    int *stage_order_match; /* [devices] */
-} comparison;
-
-static void compare(comparison *c, const bs_result *pred, const bs_result *meas,
-                    const bs_timeline *mtl, const bs_gpu_report *rep, const bs_program *prog,
-                    double tolerance)
-{
-    c->makespan_error_pct =
-        pred->makespan > 0 ? (meas->makespan - pred->makespan) / pred->makespan * 100.0 : 0.0;
-    c->bubble_diff_points = (meas->bubble_ratio - pred->bubble_ratio) * 100.0;
-    c->messages_match = pred->messages == rep->copies && pred->messages == mtl->messages_sent;
-    c->orders_match = 1;
-    for (int d = 0; d < prog->devices; d++) {
-        int same = 1;
-        for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++)
-            same &= rep->executed[i] == (uint32_t)i;
-        c->stage_order_match[d] = same;
-        c->orders_match &= same;
-    }
-    const bs_mlp_numerics *n = &rep->numerics;
-    c->numerics_ok =
-        !n->checked || (n->versioned ? n->stash_ok : n->worst_rel_err <= BS_MLP_GRAD_TOLERANCE);
-    c->within = fabs(c->makespan_error_pct) <= tolerance && c->messages_match && c->orders_match &&
-                c->numerics_ok;
-}
-
-static const char *workload_name(const verify_settings *s)
-{
-    return s->gpu.workload == BS_GPU_WORKLOAD_MLP ? "mlp" : "calibrated";
-}
-
 static const char *kind_name(int kind)
 {
     static const char *const names[] = {"forward", "backward", "input_grad", "weight_grad"};
     return kind >= 0 && kind < 4 ? names[kind] : "?";
 }
 
-static cJSON *mlp_json(const verify_settings *s, const bs_config *cfg, const bs_program *prog,
-                       const bs_gpu_report *rep, const comparison *c)
+static cJSON *mlp_json(const bs_gpu_settings *s, const bs_config *cfg, const bs_program *prog,
+                       const bs_gpu_report *rep, const bs_gpu_comparison *c)
 {
     const bs_mlp_shape *m = &s->gpu.mlp;
     const bs_mlp_numerics *n = &rep->numerics;
@@ -506,8 +315,8 @@ static cJSON *mlp_json(const verify_settings *s, const bs_config *cfg, const bs_
     return o;
 }
 
-static void print_mlp(const verify_settings *s, const bs_config *cfg, const bs_program *prog,
-                      const bs_gpu_report *rep, const comparison *c)
+static void print_mlp(const bs_gpu_settings *s, const bs_config *cfg, const bs_program *prog,
+                      const bs_gpu_report *rep, const bs_gpu_comparison *c)
 {
     const bs_mlp_shape *m = &s->gpu.mlp;
     const bs_mlp_numerics *n = &rep->numerics;
@@ -549,8 +358,8 @@ static void print_mlp(const verify_settings *s, const bs_config *cfg, const bs_p
     }
 }
 
-static cJSON *report_json(const bs_config *cfg, const verify_settings *s, const bs_gpu_report *rep,
-                          const bs_result *pred, const bs_result *meas, const comparison *c,
+static cJSON *report_json(const bs_config *cfg, const bs_gpu_settings *s, const bs_gpu_report *rep,
+                          const bs_result *pred, const bs_result *meas, const bs_gpu_comparison *c,
                           const bs_program *prog)
 {
     cJSON *o = cJSON_CreateObject(), *stages = cJSON_CreateArray();
@@ -559,7 +368,7 @@ static cJSON *report_json(const bs_config *cfg, const verify_settings *s, const 
     cJSON_AddNumberToObject(o, "microbatches", cfg->microbatches);
     cJSON_AddNumberToObject(o, "virtual_stages", cfg->virtual_stages);
     cJSON_AddNumberToObject(o, "iterations", cfg->iterations);
-    cJSON_AddStringToObject(o, "workload", workload_name(s));
+    cJSON_AddStringToObject(o, "workload", bs_gpu_workload_name(s->gpu.workload));
     cJSON_AddItemToObject(o, "gpu", info_json(&rep->info));
     cJSON_AddStringToObject(o, "mode", mode_text(rep));
     cJSON_AddBoolToObject(o, "dry_run", strcmp(rep->mode, "dry-run") == 0);
@@ -578,6 +387,13 @@ static cJSON *report_json(const bs_config *cfg, const verify_settings *s, const 
     cJSON_AddNumberToObject(o, "makespan_measured_min_ms", rep->makespan_min);
     cJSON_AddNumberToObject(o, "makespan_measured_max_ms", rep->makespan_max);
     cJSON_AddNumberToObject(o, "makespan_error_pct", c->makespan_error_pct);
+    cJSON_AddNumberToObject(o, "makespan_error_us", c->makespan_error_us);
+    cJSON_AddNumberToObject(o, "message_hops_per_microbatch", c->hops);
+    cJSON_AddNumberToObject(o, "makespan_error_per_hop_us", c->error_per_hop_us);
+    cJSON_AddNumberToObject(o, "makespan_noise_pct", c->noise_pct);
+    cJSON_AddBoolToObject(o, "judged", c->judged);
+    if (!c->judged)
+        cJSON_AddStringToObject(o, "not_judged", c->not_judged_why);
     cJSON_AddNumberToObject(o, "bubble_predicted", pred->bubble_ratio);
     cJSON_AddNumberToObject(o, "bubble_measured", meas->bubble_ratio);
     cJSON_AddNumberToObject(o, "bubble_diff_points", c->bubble_diff_points);
@@ -604,8 +420,8 @@ static cJSON *report_json(const bs_config *cfg, const verify_settings *s, const 
     return o;
 }
 
-static void print_table(const bs_config *cfg, const verify_settings *s, const bs_gpu_report *rep,
-                        const bs_result *pred, const bs_result *meas, const comparison *c,
+static void print_table(const bs_config *cfg, const bs_gpu_settings *s, const bs_gpu_report *rep,
+                        const bs_result *pred, const bs_result *meas, const bs_gpu_comparison *c,
                         const bs_program *prog)
 {
     int dry = strcmp(rep->mode, "dry-run") == 0;
@@ -620,7 +436,7 @@ static void print_table(const bs_config *cfg, const verify_settings *s, const bs
     printf("%s P=%d M=%d V=%d iterations=%d, workload %s, %d warm-up + %d reps "
            "(median kept)\n",
            cfg->schedule, cfg->stages, cfg->microbatches, cfg->virtual_stages, cfg->iterations,
-           workload_name(s), rep->warmup, rep->reps);
+           bs_gpu_workload_name(s->gpu.workload), rep->warmup, rep->reps);
     printf("copy of %.0f bytes: %.6f ms %s; prediction uses %s message time\n", cfg->message_bytes,
            rep->copy_ms, dry ? "from the config" : "measured",
            s->copy_cost_measured && !dry ? "the measured" : "the config's");
@@ -632,6 +448,14 @@ static void print_table(const bs_config *cfg, const verify_settings *s, const bs
     printf("\n%-22s %14s %14s %12s\n", "", "predicted", "measured", "difference");
     printf("%-22s %14.6f %14.6f %11.3f%%\n", "makespan (ms)", pred->makespan, meas->makespan,
            c->makespan_error_pct);
+    printf("%-22s %14s %14s %9.1f us\n", "", "", "", c->makespan_error_us);
+    if (c->hops > 0)
+        printf("%-22s %14s %14s %6.2f us/hop (%.3g message hops per micro-batch)\n", "", "", "",
+               c->error_per_hop_us, c->hops);
+    if (!dry)
+        printf("%-22s %14s %14.6f %11.3f%% (slowest - fastest of %d reps, over the median)\n",
+               "run-to-run spread", "", rep->makespan_max - rep->makespan_min, c->noise_pct,
+               rep->reps);
     printf("%-22s %14.6f %14.6f %9.3f pts\n", "bubble (idle/total)", pred->bubble_ratio,
            meas->bubble_ratio, c->bubble_diff_points);
     printf("%-22s %14llu %14llu %12s\n", "messages", (unsigned long long)pred->messages,
@@ -644,9 +468,12 @@ static void print_table(const bs_config *cfg, const verify_settings *s, const bs
                c->stage_order_match[d] ? "same" : "DIFFER");
     if (s->gpu.workload == BS_GPU_WORKLOAD_MLP)
         print_mlp(s, cfg, prog, rep, c);
-    printf("\n%s: makespan error %.3f%% (tolerance %.3g%%), messages %s, op orders %s%s\n",
+    if (!c->judged)
+        printf("\nmakespan %s\n", c->not_judged_why);
+    printf("\n%s: makespan error %.3f%% (tolerance %.3g%%%s), messages %s, op orders %s%s\n",
            c->within ? "PASS" : "FAIL", c->makespan_error_pct, s->tolerance,
-           c->messages_match ? "exact" : "differ", c->orders_match ? "exact" : "differ",
+           c->judged ? "" : ", not judged: not comparable", c->messages_match ? "exact" : "differ",
+           c->orders_match ? "exact" : "differ",
            s->gpu.workload != BS_GPU_WORKLOAD_MLP ? ""
            : c->numerics_ok                       ? ", numerics ok"
                                                   : ", numerics OUTSIDE");
@@ -701,10 +528,9 @@ int cli_verify(int argc, char **argv)
 {
     const char *path = NULL, *measured_path = NULL, *predicted_path = NULL, *chart_path = NULL;
     int json = 0, want_probe = 0, dry_run = 0, code = EXIT_OK, rc;
-    verify_settings s;
+    bs_gpu_settings s;
     bs_override *ov = calloc((size_t)argc + 1, sizeof *ov);
-    cJSON **gpu_sets = calloc((size_t)argc + 1, sizeof *gpu_sets);
-    const char **gpu_set_keys = calloc((size_t)argc + 1, sizeof *gpu_set_keys);
+    bs_override *gpu_sets = calloc((size_t)argc + 1, sizeof *gpu_sets);
     size_t n_ov = 0, n_gpu = 0;
     double tolerance_arg = -1;
     int reps_arg = -1, warmup_arg = -1, streams_arg = 0;
@@ -716,7 +542,7 @@ int cli_verify(int argc, char **argv)
     bs_result meas;
     bs_context *ctx = NULL;
     bs_error err = {{0}};
-    comparison cmp = {0};
+    bs_gpu_comparison cmp;
     bs_config_init(&cfg);
     bs_config_init(&pcfg);
     bs_program_init(&prog);
@@ -724,11 +550,9 @@ int cli_verify(int argc, char **argv)
     bs_timeline_init(&mtl);
     bs_gpu_report_init(&rep);
     memset(&meas, 0, sizeof meas);
-    memset(&s, 0, sizeof s);
-    bs_gpu_options_init(&s.gpu);
-    s.tolerance = -1; /* set below from the workload unless given */
-    s.copy_cost_measured = 1;
-    if (!ov || !gpu_sets || !gpu_set_keys) {
+    bs_gpu_settings_init(&s);
+    bs_gpu_comparison_init(&cmp);
+    if (!ov || !gpu_sets) {
         fprintf(stderr, "bubblesim: out of memory\n");
         code = EXIT_FAILURE_OTHER;
         goto done;
@@ -796,9 +620,8 @@ int cli_verify(int argc, char **argv)
             goto done;
         }
         if (kv && strncmp(set.path, "gpu.", 4) == 0) {
-            cJSON *v = cJSON_Parse(set.value);
-            gpu_sets[n_gpu] = v ? v : cJSON_CreateString(set.value);
-            gpu_set_keys[n_gpu++] = set.path + 4;
+            set.path += 4;
+            gpu_sets[n_gpu++] = set;
         } else if (kv) {
             ov[n_ov++] = set;
         }
@@ -811,30 +634,28 @@ int cli_verify(int argc, char **argv)
         code = bad("missing CONFIG (a JSON file; see bubblesim --help)%s%s", "", "");
         goto done;
     }
-    if ((code = load_config(&cfg, &s, path, ov, n_ov)))
+    if ((rc = bs_gpu_config_load(&cfg, &s, path, ov, n_ov, &err))) {
+        code = cli_report(rc, &err);
         goto done;
+    }
     for (size_t k = 0; k < n_gpu; k++)
-        if ((code = apply_gpu_key(&s, gpu_set_keys[k], gpu_sets[k], "--set")))
+        if ((rc = bs_gpu_settings_set(&s, gpu_sets[k].path, gpu_sets[k].value, &err))) {
+            code = cli_report(rc, &err);
             goto done;
+        }
     if (tolerance_arg > 0)
         s.tolerance = tolerance_arg;
-    if (s.tolerance < 0) /* the targets */
-        s.tolerance = s.gpu.workload == BS_GPU_WORKLOAD_MLP ? 5.0 : 2.0;
     if (reps_arg > 0)
         s.gpu.reps = reps_arg;
     if (warmup_arg >= 0)
         s.gpu.warmup = warmup_arg;
     if (streams_arg)
         s.gpu.force_streams = 1;
-    int mlp = s.gpu.workload == BS_GPU_WORKLOAD_MLP;
-    if (mlp && !s.gpu.allocate_activations) {
-        fprintf(stderr,
-                "bubblesim: %s: gpu.allocate_activations: the mlp workload keeps real "
-                "activations in the stage pools; false is for the calibrated workload only\n",
-                path);
-        code = EXIT_BAD_INPUT;
+    if ((rc = bs_gpu_settings_finish(&s, path, &err))) {
+        code = cli_report(rc, &err);
         goto done;
     }
+    int mlp = s.gpu.workload == BS_GPU_WORKLOAD_MLP;
 
     /* Everything that can be checked without a GPU is checked first, so a
      * bad config says so on any machine. The mlp's sizes replace the
@@ -891,11 +712,9 @@ int cli_verify(int argc, char **argv)
                       path);
         goto failed;
     }
-    if (!(cmp.stage_order_match = calloc((size_t)prog.devices, sizeof *cmp.stage_order_match))) {
-        rc = BS_ERR_NOMEM;
+    if ((rc = bs_gpu_compare(&cmp, pred, &meas, &mtl, &rep, &prog, s.gpu.workload, s.tolerance,
+                             &err)))
         goto failed;
-    }
-    compare(&cmp, pred, &meas, &mtl, &rep, &prog, s.tolerance);
     if ((predicted_path && (code = write_result(predicted_path, pred, &pcfg))) ||
         (measured_path && (code = write_result(measured_path, &meas, &pcfg))) ||
         (chart_path &&
@@ -913,12 +732,9 @@ failed:
         snprintf(err.message, sizeof err.message, "out of memory");
     code = cli_report(rc, &err);
 done:
-    for (size_t k = 0; k < n_gpu; k++)
-        cJSON_Delete(gpu_sets[k]);
     free(gpu_sets);
-    free(gpu_set_keys);
     free(ov);
-    free(cmp.stage_order_match);
+    bs_gpu_comparison_free(&cmp);
     bs_result_free(&meas);
     bs_context_free(&ctx);
     bs_gpu_report_free(&rep);
