@@ -196,6 +196,7 @@ static void print_info_table(const bs_gpu_info *info)
         printf("green contexts: not available\n");
     printf("%%globaltimer: smallest step %.0f ns, %.6f timer ns per host ns\n", info->timer_tick_ns,
            info->timer_ns_per_ns);
+    printf("module loading: %s\n", info->module_loading[0] ? info->module_loading : "?");
 }
 
 static cJSON *info_json(const bs_gpu_info *info)
@@ -212,6 +213,7 @@ static cJSON *info_json(const bs_gpu_info *info)
     cJSON_AddNumberToObject(o, "partition_alignment_sms", info->alignment);
     cJSON_AddNumberToObject(o, "globaltimer_tick_ns", info->timer_tick_ns);
     cJSON_AddNumberToObject(o, "globaltimer_ns_per_host_ns", info->timer_ns_per_ns);
+    cJSON_AddStringToObject(o, "module_loading", info->module_loading);
     return o;
 }
 
@@ -284,6 +286,19 @@ static cJSON *mlp_json(const bs_gpu_settings *s, const bs_config *cfg, const bs_
         cJSON_AddNumberToObject(costs, "optimizer", rep->mlp_optimizer_ms);
         cJSON_AddNumberToObject(costs, "samples", rep->mlp_samples);
         cJSON_AddItemToObject(o, "measured_costs_ms", costs);
+        if (rep->mlp_cost_spread) {
+            cJSON *spread = cJSON_CreateObject();
+            for (int k = 0; k < 4; k++) {
+                const double *v = rep->mlp_cost_spread + (size_t)k * (size_t)rep->mlp_stages;
+                if (v[0] < 0)
+                    continue;
+                cJSON *a = cJSON_CreateArray();
+                for (int ch = 0; ch < rep->mlp_stages; ch++)
+                    cJSON_AddItemToArray(a, cJSON_CreateNumber(v[ch]));
+                cJSON_AddItemToObject(spread, kind_name(k), a);
+            }
+            cJSON_AddItemToObject(o, "measured_costs_spread_pct", spread);
+        }
     }
     cJSON_AddBoolToObject(o, "numerics_checked", n->checked);
     if (!n->checked)
@@ -325,13 +340,19 @@ static void print_mlp(const bs_gpu_settings *s, const bs_config *cfg, const bs_p
            m->hidden, m->batch, m->layers, m->layers == 1 ? "" : "s", (unsigned)m->seed,
            cfg->message_bytes, cfg->activation_bytes);
     if (rep->mlp_costs) {
-        printf("costs timed alone (median of %d, ms), per chunk:\n", rep->mlp_samples);
+        printf("costs timed alone (median of %d rounds, ms; spread = (slowest - fastest) / "
+               "median), per chunk:\n",
+               rep->mlp_samples);
         for (int k = 0; k < 4; k++) {
-            if (rep->mlp_costs[(size_t)k * (size_t)rep->mlp_stages] < 0)
+            size_t at = (size_t)k * (size_t)rep->mlp_stages;
+            if (rep->mlp_costs[at] < 0)
                 continue;
             printf("  %-12s", kind_name(k));
-            for (int ch = 0; ch < rep->mlp_stages; ch++)
-                printf(" %.6f", rep->mlp_costs[(size_t)k * (size_t)rep->mlp_stages + (size_t)ch]);
+            for (int ch = 0; ch < rep->mlp_stages; ch++) {
+                printf(" %.6f", rep->mlp_costs[at + (size_t)ch]);
+                if (rep->mlp_cost_spread)
+                    printf(" (%.2f%%)", rep->mlp_cost_spread[at + (size_t)ch]);
+            }
             printf("\n");
         }
     }
@@ -382,6 +403,12 @@ static cJSON *report_json(const bs_config *cfg, const bs_gpu_settings *s, const 
     cJSON_AddNumberToObject(o, "copy_latency_ms", rep->copy_latency_ms);
     cJSON_AddNumberToObject(o, "copy_bandwidth_bytes_per_s", rep->copy_bandwidth);
     cJSON_AddBoolToObject(o, "gate_timed_out", rep->gate_timed_out);
+    cJSON_AddNumberToObject(o, "gate_timeouts", rep->gate_timeouts);
+    cJSON_AddNumberToObject(o, "gate_timeout_ms", rep->gate_timeout_ms);
+    cJSON_AddStringToObject(o, "selftest", rep->selftest);
+    cJSON_AddNumberToObject(o, "kernels_warmed", rep->kernels_warmed);
+    cJSON_AddNumberToObject(o, "warm_ms", rep->warm_ms);
+    cJSON_AddNumberToObject(o, "warm_runs", rep->warm_runs);
     cJSON_AddNumberToObject(o, "makespan_predicted_ms", pred->makespan);
     cJSON_AddNumberToObject(o, "makespan_measured_ms", meas->makespan);
     cJSON_AddNumberToObject(o, "makespan_measured_min_ms", rep->makespan_min);
@@ -443,8 +470,17 @@ static void print_table(const bs_config *cfg, const bs_gpu_settings *s, const bs
     if (!dry && rep->copy_bandwidth > 0)
         printf("copy latency (4 bytes) %.6f ms, bandwidth %.4g GB/s\n", rep->copy_latency_ms,
                rep->copy_bandwidth / 1e9);
-    if (rep->gate_timed_out)
-        printf("warning: the GPU started before the host had issued the whole run\n");
+    if (!dry)
+        printf("pre-flight: %s; %d ungated kernel launches; %d whole runs in %.0f ms to warm "
+               "the GPU\n",
+               rep->selftest, rep->kernels_warmed, rep->warm_runs, rep->warm_ms);
+    if (rep->gate_timeouts)
+        printf("warning: in %d run%s the gate let go after %.0f ms, before the host had issued "
+               "the whole run%s\n",
+               rep->gate_timeouts, rep->gate_timeouts == 1 ? "" : "s", rep->gate_timeout_ms,
+               rep->gate_timed_out ? " (measured runs among them: their times include host "
+                                     "issue)"
+                                   : " (none of the measured runs)");
     printf("\n%-22s %14s %14s %12s\n", "", "predicted", "measured", "difference");
     printf("%-22s %14.6f %14.6f %11.3f%%\n", "makespan (ms)", pred->makespan, meas->makespan,
            c->makespan_error_pct);

@@ -36,6 +36,19 @@ JSON
         echo "FAIL: $name (exit $rc)"
         cat "$tmp/out" "$tmp/err"
         fails=$((fails + 1))
+    elif ! grep -q '"selftest":[[:space:]]*".*: ok"' "$tmp/out" ||
+        ! grep -q '"module_loading":[[:space:]]*"EAGER' "$tmp/out" ||
+        grep -q '"kernels_warmed":[[:space:]]*0,' "$tmp/out"; then
+        # the pre-flight: every stream operation tried, modules loaded
+        # eagerly, every kernel launched once before timing
+        echo "FAIL: $name: pre-flight not reported as done"
+        cat "$tmp/out"
+        fails=$((fails + 1))
+    elif grep -q '"workload":[[:space:]]*"mlp"' "$tmp/out" &&
+        grep -q '"mode":[[:space:]]*"streams"' "$tmp/out" &&
+        ! grep -q '"judged":[[:space:]]*false' "$tmp/out"; then
+        echo "FAIL: $name: mlp in streams mode must not be judged"
+        fails=$((fails + 1))
     else
         echo "ok: $name (exit $rc)"
     fi
