@@ -11,7 +11,7 @@
 #   mlp          the same scenarios with real layers (gpu.workload "mlp")
 #   tests        the GPU test script tests/gpu_device.sh, run directly (no meson)
 # Each scenario runs `bubblesim verify --json` ONCE, writing its report and
-# both results (predicted, measured) in `run --json` form.
+# both timelines (predicted, measured) as Chrome/Perfetto traces, op by op.
 #
 # OUTDIR never holds more than four files, so everything comes back from a
 # device call (at most 8 files): after every step the work folder is
@@ -144,7 +144,8 @@ echo "kernel: $(uname -srm)"
 echo "bubblesim: $1"
 ldd "$1" 2>&1 | sed 's/^/  /'
 if command -v nvidia-smi >/dev/null 2>&1; then
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,persistence_mode,power.draw,power.limit,temperature.gpu --format=csv 2>&1
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,persistence_mode,power.draw,power.limit,temperature.gpu --format=csv 2>&1 ||
+        nvidia-smi 2>&1
     nvidia-smi -q -d CLOCK,PERFORMANCE 2>&1 | head -80
 else
     echo "nvidia-smi: not found"
@@ -211,7 +212,7 @@ scenario() {
     fi
     log "== $name (timeout $t s, $SECONDS of $budget s used)"
     timeout -k 5 "$t" "$bin" verify "$res/configs/$name.json" --json --tolerance "$tol" \
-        --predicted "$res/$name.predicted.json" --measured "$res/$name.measured.json" \
+        --predicted "$res/$name.predicted.trace.json" --measured "$res/$name.measured.trace.json" \
         "${dryflag[@]}" >"$res/$name.json" 2>"$res/$name.err"
     rc=$?
     [ "$rc" -eq 137 ] && rc=124

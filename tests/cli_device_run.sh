@@ -38,13 +38,33 @@ grep -q '^exit 0$' "$sum" || fail "summary does not end with exit 0"
 mkdir "$tmp/x"
 tar -C "$tmp/x" -xzf "$tmp/out/results.tar.gz" || fail "archive does not unpack"
 for name in smoke-1f1b-p2 calibrated-interleaved-p8 mlp-pipedream-p4; do
-    for f in configs/$name.json $name.json $name.predicted.json $name.measured.json; do
+    for f in configs/$name.json $name.json $name.predicted.trace.json $name.measured.trace.json; do
         [ -s "$tmp/x/results/$f" ] || fail "archive lacks results/$f"
     done
     grep -q '"dry_run":[[:space:]]*true' "$tmp/x/results/$name.json" ||
         fail "$name.json does not say dry_run"
 done
+grep -q '"traceEvents"' "$tmp/x/results/mlp-pipedream-p4.measured.trace.json" ||
+    fail "measured trace has no events"
 [ -s "$tmp/x/results/probe.err" ] || fail "archive lacks the probe's message"
+
+# The carried layout: a build folder holding only cli/bubblesim and a copy
+# of libcjson.so.1, which the script finds through LD_LIBRARY_PATH (the
+# facts record where ldd found it).
+lib=/usr/lib/x86_64-linux-gnu/libcjson.so.1
+mkdir -p "$tmp/kit/cli"
+cp "$bin" "$tmp/kit/cli/bubblesim"
+[ -r "$lib" ] && cp "$lib" "$tmp/kit/"
+STAGES=2 SCHEDULES=1f1b BUILD=$tmp/kit "$src/gpu/device-run.sh" "$tmp/outk" --dry-run \
+    >"$tmp/stdoutk" 2>&1
+rc=$?
+[ "$rc" -eq 0 ] || { fail "carried kit exited $rc"; cat "$tmp/stdoutk"; }
+n=$(grep -cE '^(smoke|calibrated|mlp)-[a-z0-9-]+-p[0-9]+ +exit 0 ' "$tmp/outk/summary.txt")
+[ "$n" -eq 3 ] || fail "carried kit: $n scenarios passed, 3 expected"
+if [ -r "$lib" ]; then
+    grep -q "libcjson.so.1 => $tmp/kit/libcjson.so.1" "$tmp/outk/log.txt" ||
+        fail "the carried libcjson.so.1 is not the one found"
+fi
 [ -s "$tmp/x/results/summary.txt" ] || fail "archive lacks summary.txt"
 
 # A spent budget: every step skipped, still packed, exit 5.
