@@ -2,12 +2,16 @@
  * test_gpu_compare.c - the plain-C parts of `verify` that moved into gpu/:
  * the "gpu" settings reader (gpu/settings.c), with hostile values, and the
  * comparison and its pass rule (gpu/compare.c) on hand-made results whose
- * answers are worked out here.
+ * answers are worked out here, the prediction's config from measured costs
+ * (gpu/predict.c), and the report's table and JSON (gpu/verify_report.c).
  */
 #include "check.h"
 #include "compare.h"
+#include "predict.h"
 #include "settings.h"
+#include "verify_report.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -250,6 +254,189 @@ static void test_compare(void)
     bs_config_free(&cfg);
 }
 
+/* Reads everything written to f (a tmpfile) into a static buffer. */
+static const char *slurp(FILE *f)
+{
+    static char text[16384];
+    size_t n;
+    rewind(f);
+    n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    return text;
+}
+
+static double json_number(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : -12345.0;
+}
+
+/* The report of a hand-made mlp run in streams mode on 2 stages, as a
+ * table and as JSON: the figures put in come out where they belong. */
+static void test_report(void)
+{
+    bs_config cfg;
+    bs_program prog;
+    bs_error err = {{0}};
+    bs_config_init(&cfg);
+    bs_program_init(&prog);
+    snprintf(cfg.schedule, sizeof cfg.schedule, "1f1b");
+    cfg.stages = 2;
+    cfg.microbatches = 4;
+    cfg.message_bytes = 1024;
+    CHECK(bs_program_build(&prog, &cfg, &err) == BS_OK);
+    bs_gpu_settings s;
+    bs_gpu_settings_init(&s);
+    s.gpu.workload = BS_GPU_WORKLOAD_MLP;
+    CHECK(bs_gpu_settings_finish(&s, "c.json", &err) == BS_OK);
+
+    bs_device_result dev_p[2], dev_m[2];
+    memset(dev_p, 0, sizeof dev_p);
+    memset(dev_m, 0, sizeof dev_m);
+    dev_p[0].busy = dev_p[1].busy = 6.0;
+    dev_m[0].busy = dev_m[1].busy = 6.5;
+    bs_result pred, meas;
+    memset(&pred, 0, sizeof pred);
+    snprintf(pred.schedule, sizeof pred.schedule, "1f1b");
+    pred.makespan = 10.0;
+    pred.messages = 8;
+    pred.iterations = 1;
+    pred.devices = 2;
+    pred.device = dev_p;
+    meas = pred;
+    meas.makespan = 12.0;
+    meas.device = dev_m;
+    bs_timeline mtl;
+    memset(&mtl, 0, sizeof mtl);
+    mtl.messages_sent = 8;
+    bs_gpu_report rep;
+    bs_gpu_report_init(&rep);
+    CHECK(bs_gpu_report_reserve(&rep, prog.op_count, prog.devices, &err) == BS_OK);
+    for (size_t i = 0; i < prog.op_count; i++)
+        rep.executed[i] = (uint32_t)i;
+    rep.copies = 8;
+    rep.reps = 5;
+    rep.makespan_median = 12.0;
+    rep.makespan_min = 11.94;
+    rep.makespan_max = 12.06;
+    rep.gate_timeouts = 1;
+    rep.gate_timeout_ms = 1000;
+    rep.kernels_warmed = 24;
+    rep.warm_runs = 30;
+    rep.warm_ms = 301;
+    snprintf(rep.mode, sizeof rep.mode, "streams");
+    snprintf(rep.selftest, sizeof rep.selftest, "plain streams: ... on each of 2 streams: ok");
+    snprintf(rep.info.module_loading, sizeof rep.info.module_loading, "EAGER");
+    rep.mlp_stages = 2;
+    rep.mlp_samples = 7;
+    double costs[8] = {1.5, 2.5, 3, 4, -1, -1, -1, -1};
+    double spread[8] = {0.5, 0.25, 1, 2, -1, -1, -1, -1};
+    rep.mlp_costs = malloc(sizeof costs);
+    rep.mlp_cost_spread = malloc(sizeof spread);
+    if (rep.mlp_costs && rep.mlp_cost_spread) {
+        memcpy(rep.mlp_costs, costs, sizeof costs);
+        memcpy(rep.mlp_cost_spread, spread, sizeof spread);
+    }
+    bs_gpu_comparison c;
+    bs_gpu_comparison_init(&c);
+    CHECK(bs_gpu_compare(&c, &pred, &meas, &mtl, &rep, &prog, s.gpu.workload, s.tolerance, &err) ==
+          BS_OK);
+    CHECK(!c.judged && c.within); /* 20 % off, but not comparable */
+    bs_gpu_verify_view v = {&cfg, &s, &rep, &pred, &meas, &c, &prog};
+
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(bs_gpu_verify_write_table(f, &v, &err) == BS_OK);
+        const char *t = slurp(f);
+        CHECK_MSG(strstr(t, "2000.0 us") != NULL, "%s", t);
+        CHECK_MSG(strstr(t, "1000.00 us/hop (2 message hops per micro-batch)") != NULL, "%s", t);
+        CHECK_MSG(strstr(t, "1.000% (slowest - fastest of 5 reps") != NULL, "%s", t);
+        CHECK_MSG(strstr(t, "makespan not comparable: in streams mode") != NULL, "%s", t);
+        CHECK_MSG(strstr(t, "PASS: makespan error 20.000% (tolerance 5%, not judged") != NULL, "%s",
+                  t);
+        CHECK_MSG(strstr(t, "24 ungated kernel launches; 30 whole runs in 301 ms") != NULL, "%s",
+                  t);
+        CHECK_MSG(strstr(t, "in 1 run the gate let go after 1000 ms") != NULL, "%s", t);
+        CHECK_MSG(strstr(t, "forward      1.500000 (0.50%) 2.500000 (0.25%)") != NULL, "%s", t);
+        CHECK_MSG(strstr(t, "module loading: EAGER") != NULL, "%s", t);
+        CHECK(strstr(t, "DRY RUN") == NULL);
+        fclose(f);
+    }
+    f = tmpfile();
+    if (f) {
+        CHECK(bs_gpu_verify_write_json(f, &v, &err) == BS_OK);
+        cJSON *o = cJSON_Parse(slurp(f));
+        CHECK(o != NULL);
+        CHECK_NEAR(json_number(o, "makespan_error_pct"), 20.0, 1e-9);
+        CHECK_NEAR(json_number(o, "makespan_error_us"), 2000.0, 1e-9);
+        CHECK_NEAR(json_number(o, "makespan_error_per_hop_us"), 1000.0, 1e-9);
+        CHECK_NEAR(json_number(o, "message_hops_per_microbatch"), 2.0, 0);
+        CHECK_NEAR(json_number(o, "makespan_noise_pct"), 1.0, 1e-9);
+        CHECK_NEAR(json_number(o, "gate_timeouts"), 1, 0);
+        CHECK_NEAR(json_number(o, "kernels_warmed"), 24, 0);
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "judged")));
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "pass")));
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "dry_run")));
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "not_judged");
+        CHECK(cJSON_IsString(why) && strstr(why->valuestring, "not comparable"));
+        const cJSON *mlp = cJSON_GetObjectItemCaseSensitive(o, "mlp");
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(mlp, "measured_costs_spread_pct");
+        const cJSON *bw = cJSON_GetObjectItemCaseSensitive(sp, "backward");
+        CHECK(cJSON_GetArraySize(bw) == 2 && cJSON_GetArrayItem(bw, 1)->valuedouble == 2.0);
+        CHECK(cJSON_GetObjectItemCaseSensitive(sp, "weight_grad") == NULL);
+        const cJSON *gpu = cJSON_GetObjectItemCaseSensitive(o, "gpu");
+        const cJSON *ml = cJSON_GetObjectItemCaseSensitive(gpu, "module_loading");
+        CHECK(cJSON_IsString(ml) && strcmp(ml->valuestring, "EAGER") == 0);
+        cJSON_Delete(o);
+        fclose(f);
+    }
+    /* A dry run says so first; a write to a full device is an error. */
+    snprintf(rep.mode, sizeof rep.mode, "dry-run");
+    f = tmpfile();
+    if (f) {
+        CHECK(bs_gpu_verify_write_table(f, &v, &err) == BS_OK);
+        CHECK(strncmp(slurp(f), "DRY RUN", 7) == 0);
+        fclose(f);
+    }
+    f = fopen("/dev/full", "w");
+    if (f) {
+        CHECK(bs_gpu_verify_write_json(f, &v, &err) == BS_ERR_IO);
+        fclose(f);
+    }
+
+    /* The prediction's config: the measured per-chunk costs (mlp, not a
+     * dry run), overlap 1, and the measured copy as the network. */
+    bs_config pcfg;
+    bs_config_init(&pcfg);
+    rep.copy_ms = 0.2;
+    rep.copy_latency_ms = 0.01;
+    rep.copy_bandwidth = 1e9;
+    CHECK(bs_gpu_prediction_config(&pcfg, &cfg, &prog, &rep, &s, 0, &err) == BS_OK);
+    CHECK(pcfg.forward.count == 2 && pcfg.forward.v[0] == 1.5 && pcfg.forward.v[1] == 2.5);
+    CHECK(pcfg.backward.count == 2 && pcfg.backward.v[0] == 3 && pcfg.backward.v[1] == 4);
+    CHECK(pcfg.weight.count == 2 && pcfg.weight.v[0] == 0 && pcfg.weight.v[1] == 0);
+    CHECK(pcfg.overlap == 1.0 && pcfg.latency == 0.01 && pcfg.bandwidth == 1e9);
+    bs_config_free(&pcfg);
+    bs_config_init(&pcfg);
+    rep.copy_bandwidth = 0; /* the message copy no slower than 4 bytes */
+    s.copy_cost_measured = 1;
+    CHECK(bs_gpu_prediction_config(&pcfg, &cfg, &prog, &rep, &s, 1, &err) == BS_OK);
+    CHECK(pcfg.latency == 0.2 && pcfg.bandwidth == 0);
+    CHECK(pcfg.forward.count == cfg.forward.count); /* a dry run keeps the config's costs */
+    bs_config_free(&pcfg);
+    bs_config_init(&pcfg);
+    s.copy_cost_measured = 0;
+    CHECK(bs_gpu_prediction_config(&pcfg, &cfg, &prog, &rep, &s, 1, &err) == BS_OK);
+    CHECK(pcfg.latency == cfg.latency && pcfg.bandwidth == cfg.bandwidth);
+    bs_config_free(&pcfg);
+
+    bs_gpu_comparison_free(&c);
+    bs_gpu_report_free(&rep);
+    bs_program_free(&prog);
+    bs_config_free(&cfg);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -258,6 +445,7 @@ int main(void)
     }
     test_settings();
     test_compare();
+    test_report();
     char path[256];
     const char *names[] = {"c.json", "bad.json"};
     for (size_t k = 0; k < 2; k++) {
