@@ -201,7 +201,7 @@ field() { sed -n "s/^[[:space:]]*\"$1\":[[:space:]]*\\([^,]*\\),\\{0,1\\}\$/\\1/
 # scenario NAME SCHEDULE P V M WORKLOAD TOLERANCE SECONDS: one verify --json
 # run; its report, both results and its stderr land in the work folder.
 scenario() {
-    local name=$1 tol=$7 secs=$8 t line
+    local name=$1 tol=$7 secs=$8 t line j
     write_config "$1" "$2" "$3" "$4" "$5" "$6"
     t=$(left)
     [ "$t" -gt "$secs" ] && t=$secs
@@ -220,7 +220,8 @@ scenario() {
     [ -s "$res/$name.err" ] || rm -f "$res/$name.err"
     case $rc in
     0 | 4)
-        line="makespan predicted $(field makespan_predicted_ms "$res/$name.json") ms, measured $(field makespan_measured_ms "$res/$name.json") ms, error $(field makespan_error_pct "$res/$name.json") %, mode $(field mode "$res/$name.json"), judged $(field judged "$res/$name.json"), pass $(field pass "$res/$name.json")"
+        j=$res/$name.json
+        line="makespan predicted $(field makespan_predicted_ms "$j") ms, measured $(field makespan_measured_ms "$j") ms, error $(field makespan_error_pct "$j") % ($(field makespan_error_us "$j") us, $(field makespan_error_per_hop_us "$j") us/hop), spread $(field makespan_noise_pct "$j") %, mode $(field mode "$j"), judged $(field judged "$j"), pass $(field pass "$j")"
         [ "$rc" -eq 4 ] && worse 4 ;;
     124) line="TIMEOUT after $t s"; worse 5 ;;
     *) line="FAILED: $(head -c 300 "$res/$name.err" 2>/dev/null | tr '\n' ' ')"; worse 5 ;;
