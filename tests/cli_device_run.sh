@@ -74,6 +74,78 @@ rc=$?
 [ -s "$tmp/out0/results.tar.gz" ] && [ -s "$tmp/out0/summary.txt" ] || fail "BUDGET=0 left no archive"
 grep -q 'skipped: budget spent' "$tmp/out0/summary.txt" || fail "BUDGET=0 does not say skipped"
 
+# Not a dry run, on a machine without a usable GPU: the probe stops the run
+# (exit 3), said in the summary, still packed.
+if ! "$bin" verify --probe >/dev/null 2>&1; then
+    BUILD=$build "$src/gpu/device-run.sh" "$tmp/outg" >"$tmp/stdoutg" 2>&1
+    rc=$?
+    [ "$rc" -eq 3 ] || { fail "no GPU, not a dry run: exit $rc, 3 expected"; cat "$tmp/stdoutg"; }
+    grep -q '^no usable GPU: nothing measured' "$tmp/outg/summary.txt" ||
+        fail "no GPU: summary does not say so"
+    [ -s "$tmp/outg/results.tar.gz" ] || fail "no GPU: no archive"
+    [ "$(find "$tmp/outg" -type f | wc -l)" -le 8 ] || fail "no GPU: too many files"
+fi
+
+# The path a real device takes, with a stand-in bubblesim (a script that
+# answers like verify on a GPU): every scenario once with --json, the
+# summary built from its report, exit 4 for a scenario outside tolerance
+# (pipedream here), 5 for one past its timeout (forward here, stopped after
+# SCENARIO_TIMEOUT), and the GPU tests run directly with the stand-in.
+mkdir -p "$tmp/fake/cli"
+cat >"$tmp/fake/cli/bubblesim" <<'FAKE'
+#!/usr/bin/env bash
+[ "$1" = --help ] && exit 0
+[ "$1" = verify ] || exit 2
+shift
+if [ "$1" = --probe ]; then
+    echo '{"name": "stand-in"}'
+    exit 0
+fi
+cfg=$1
+count=$(cat "$(dirname "$0")/../count" 2>/dev/null || echo 0)
+echo $((count + 1)) >"$(dirname "$0")/../count"
+grep -q '"schedule": "forward"' "$cfg" 2>/dev/null && exec sleep 30
+code=0
+pass=true
+grep -q '"schedule": "pipedream"' "$cfg" 2>/dev/null && { code=4; pass=false; }
+cat <<EOF
+{
+	"workload":	"calibrated",
+	"mode":	"green-contexts",
+	"selftest":	"green-context streams: ok",
+	"kernels_warmed":	4,
+	"makespan_predicted_ms":	27,
+	"makespan_measured_ms":	27.27,
+	"makespan_error_pct":	1,
+	"makespan_error_us":	270,
+	"makespan_error_per_hop_us":	135,
+	"makespan_noise_pct":	0.5,
+	"messages_match":	true,
+	"orders_match":	true,
+	"judged":	true,
+	"pass":	$pass,
+	"gpu":	{"module_loading": "EAGER"}
+}
+EOF
+exit $code
+FAKE
+chmod +x "$tmp/fake/cli/bubblesim"
+STAGES=2 SCENARIO_TIMEOUT=1 BUILD=$tmp/fake "$src/gpu/device-run.sh" "$tmp/outf" \
+    >"$tmp/stdoutf" 2>&1
+rc=$?
+sumf=$tmp/outf/summary.txt
+[ "$rc" -eq 5 ] || { fail "stand-in run: exit $rc, 5 expected (a timeout)"; cat "$tmp/stdoutf"; }
+grep -q '^DRY RUN' "$sumf" && fail "stand-in run says DRY RUN"
+grep -qE '^calibrated-1f1b-p2 +exit 0 +makespan predicted 27 ms, measured 27.27 ms, error 1 % \(270 us, 135 us/hop\), spread 0.5 %, mode green-contexts, judged true, pass true$' "$sumf" ||
+    { fail "stand-in run: summary line"; cat "$sumf"; }
+grep -qE '^mlp-pipedream-p2 +exit 4 .*pass false$' "$sumf" || fail "stand-in run: exit 4 line"
+grep -qE '^calibrated-forward-p2 +exit 124 +TIMEOUT after 1 s$' "$sumf" ||
+    fail "stand-in run: timeout line"
+grep -q '^tests: exit 0' "$sumf" || { fail "stand-in run: GPU tests"; cat "$tmp/outf/log.txt"; }
+# 1 smoke + 10 scenarios, each run once; then 14 runs of tests/gpu_device.sh
+[ "$(cat "$tmp/fake/count")" -eq 25 ] || fail "stand-in run: $(cat "$tmp/fake/count") verify runs, 25 expected"
+[ "$(find "$tmp/outf" -type f | wc -l)" -le 8 ] || fail "stand-in run: too many files"
+
 # Usage errors: exit 2, nothing run.
 "$src/gpu/device-run.sh" >/dev/null 2>&1
 [ $? -eq 2 ] || fail "no OUTDIR should exit 2"
