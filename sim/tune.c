@@ -149,6 +149,41 @@ const char *bs_tune_describe(const bs_tune_candidate *c, char *buf, size_t size)
 
 /* ------------------------------------------------------------ the spec */
 
+/* The keys of the "tune" object (docs/tune.md). */
+static const struct {
+    const char *name, *type, *range, *description;
+} tune_keys[] = {
+    {"devices", "integer, required", "1 to 16777216", "devices to use (P * T)"},
+    {"global_batch", "integer, required", "1 to 1073741823", "sequences per iteration (b * M)"},
+    {"memory_limit", "number", "> 0 and <= 1e18",
+     "bytes per device; default hardware.memory_bytes"},
+    {"schedules", "array of strings", "built-in schedule names, not custom",
+     "schedules to search; default every one of the config's kind (training or inference)"},
+    {"tensor_parallel", "array of integers", "1 to 4096",
+     "T values to search; default powers of 2 up to 8 dividing heads and devices"},
+    {"virtual_stages", "array of integers", "1 to 256", "V values to search; default [1, 2, 4]"},
+    {"microbatch_sizes", "array of integers", ">= 1",
+     "b values to search; default powers of 2 up to 32 dividing global_batch"},
+    {"use_all_devices", "boolean", "true or false",
+     "require P * T = devices (false: at most devices); default true"},
+};
+
+#define TUNE_N_KEYS (sizeof tune_keys / sizeof tune_keys[0])
+
+size_t bs_tune_key_count(void)
+{
+    return TUNE_N_KEYS;
+}
+
+void bs_tune_key_describe(size_t i, bs_config_key *out)
+{
+    snprintf(out->path, sizeof out->path, "tune.%s", tune_keys[i].name);
+    snprintf(out->type, sizeof out->type, "%s", tune_keys[i].type);
+    snprintf(out->range, sizeof out->range, "%s", tune_keys[i].range);
+    out->description = tune_keys[i].description;
+    out->doc = "docs/tune.md";
+}
+
 static int spec_int(const cJSON *item, const char *path, const char *source, int min, int max,
                     int *out, bs_error *err)
 {
@@ -193,9 +228,7 @@ static int spec_int_list(const cJSON *obj, const char *key, const char *source, 
 static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const bs_config *base,
                      const char *source, bs_error *err)
 {
-    static const char *const known[] = {"devices",          "global_batch",    "memory_limit",
-                                        "schedules",        "tensor_parallel", "virtual_stages",
-                                        "microbatch_sizes", "use_all_devices"};
+
     int rc;
     memset(sp, 0, sizeof *sp);
     sp->use_all_devices = 1;
@@ -208,9 +241,9 @@ static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const 
         return bs_fail(err, BS_ERR_INVALID, "%s: tune: expected an object", source);
     for (const cJSON *item = tune->child; item; item = item->next) {
         size_t i = 0;
-        while (i < sizeof known / sizeof known[0] && strcmp(known[i], item->string) != 0)
+        while (i < TUNE_N_KEYS && strcmp(tune_keys[i].name, item->string) != 0)
             i++;
-        if (i == sizeof known / sizeof known[0])
+        if (i == TUNE_N_KEYS)
             return bs_fail(err, BS_ERR_INVALID,
                            "%s: tune.%s: unknown key; expected one of devices, global_batch, "
                            "memory_limit, schedules, tensor_parallel, virtual_stages, "
