@@ -60,6 +60,8 @@ int cli_export(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 /* `sweep`: the cross product of a config's "sweep" values (cli/sweep.c). */
 int cli_sweep(int argc, char **argv);
+/* `merge`: the shards of a sweep joined (cli/merge.c). */
+int cli_merge(int argc, char **argv);
 /* `tune`: the fastest schedule, P, T, V and micro-batch size that fit (cli/tune.c). */
 int cli_tune(int argc, char **argv);
 
