@@ -1097,6 +1097,8 @@ int cli_sweep(int argc, char **argv)
     }
     stem_of(stem, sizeof stem, path);
     s.source = path;
+    /* A signal while the config is read still says what happened. */
+    cli_install_interrupt_cleanup();
     if ((rc = bs_read_text_file(path, &text, &err)))
         goto failed;
     /* --set goes into the text before the sweep is split off, so that it is
@@ -1210,6 +1212,15 @@ done:
     bs_text_free(definition);
     free(overrides);
     return code;
+}
+
+int sweep_check_section(const char *text, const char *source, bs_error *err)
+{
+    sweep s;
+    sweep_init(&s, source);
+    int rc = sweep_read(&s, text, SIZE_MAX / sizeof(sweep_row), err);
+    sweep_free(&s);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ merge */
