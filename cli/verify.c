@@ -412,16 +412,9 @@ done:
     return code;
 }
 
-int cli_verify_check_gpu(const cJSON *gpu, const char *path)
+int cli_verify_check_gpu(const struct cJSON *gpu, const char *path)
 {
-    verify_settings s;
-    int code = EXIT_OK;
-    memset(&s, 0, sizeof s);
-    if (!cJSON_IsObject(gpu)) {
-        fprintf(stderr, "bubblesim: %s: gpu: expected an object with keys %s\n", path, gpu_keys);
-        return EXIT_BAD_INPUT;
-    }
-    for (const cJSON *item = gpu->child; item && !code; item = item->next)
-        code = apply_gpu_key(&s, item->string, item, path);
-    return code;
+    bs_error err = {{0}};
+    int rc = bs_gpu_settings_check(gpu, path, &err);
+    return rc ? cli_report_file(path, rc, &err) : EXIT_OK;
 }

@@ -132,6 +132,19 @@ static int apply_key(bs_gpu_settings *s, const char *key, const cJSON *v, const 
     return rc;
 }
 
+int bs_gpu_settings_check(const cJSON *gpu, const char *src, bs_error *err)
+{
+    bs_gpu_settings scratch;
+    int rc = BS_OK;
+    bs_gpu_settings_init(&scratch);
+    if (!cJSON_IsObject(gpu))
+        return bs_fail(err, BS_ERR_INVALID, "%s: gpu: expected an object with keys %s", src,
+                       gpu_keys);
+    for (const cJSON *item = gpu->child; item && !rc; item = item->next)
+        rc = apply_key(&scratch, item->string, item, src, err);
+    return rc;
+}
+
 int bs_gpu_settings_set(bs_gpu_settings *s, const char *key, const char *value, bs_error *err)
 {
     cJSON *v = cJSON_Parse(value);

@@ -30,6 +30,12 @@ void bs_gpu_settings_init(bs_gpu_settings *s);
 int bs_gpu_config_load(bs_config *cfg, bs_gpu_settings *s, const char *path, const bs_override *ov,
                        size_t n_ov, bs_error *err);
 
+/* Checks a parsed "gpu" object key by key as verify would read it, without
+ * keeping the values: `run` uses it to accept a config that carries the
+ * section. src names the file in messages. */
+struct cJSON;
+int bs_gpu_settings_check(const struct cJSON *gpu, const char *src, bs_error *err);
+
 /* Applies `--set gpu.KEY=VALUE`; key is the path after "gpu." (such as
  * "reps" or "mlp.hidden"), value JSON text, or a bare word taken as a
  * string ("mlp" stays a string, "3" is a number). */
