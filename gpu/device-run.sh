@@ -156,6 +156,10 @@ step facts 30 bash "$work/facts.sh" "$bin"
 facts_rc=$rc
 cp "$out/log.txt" "$res/facts.txt"
 note "facts: exit $facts_rc"
+if command -v nvidia-smi >/dev/null 2>&1; then
+    note "gpu: $(timeout 20 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm \
+        --format=csv,noheader 2>&1 | head -2 | tr '\n' ' ')(name, driver, SM clock now and at most)"
+fi
 pack
 
 # -- probe

@@ -130,8 +130,12 @@ EOF
 exit $code
 FAKE
 chmod +x "$tmp/fake/cli/bubblesim"
-STAGES=2 SCENARIO_TIMEOUT=1 BUILD=$tmp/fake "$src/gpu/device-run.sh" "$tmp/outf" \
-    >"$tmp/stdoutf" 2>&1
+# and a stand-in nvidia-smi (its answer is made up for this test only)
+mkdir -p "$tmp/smi"
+printf '#!/bin/sh\necho "Stand-in GPU, 0.0, 1 MHz, 2 MHz"\n' >"$tmp/smi/nvidia-smi"
+chmod +x "$tmp/smi/nvidia-smi"
+PATH=$tmp/smi:$PATH STAGES=2 SCENARIO_TIMEOUT=1 BUILD=$tmp/fake "$src/gpu/device-run.sh" \
+    "$tmp/outf" >"$tmp/stdoutf" 2>&1
 rc=$?
 sumf=$tmp/outf/summary.txt
 [ "$rc" -eq 5 ] || { fail "stand-in run: exit $rc, 5 expected (a timeout)"; cat "$tmp/stdoutf"; }
@@ -141,6 +145,8 @@ grep -qE '^calibrated-1f1b-p2 +exit 0 +makespan predicted 27 ms, measured 27.27 
 grep -qE '^mlp-pipedream-p2 +exit 4 .*pass false$' "$sumf" || fail "stand-in run: exit 4 line"
 grep -qE '^calibrated-forward-p2 +exit 124 +TIMEOUT after 1 s$' "$sumf" ||
     fail "stand-in run: timeout line"
+grep -q '^gpu: Stand-in GPU, 0.0, 1 MHz, 2 MHz' "$sumf" || fail "stand-in run: no gpu line"
+grep -q 'Stand-in GPU' "$tmp/outf/log.txt" || fail "stand-in run: facts lack nvidia-smi"
 grep -q '^tests: exit 0' "$sumf" || { fail "stand-in run: GPU tests"; cat "$tmp/outf/log.txt"; }
 # 1 smoke + 10 scenarios, each run once; then 14 runs of tests/gpu_device.sh
 [ "$(cat "$tmp/fake/count")" -eq 25 ] || fail "stand-in run: $(cat "$tmp/fake/count") verify runs, 25 expected"
