@@ -995,6 +995,41 @@ error:
     return rc;
 }
 
+int bs_config_check_keys(const char *text, const char *source, const bs_override *overrides,
+                         size_t n_overrides, bs_error *err)
+{
+    int rc = BS_OK;
+    char *printed = NULL;
+    bs_config tmp;
+    bs_model m;
+    bs_config_init(&tmp);
+    bs_model_init(&m);
+    cJSON *root = parse_with_overrides(text, source, overrides, n_overrides, err, &rc);
+    if (!root)
+        goto error;
+    if ((rc = read_object(&tmp, root, NULL, source, err)))
+        goto error;
+    if (!bs_schedule_find(tmp.schedule)) {
+        rc = bs_fail(err, BS_ERR_INVALID, "%s: schedule: unknown schedule \"%s\"", source,
+                     tmp.schedule);
+        goto error;
+    }
+    /* The model's keys alone; the plan (which needs P and V) is left out. */
+    if (cJSON_GetObjectItemCaseSensitive(root, "model")) {
+        if (!(printed = cJSON_PrintUnformatted(root))) {
+            rc = bs_fail(err, BS_ERR_NOMEM, "out of memory");
+            goto error;
+        }
+        rc = bs_model_parse(&m, printed, source, err);
+    }
+error:
+    cJSON_free(printed);
+    cJSON_Delete(root);
+    bs_model_free(&m);
+    bs_config_free(&tmp);
+    return rc;
+}
+
 int bs_config_apply_overrides(const char *text, const char *source, const bs_override *overrides,
                               size_t n_overrides, char **out, bs_error *err)
 {

@@ -803,6 +803,19 @@ static int rank(bs_tune *st, bs_error *err)
     return BS_OK;
 }
 
+int bs_tune_check(const char *text, const char *source, const bs_override *overrides,
+                  size_t n_overrides, bs_error *err)
+{
+    bs_tune *t = NULL;
+    int rc = bs_tune_create(&t);
+    if (rc)
+        return bs_fail(err, rc, "out of memory");
+    t->source = source;
+    rc = load(t, text, source, overrides, n_overrides, err);
+    bs_tune_free(&t);
+    return rc;
+}
+
 int bs_tune_run(bs_tune *tune, const char *text, const char *source, const bs_override *overrides,
                 size_t n_overrides, const bs_tune_options *opts, bs_error *err)
 {

@@ -83,9 +83,9 @@ expect 2 "--set costs.fwd: unknown key" "$bin" run "$tmp/ok.json" --set costs.fw
 cfg nul.json '{}'
 printf '\0' >>"$tmp/nul.json"
 expect 2 "NUL byte" "$bin" run "$tmp/nul.json"
+# run ignores a "sweep" section (tests/cli_run_sections.sh checks it more).
 cfg sweep.json '{"sweep": {"stages": [2, 4]}}'
-expect 2 "sweep: this config describes a sweep; run it with \`bubblesim sweep" \
-    "$bin" run "$tmp/sweep.json"
+expect 0 "P=4 M=8" "$bin" run "$tmp/sweep.json"
 # A directory is not a config.
 expect 2 "$tmp" "$bin" run "$tmp"
 
