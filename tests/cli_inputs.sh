@@ -104,6 +104,9 @@ expect 2 "unknown section \"netwrk\"; did you mean \"network\"?" \
     t run "$tmp/ok.json" --set netwrk.latency=1
 expect 2 "hardware.peakflops: unknown key; did you mean \"peak_flops\"?" \
     t run "$model" --set hardware.peakflops=1
+cfg sweeptypo.json '{"stages": 2, "sweep": {"costs.fowrard": [2, 4]}}'
+expect 2 "sweep.costs.fowrard: not a config key path: unknown key; did you mean \"forward\"?" \
+    t sweep "$tmp/sweeptypo.json"
 infer="$src/configs/model-llama70b-infer-4gpu.json"
 expect 2 "tune.device: unknown key; did you mean \"devices\"?" t tune "$infer" --set tune.device=4
 expect 2 "tune.schedules[0]: did you mean \"forward\"?" t tune "$infer" --set 'tune.schedules=["forwrd"]'
