@@ -17,7 +17,9 @@
  *                 peak chunks min(2(P - r - 1) + (V - 1) N + 1, M V) on device r.
  *                 Derived for groups of N = P with M a multiple of P; other
  *                 groupings get no closed form.
- *   forward       makespan (M' + P - 1) F; no activations kept.
+ *   forward       makespan M' F + (P - 1) F / V (M' = M * iterations); with
+ *                 V > 1 for groups of N = P and M a multiple of P; bubble
+ *                 over ideal (P - 1) / (M' V); no activations kept.
  *   zb-h1         makespan M T + (P - 1) max(F, F + B - W) per iteration, for
  *                 W <= F and M >= P (the paper's (P - 1)(F + B - W) where
  *                 B >= W; the last device always waits (P - 1) F); peak
@@ -115,9 +117,14 @@ void bs_formula_compute(bs_formula *f, double *per_device_peak, const bs_config 
             peak = fmax(peak, pr);
         }
     } else if (strcmp(name, "forward") == 0) {
+        /* With V > 1 the fill is (P - 1) chunks of F / V, and there is no
+         * other bubble when the groups hold P micro-batches each. */
+        int n = cfg->group_size > 0 ? cfg->group_size : p;
+        if (v > 1 && (n != p || cfg->microbatches % p != 0))
+            return;
         double mt = m * iters;
         busy = mt * fw;
-        f->makespan = busy + (p - 1) * fw;
+        f->makespan = busy + (p - 1) * fw / v;
         if (per_device_peak)
             for (int r = 0; r < p; r++)
                 per_device_peak[r] = 0;

@@ -108,6 +108,11 @@ int bs_check_no_flush_optimizer(const bs_config *cfg, const char *name, bs_error
 int bs_check_v_shape(const bs_config *cfg, const char *name, bs_error *err);
 /* V-shaped placement: chunk s and chunk 2P-1-s on device s (needs V = 2). */
 void bs_place_v(bs_program *prog);
+/* Emits device `device`'s ops of kind `kind` (a forward or a decode step)
+ * for items first .. first+count-1 in looped placement: in groups of
+ * `group` items, chunk by chunk (schedule_forward.c). */
+void bs_emit_forward_pass(bs_program *prog, int kind, int device, uint32_t first, uint32_t count,
+                          uint32_t group);
 /* Refuses V != 1 for schedules with one chunk per device. */
 int bs_check_single_chunk(const bs_config *cfg, const char *name, bs_error *err);
 
