@@ -86,6 +86,10 @@ typedef struct bs_chunk_costs {
     double *forward, *backward, *weight; /* [stages] */
     double optimizer;
     int uniform; /* all chunks alike */
+    /* Decode steps [stages] (zeros when not given); decode_grows: the
+     * context-dependent terms of bs_config are given (bubblesim.h). */
+    double *decode, *decode_per_token, *decode_memory, *decode_memory_per_token;
+    int decode_grows;
 } bs_chunk_costs;
 
 /* stage_device may be NULL (looped placement: chunk s on device s mod P). */
@@ -128,6 +132,7 @@ extern const bs_schedule bs_schedule_zbv;
 extern const bs_schedule bs_schedule_dualpipev;
 extern const bs_schedule bs_schedule_looped_bfs;
 extern const bs_schedule bs_schedule_custom;
+extern const bs_schedule bs_schedule_decode;
 
 /* PyTorch pipelining's schedule text (order_text.c). One parsed action:
  * one op, or two for an overlapped pair; count 0 for an idle slot or a
@@ -139,6 +144,11 @@ typedef struct bs_action {
 /* Parses one comma-separated field (without the comma); NULL on success,
  * else what is wrong with it. */
 const char *bs_action_parse(const char *text, size_t len, bs_action *out);
+
+/* Serving figures of a decode timeline (inference.c); out->valid = 0 for
+ * other programs. */
+void bs_inference_compute(bs_inference_result *out, const bs_timeline *tl, const bs_config *cfg,
+                          double makespan);
 
 extern const bs_writer bs_writer_table;
 extern const bs_writer bs_writer_json;
