@@ -109,6 +109,10 @@ typedef struct bs_config {
     /* Sequences in one micro-batch (model.microbatch_size; 1 without a
      * model), for tokens per second. 0 means 1. */
     int sequences_per_microbatch;
+    /* Bytes of a message a decode step sends, and of a token looped back to
+     * stage 0 (a model sets b * hidden * bytes_per_element); 0 means
+     * network.message_bytes. */
+    double decode_message_bytes;
 } bs_config;
 
 #define BS_DEFAULT_MAX_OPS 1e8
@@ -339,6 +343,7 @@ typedef struct bs_device_result {
     double message_bytes_sent;
     double formula_peak_activations; /* NAN without a closed form */
     double kv_cache_bytes;           /* decode with a model: keys and values held; else 0 */
+    uint64_t decode_messages_sent;   /* of messages_sent: decode steps' and looped-back tokens */
 } bs_device_result;
 
 /* Closed forms for uniform costs and free communication. */
@@ -444,6 +449,7 @@ typedef struct bs_model {
     double memory_bytes;                  /* per device; 0 = not given */
     double bandwidth, latency;            /* pipeline link: bytes/s (0 = unlimited), ms */
     double tp_bandwidth, tp_latency;      /* tensor-parallel link */
+    double memory_bandwidth;              /* device memory, bytes/s; 0 = not given */
     int tensor_parallel;                  /* T: devices sharing each layer */
     int balance;                          /* choose the split minimising the slowest chunk */
     int *layers_per_stage;                /* [layers_per_stage_count], NULL: even split */
@@ -505,6 +511,26 @@ int bs_model_chunk_device(const bs_config *cfg, int chunk);
 /* Peak memory of device d in res, a run of cfg planned by plan. */
 void bs_model_memory_of(bs_model_memory *out, const bs_model_plan *plan, const bs_result *res,
                         int device);
+
+/* Decode from a model (sim/model_decode.c, docs/inference.md). A decode
+ * step of one micro-batch (b sequences) on one chunk at context length c
+ * costs max(compute, memory traffic), each plus the chunk's tensor-parallel
+ * all-reduces of one token:
+ *   compute  FLOPs of one token per sequence over the chunk's layers (2 b
+ *            per weight, 4 b c h per layer for attention, the logits on the
+ *            last chunk) / (peak_flops * efficiency);
+ *   memory   the chunk's weights (without the input embedding, of which a
+ *            step reads b rows) + the KV cache read, 2 c b h_kv bytes per
+ *            element per layer, / hardware.memory_bandwidth.
+ * Fills cfg's decode, decode_per_token, decode_memory,
+ * decode_memory_per_token (per chunk), kv_cache_bytes (per device: every
+ * sequence's keys and values at the last step's context, prompt + T - 1),
+ * sequences_per_microbatch and decode_message_bytes, and sets the plan's
+ * kv_cache_bytes to match. With hardware.memory_bytes given, a device whose
+ * weights and KV cache do not fit is refused (BS_ERR_INVALID naming the
+ * key). plan must be cfg's plan for m. */
+int bs_model_decode_costs(bs_config *cfg, const bs_model *m, bs_model_plan *plan,
+                          const char *source, bs_error *err);
 
 /* Smallest possible time of the slowest chunk when layers with the given
  * costs are split, in order, into `chunks` non-empty chunks, the first also

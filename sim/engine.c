@@ -73,6 +73,7 @@ typedef struct engine {
     bs_timeline *tl;
     bs_chunk_costs costs;
     double message_time, message_bytes, overlap;
+    double decode_message_time, decode_message_bytes;
     int record, worklist_size, at_barrier, update_per_backward;
     double barrier_time;
     size_t m;                         /* micro-batches in the program */
@@ -239,15 +240,17 @@ static double op_duration(const engine *e, const bs_op *op)
     }
 }
 
-/* Sends a message on link `link` at time t; returns its arrival time. */
+/* Sends a message on link `link` at time t; returns its arrival time. A
+ * decode step's output and a token looped back to stage 0 are decode
+ * messages (costs from cfg->decode_message_bytes). */
 static double send(engine *e, int32_t link, double t, size_t producer, int src, int dst,
-                   uint32_t *msg_slot)
+                   uint32_t *msg_slot, int decode)
 {
     double start = t > e->x->link_free[link] ? t : e->x->link_free[link];
-    double arrive = start + e->message_time;
+    double arrive = start + (decode ? e->decode_message_time : e->message_time);
     e->x->link_free[link] = arrive;
     e->tl->messages_sent++;
-    e->tl->message_bytes_sent += e->message_bytes;
+    e->tl->message_bytes_sent += decode ? e->decode_message_bytes : e->message_bytes;
     if (e->record) {
         bs_timeline *tl = e->tl;
         bs_message *msg = &tl->messages[tl->message_count];
@@ -293,16 +296,18 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         size_t pair = bs_pair(prog, op->stage + 1u, op->microbatch);
         int32_t link = x->fwd_link[op->stage];
         int dst = prog->stage_device[op->stage + 1];
-        x->fin[pair] =
-            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL);
+        x->fin[pair] = link < 0 ? end
+                                : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL,
+                                       op->kind == BS_OP_DECODE);
         if (dst != d)
             wake(e, dst);
     } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
         size_t pair = bs_pair(prog, op->stage - 1u, op->microbatch);
         int32_t link = x->bwd_link[op->stage - 1];
         int dst = prog->stage_device[op->stage - 1];
-        x->gin[pair] =
-            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->gmsg[pair] : NULL);
+        x->gin[pair] = link < 0 ? end
+                                : send(e, link, end, idx, d, dst, e->record ? &x->gmsg[pair] : NULL,
+                                       0);
         if (dst != d)
             wake(e, dst);
     } else if (e->loop_stride && op->stage + 1 == prog->stages &&
@@ -316,8 +321,9 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         size_t pair = bs_pair(prog, 0, next);
         int32_t link = x->loop_link;
         int dst = prog->stage_device[0];
-        x->fin[pair] =
-            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL);
+        x->fin[pair] = link < 0 ? end
+                                : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL,
+                                       1);
         if (dst != d)
             wake(e, dst);
     }
@@ -519,6 +525,11 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
     if (prog->flags & BS_PROGRAM_DECODE_LOOP) {
         e.loop_stride = prog->per_iteration;
         e.inverse_stride = 1.0 / prog->per_iteration;
+        bs_config small = *cfg;
+        if (cfg->decode_message_bytes > 0)
+            small.message_bytes = cfg->decode_message_bytes;
+        e.decode_message_time = bs_message_time(&small);
+        e.decode_message_bytes = small.message_bytes;
         e.prompt_tokens = cfg->prompt_tokens;
         e.decode_grows = e.costs.decode_grows;
     }

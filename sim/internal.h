@@ -150,6 +150,10 @@ const char *bs_action_parse(const char *text, size_t len, bs_action *out);
 void bs_inference_compute(bs_inference_result *out, const bs_timeline *tl, const bs_config *cfg,
                           double makespan);
 
+/* The table of a decode run (write_table_inference.c): serving figures and
+ * the KV cache instead of weight versions and staleness. */
+int bs_write_inference_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_error *err);
+
 extern const bs_writer bs_writer_table;
 extern const bs_writer bs_writer_json;
 extern const bs_writer bs_writer_trace;
@@ -162,5 +166,9 @@ extern const bs_writer bs_writer_trace;
 struct cJSON;
 int bs_model_is_key(const char *name);
 int bs_model_apply(bs_config *cfg, const struct cJSON *root, const char *source, bs_error *err);
+/* Decode: the prefill's sequence is inference.prompt_tokens; model.sequence,
+ * when given, must agree (sim/model_decode.c). */
+int bs_model_decode_prompt(bs_model *m, const bs_config *cfg, const struct cJSON *root,
+                           const char *source, bs_error *err);
 
 #endif

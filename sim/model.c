@@ -74,6 +74,8 @@ static const model_key model_keys[] = {
     {"hardware", "latency", K_NUMBER, MOFF(latency), 0, 0, 1e15, 0},
     {"hardware", "tp_bandwidth", K_NUMBER, MOFF(tp_bandwidth), 0, 0, 1e18, 0},
     {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0},
+    /* Decode steps read every weight and the KV cache (sim/model_decode.c). */
+    {"hardware", "memory_bandwidth", K_NUMBER, MOFF(memory_bandwidth), 0, 1, 1e18, 0},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -193,8 +195,12 @@ static int read_section(bs_model *m, const cJSON *root, const char *section, con
         if ((rc = read_key(m, k, item, source, err)))
             return rc;
     }
+    /* A decode config's prompt (inference.prompt_tokens) is its sequence. */
+    const cJSON *inference = cJSON_GetObjectItemCaseSensitive(root, "inference");
+    int has_prompt = cJSON_GetObjectItemCaseSensitive(inference, "prompt_tokens") != NULL;
     for (size_t i = 0; i < COUNT(model_keys); i++)
         if (model_keys[i].required && strcmp(model_keys[i].section, section) == 0 &&
+            !(has_prompt && strcmp(model_keys[i].name, "sequence") == 0) &&
             !cJSON_GetObjectItemCaseSensitive(obj, model_keys[i].name))
             return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: missing; expected %s", source, section,
                            model_keys[i].name, want_text(&model_keys[i], (char[96]){0}, 96));
@@ -641,6 +647,7 @@ static int refuse_conflicts(const cJSON *root, const char *source, bs_error *err
         {"costs", "forward"},           {"costs", "backward"},        {"costs", "weight"},
         {"memory", "activation_bytes"}, {"memory", "weight_bytes"},   {"network", "latency"},
         {"network", "bandwidth"},       {"network", "message_bytes"},
+        {"costs", "decode"},
     };
     for (size_t i = 0; i < COUNT(taken); i++) {
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, taken[i][0]);
@@ -672,6 +679,10 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
         return BS_OK;
     }
     if ((rc = refuse_conflicts(root, source, err)) || (rc = read_model(&m, root, source, err)))
+        goto error;
+    const bs_schedule *sched = bs_schedule_find(cfg->schedule);
+    int decode = sched && (sched->flags & BS_PROGRAM_DECODE_LOOP);
+    if (decode && (rc = bs_model_decode_prompt(&m, cfg, root, source, err)))
         goto error;
     if (!bs_schedule_find(cfg->schedule) || cfg->stages < 1 || cfg->virtual_stages < 1 ||
         (long long)cfg->stages * cfg->virtual_stages > 65535) {
@@ -708,7 +719,7 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
     cfg->latency = m.latency;
     cfg->bandwidth = m.bandwidth;
     cfg->message_bytes = plan.message_bytes;
-    rc = BS_OK;
+    rc = decode ? bs_model_decode_costs(cfg, &m, &plan, source, err) : BS_OK;
 error:
     bs_free(f);
     bs_free(bw);

@@ -218,6 +218,145 @@ static void validator(void)
     bs_program_free(&prog);
 }
 
+/* LLaMA-70B on 4 A100-40GB (312 TFLOP/s bf16, 1.555 TB/s HBM), one
+ * sequence, as the seed's section 6.2 compares them. */
+static const char llama[] =
+    "{\"schedule\": \"decode\", \"stages\": %d, \"microbatches\": 1, \"tensor_parallel\": %d,"
+    " \"inference\": {\"prompt_tokens\": %d, \"output_tokens\": %d},"
+    " \"model\": {\"layers\": 80, \"hidden\": 8192, \"heads\": 64, \"kv_heads\": 8,"
+    " \"ffn_hidden\": 43008, \"microbatch_size\": %d, \"vocabulary\": 32000},"
+    " \"hardware\": {\"peak_flops\": 312e12, \"efficiency\": 0.5, \"memory_bandwidth\": 1.555e12,"
+    " \"memory_bytes\": 42949672960, \"tp_latency\": 0.005, \"tp_bandwidth\": 300e9,"
+    " \"latency\": 0.005, \"bandwidth\": 300e9}}";
+
+static int run_llama(bs_context *ctx, int p, int t, int prompt, int out, int b, const bs_result **r,
+                     bs_error *err)
+{
+    char text[2048];
+    bs_config cfg;
+    bs_config_init(&cfg);
+    snprintf(text, sizeof text, llama, p, t, prompt, out, b);
+    int rc = bs_config_parse(&cfg, text, "llama.json", NULL, 0, err);
+    if (rc == BS_OK)
+        rc = bs_context_run(ctx, &cfg, NULL, r, err);
+    bs_config_free(&cfg);
+    return rc;
+}
+
+static void llama70b(bs_context *ctx)
+{
+    const bs_result *r;
+    bs_error err = {{0}};
+    /* TP = 4: each GPU holds a quarter of the 80 layers' weights and of the
+     * output layer; a decode step reads all of them, so no step can beat
+     * their bytes over the HBM bandwidth. */
+    double layer = 2.0 * 8192 * 8192 + 2.0 * 8192 * 1024 + 2.0 * 8192 * 43008;
+    double bytes_per_gpu = (80 * layer + 32000.0 * 8192) / 4 * 2;
+    double bound = bytes_per_gpu / 1.555e12 * 1000;
+    CHECK(run_llama(ctx, 1, 4, 128, 64, 1, &r, &err) == BS_OK);
+    double tp4 = r->inference.time_per_output_token;
+    printf("llama-70b batch 1: TP=4 %.3f ms per token, weights bound %.3f ms\n", tp4, bound);
+    CHECK(tp4 >= bound);
+    CHECK(tp4 < 2 * bound); /* memory-bound, not far above it */
+    /* PP = 4 at batch 1: the token passes the four stages one after another,
+     * each reading its quarter of the weights: not faster than TP = 4. */
+    CHECK(run_llama(ctx, 4, 1, 128, 64, 1, &r, &err) == BS_OK);
+    double pp4 = r->inference.time_per_output_token;
+    printf("llama-70b batch 1: PP=4 %.3f ms per token\n", pp4);
+    CHECK(pp4 >= tp4);
+    CHECK(pp4 >= 4 * bound * 0.99);
+    /* PP = 2 + TP = 2 sits in between. */
+    CHECK(run_llama(ctx, 2, 2, 128, 64, 1, &r, &err) == BS_OK);
+    CHECK(r->inference.time_per_output_token >= tp4 && r->inference.time_per_output_token <= pp4);
+    /* Later tokens cost more: the KV cache grows. */
+    CHECK(run_llama(ctx, 1, 4, 128, 4096, 8, &r, &err) == BS_OK);
+    const bs_timeline *tl = r->timeline;
+    size_t n = tl->program->op_count;
+    CHECK(tl->times[n - 1].end - tl->times[n - 1].start > tl->times[1].end - tl->times[1].start);
+    CHECK(r->device[0].kv_cache_bytes > 0);
+    /* KV cache bytes per GPU: 2 x 80 layers x 1024 (kv heads x head dim)
+     * x 2 bytes x context (128 + 4096 - 1) x 8 sequences / T. */
+    CHECK_NEAR(r->device[0].kv_cache_bytes, 2.0 * 80 * 1024 * 2 * (128 + 4095) * 8 / 4, 1);
+    /* A KV cache that does not fit is refused, naming the key. */
+    CHECK(run_llama(ctx, 1, 4, 4096, 4096, 64, &r, &err) == BS_ERR_INVALID &&
+          strstr(err.message, "hardware.memory_bytes") && strstr(err.message, "KV cache"));
+    /* Zero tokens, missing bandwidth, a decode cost by hand beside a model. */
+    CHECK(run_llama(ctx, 1, 4, 0, 16, 1, &r, &err) == BS_ERR_INVALID &&
+          strstr(err.message, "inference.prompt_tokens"));
+    CHECK(run_llama(ctx, 1, 4, 16, 0, 1, &r, &err) == BS_ERR_INVALID &&
+          strstr(err.message, "inference.output_tokens"));
+    bs_config cfg;
+    bs_config_init(&cfg);
+    CHECK(
+        bs_config_parse(&cfg,
+                        "{\"schedule\": \"decode\", \"stages\": 1, \"inference\": "
+                        "{\"prompt_tokens\": 8, \"output_tokens\": 8}, \"model\": {\"layers\": 2, "
+                        "\"hidden\": 64, \"heads\": 4}, \"hardware\": {\"peak_flops\": 1e12}}",
+                        "nobw.json", NULL, 0, &err) == BS_ERR_INVALID &&
+        strstr(err.message, "hardware.memory_bandwidth"));
+    CHECK(bs_config_parse(&cfg,
+                          "{\"schedule\": \"decode\", \"stages\": 1, \"costs\": {\"decode\": 1},"
+                          " \"inference\": {\"prompt_tokens\": 8, \"output_tokens\": 8}, \"model\":"
+                          " {\"layers\": 2, \"hidden\": 64, \"heads\": 4}, \"hardware\": "
+                          "{\"peak_flops\": 1e12, \"memory_bandwidth\": 1e12}}",
+                          "both.json", NULL, 0, &err) == BS_ERR_INVALID &&
+          strstr(err.message, "costs.decode"));
+    CHECK(
+        bs_config_parse(&cfg,
+                        "{\"schedule\": \"decode\", \"stages\": 1, \"inference\": "
+                        "{\"prompt_tokens\": 8, \"output_tokens\": 8}, \"model\": {\"layers\": 2, "
+                        "\"hidden\": 64, \"heads\": 4, \"sequence\": 9}, \"hardware\": "
+                        "{\"peak_flops\": 1e12, \"memory_bandwidth\": 1e12}}",
+                        "seq.json", NULL, 0, &err) == BS_ERR_INVALID &&
+        strstr(err.message, "model.sequence"));
+    bs_config_free(&cfg);
+}
+
+/* Hostile values of the new keys: each refused with its key path. */
+static void hostile(void)
+{
+    static const char *const cases[][2] = {
+        {"\"inference\": {\"output_tokens\": 0}", "inference.output_tokens"},
+        {"\"inference\": {\"output_tokens\": -3}", "inference.output_tokens"},
+        {"\"inference\": {\"output_tokens\": 2.5}", "inference.output_tokens"},
+        {"\"inference\": {\"output_tokens\": \"many\"}", "inference.output_tokens"},
+        {"\"inference\": {\"output_tokens\": 1e300}", "inference.output_tokens"},
+        {"\"inference\": {\"prompt_tokens\": 0}", "inference.prompt_tokens"},
+        {"\"inference\": {\"prompt_tokens\": null}", "inference.prompt_tokens"},
+        {"\"inference\": {\"prompt\": 3}", "inference.prompt"},
+        {"\"inference\": 5", "inference"},
+        {"\"costs\": {\"decode\": 0}", "costs.decode"},
+        {"\"costs\": {\"decode\": -1}", "costs.decode"},
+        {"\"costs\": {\"decode\": []}", "costs.decode"},
+        {"\"costs\": {\"decode\": [1, 2, 3]}", "costs.decode"},
+        {"\"costs\": {\"decode\": \"x\"}", "costs.decode"},
+        {"\"costs\": {\"decode\": 1e300}", "costs.decode"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        bs_config cfg;
+        bs_error err = {{0}};
+        bs_config_init(&cfg);
+        snprintf(text, sizeof text, "{\"schedule\": \"decode\", \"stages\": 2, %s}", cases[i][0]);
+        int rc = bs_config_parse(&cfg, text, "h.json", NULL, 0, &err);
+        CHECK_MSG(rc == BS_ERR_INVALID && strstr(err.message, cases[i][1]),
+                  "%s: rc %d, message \"%s\"", cases[i][0], rc, err.message);
+        bs_config_free(&cfg);
+    }
+    /* Too many items for the op limit: named by the key that makes them. */
+    bs_config cfg;
+    bs_error err = {{0}};
+    bs_config_init(&cfg);
+    int rc = bs_config_parse(&cfg,
+                             "{\"schedule\": \"decode\", \"stages\": 64, \"microbatches\": 4096,"
+                             " \"costs\": {\"decode\": 1}, \"inference\": {\"prompt_tokens\": 1,"
+                             " \"output_tokens\": 100000000}}",
+                             "big.json", NULL, 0, &err);
+    CHECK_MSG(rc == BS_ERR_LIMIT && strstr(err.message, "output_tokens"), "rc %d: %s", rc,
+              err.message);
+    bs_config_free(&cfg);
+}
+
 int main(void)
 {
     bs_context *ctx;
@@ -226,6 +365,8 @@ int main(void)
     grid(ctx);
     hand_worked(ctx);
     validator();
+    llama70b(ctx);
+    hostile();
     bs_context_free(&ctx);
     return check_finish("decode");
 }
