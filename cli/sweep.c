@@ -279,6 +279,9 @@ static void row_fill(sweep_row *row, const bs_result *r)
     row->weight_versions = r->weight_versions;
     row->messages = r->messages;
     row->message_bytes = r->message_bytes;
+    /* Decode runs' serving figures; no value for other schedules. */
+    row->time_per_output_token = r->inference.valid ? r->inference.time_per_output_token : NAN;
+    row->tokens_per_second = r->inference.valid ? r->inference.tokens_per_second : NAN;
 }
 
 /* Simulates point i into its row; returns non-zero only for failures that
@@ -418,7 +421,8 @@ static const char *const metric_columns[] = {
     "makespan",          "iteration_time",        "bubble_ratio",
     "bubble_over_ideal", "span_bubble_ratio",     "formula_bubble_ratio",
     "peak_activations",  "peak_activation_bytes", "weight_versions",
-    "messages",          "message_bytes",
+    "messages",          "message_bytes",         "time_per_output_token",
+    "tokens_per_second",
 };
 #define N_METRICS (sizeof metric_columns / sizeof metric_columns[0])
 
@@ -429,7 +433,8 @@ static void metric_cells(const sweep_row *row, char cells[N_METRICS][40])
         row->makespan,          row->iteration_time,        row->bubble_ratio,
         row->bubble_over_ideal, row->span_bubble_ratio,     row->formula_bubble_ratio,
         row->peak_activations,  row->peak_activation_bytes, row->weight_versions,
-        (double)row->messages,  row->message_bytes};
+        (double)row->messages,  row->message_bytes,         row->time_per_output_token,
+        row->tokens_per_second};
     for (size_t c = 0; c < N_METRICS; c++) {
         int empty = !row->ok || (c == 5 && !row->formula_valid) || !isfinite(v[c]);
         if (empty)
