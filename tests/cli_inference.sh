@@ -66,6 +66,21 @@ expect 0 "throughput" "$bin" tune "$c/llama70b-decode-tune.json" --top 3 \
     --set tune.objective=throughput
 expect 2 "tune.objective" "$bin" tune "$c/llama70b-decode-tune.json" --set tune.objective=fast
 expect 2 "tune.objective" "$bin" tune "$c/model-gpt3-175b-64gpu.json" --set tune.objective=latency
+# The decode bounds lie below every simulated value (no pruning: all run).
+for o in latency throughput; do
+    "$bin" tune "$c/llama70b-decode-tune.json" --no-prune --set tune.objective=$o \
+        --out "$tmp/tune-$o" >/dev/null 2>&1
+    check "decode $o bounds below the simulation" python3 -c '
+import csv, sys
+n = 0
+for r in csv.DictReader(open(sys.argv[1])):
+    if r["status"] in ("fits", "over_memory"):
+        n += 1
+        assert float(r["time_lower_bound_ms"]) <= float(r["time_per_iteration_ms"]) * (1 + 1e-9), r
+        assert float(r["memory_lower_bound_bytes"]) <= float(r["peak_memory_bytes"]) * (1 + 1e-9), r
+assert n > 20, n
+' "$tmp/tune-$o/tune.csv"
+done
 # A forward (prefill) search says its tokens/s are the prefill's.
 expect 0 "prefill tok/s" "$bin" tune "$c/model-llama70b-infer-4gpu.json" --top 2
 
