@@ -57,6 +57,7 @@ expect 2 "hardware.memory_bandwidth" "$bin" run "$c/llama70b-decode-tp4.json" \
     --set hardware.memory_bandwidth=0
 expect 2 "iterations" "$bin" run "$c/decode-p4.json" --set iterations=2
 expect 2 "no PyTorch pipelining text" "$bin" export "$c/decode-p4.json" --format pytorch
+expect 2 "does not run decode programs" "$bin" verify "$c/decode-p4.json" --dry-run
 
 # tune for serving: latency ranks by time per output token, throughput by
 # ms per token; on 4 GPUs at batch 32 pure TP wins both.
