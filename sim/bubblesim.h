@@ -367,10 +367,10 @@ typedef struct bs_device_result {
 typedef struct bs_formula {
     int valid;
     double makespan;
-    double bubble_ratio;      /* idle over total */
-    double bubble_over_ideal; /* idle over busy */
-    double peak_activations;  /* largest over devices */
-    double weight_versions;   /* largest over devices */
+    double bubble_ratio;          /* idle over total */
+    double bubble_over_ideal;     /* idle over busy */
+    double peak_activations;      /* largest over devices */
+    double weight_versions;       /* largest over devices */
     double time_per_output_token; /* decode; 0 otherwise */
 } bs_formula;
 

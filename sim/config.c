@@ -162,9 +162,14 @@ static int is_default_storage(const bs_values *v)
 
 void bs_config_free(bs_config *cfg)
 {
-    bs_values *all[] = {&cfg->forward,        &cfg->backward,         &cfg->weight,
-                        &cfg->decode,         &cfg->decode_per_token, &cfg->decode_memory,
-                        &cfg->decode_memory_per_token, &cfg->kv_cache_bytes};
+    bs_values *all[] = {&cfg->forward,
+                        &cfg->backward,
+                        &cfg->weight,
+                        &cfg->decode,
+                        &cfg->decode_per_token,
+                        &cfg->decode_memory,
+                        &cfg->decode_memory_per_token,
+                        &cfg->kv_cache_bytes};
     for (size_t i = 0; i < COUNT(all); i++)
         if (!is_default_storage(all[i]))
             bs_free(all[i]->v);
@@ -176,9 +181,14 @@ void bs_config_free(bs_config *cfg)
 int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
 {
     bs_config tmp = *src;
-    bs_values *all[] = {&tmp.forward,        &tmp.backward,         &tmp.weight,
-                        &tmp.decode,         &tmp.decode_per_token, &tmp.decode_memory,
-                        &tmp.decode_memory_per_token, &tmp.kv_cache_bytes};
+    bs_values *all[] = {&tmp.forward,
+                        &tmp.backward,
+                        &tmp.weight,
+                        &tmp.decode,
+                        &tmp.decode_per_token,
+                        &tmp.decode_memory,
+                        &tmp.decode_memory_per_token,
+                        &tmp.kv_cache_bytes};
     for (size_t i = 0; i < COUNT(all); i++) {
         if (is_default_storage(all[i]) || !all[i]->v)
             continue;

@@ -82,7 +82,7 @@ typedef struct engine {
      * loop); a step's context is prompt_tokens + item / loop_stride. */
     uint32_t loop_stride;
     double inverse_stride; /* 1 / loop_stride */
-    int decode_grows; /* decode steps have context-dependent costs */
+    int decode_grows;      /* decode steps have context-dependent costs */
     double prompt_tokens;
 } engine;
 
@@ -305,9 +305,8 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         size_t pair = bs_pair(prog, op->stage - 1u, op->microbatch);
         int32_t link = x->bwd_link[op->stage - 1];
         int dst = prog->stage_device[op->stage - 1];
-        x->gin[pair] = link < 0 ? end
-                                : send(e, link, end, idx, d, dst, e->record ? &x->gmsg[pair] : NULL,
-                                       0);
+        x->gin[pair] =
+            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->gmsg[pair] : NULL, 0);
         if (dst != d)
             wake(e, dst);
     } else if (e->loop_stride && op->stage + 1 == prog->stages &&
@@ -321,9 +320,8 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         size_t pair = bs_pair(prog, 0, next);
         int32_t link = x->loop_link;
         int dst = prog->stage_device[0];
-        x->fin[pair] = link < 0 ? end
-                                : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL,
-                                       1);
+        x->fin[pair] =
+            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL, 1);
         if (dst != d)
             wake(e, dst);
     }

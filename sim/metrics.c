@@ -234,8 +234,8 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
         dr->peak_activation_bytes = dr->peak_activations * cfg->activation_bytes;
         dr->weight_version_bytes = dr->weight_versions * cfg->weight_bytes;
         /* Decode messages carry one token per sequence (bubblesim.h). */
-        double decode_bytes = cfg->decode_message_bytes > 0 ? cfg->decode_message_bytes
-                                                            : cfg->message_bytes;
+        double decode_bytes =
+            cfg->decode_message_bytes > 0 ? cfg->decode_message_bytes : cfg->message_bytes;
         dr->message_bytes_sent =
             (double)(dr->messages_sent - dr->decode_messages_sent) * cfg->message_bytes +
             (double)dr->decode_messages_sent * decode_bytes;

@@ -661,8 +661,7 @@ static int refuse_conflicts(const cJSON *root, const char *source, bs_error *err
     static const char *const taken[][2] = {
         {"costs", "forward"},           {"costs", "backward"},        {"costs", "weight"},
         {"memory", "activation_bytes"}, {"memory", "weight_bytes"},   {"network", "latency"},
-        {"network", "bandwidth"},       {"network", "message_bytes"},
-        {"costs", "decode"},
+        {"network", "bandwidth"},       {"network", "message_bytes"}, {"costs", "decode"},
     };
     for (size_t i = 0; i < COUNT(taken); i++) {
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, taken[i][0]);

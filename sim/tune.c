@@ -451,8 +451,8 @@ static void bounds(bs_tune_candidate *c, const bs_config *cfg, const bs_model_pl
         if (!isfinite(head))
             head = 0;
         /* Decode: every device also runs M (T - 1) decode steps. */
-        double t = head + (work * cfg->overlap + steps * (cfg->output_tokens - 1.0)) *
-                              cfg->microbatches;
+        double t =
+            head + (work * cfg->overlap + steps * (cfg->output_tokens - 1.0)) * cfg->microbatches;
         ring += steps;
         if (t > time)
             time = t;
@@ -469,8 +469,8 @@ static void bounds(bs_tune_candidate *c, const bs_config *cfg, const bs_model_pl
     if (decode && objective == BS_TUNE_LATENCY)
         c->time_bound = cfg->output_tokens > 1 ? ring : 0;
     else if (decode && objective == BS_TUNE_THROUGHPUT)
-        c->time_bound = time / ((double)cfg->microbatches * cfg->sequences_per_microbatch *
-                                cfg->output_tokens);
+        c->time_bound =
+            time / ((double)cfg->microbatches * cfg->sequences_per_microbatch * cfg->output_tokens);
     c->memory_bound = memory;
 }
 

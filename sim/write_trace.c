@@ -21,8 +21,8 @@
 
 #define US_PER_MS 1000.0
 
-static const char *const kind_name[] = {"forward", "backward", "input-grad", "weight-grad",
-                                        "optimizer", "decode"};
+static const char *const kind_name[] = {"forward",     "backward",  "input-grad",
+                                        "weight-grad", "optimizer", "decode"};
 static const char kind_letter[] = {'F', 'B', 'I', 'W', 'O', 'D'};
 
 static void op_name(char *buf, size_t size, const bs_op *op)

@@ -187,8 +187,7 @@ int main(void)
     expect_order("forward", 3, 2, 1, 2, 0, 2, "F2.0 F2.1 F2.2 F2.3");
     /* Interleaved forward (looped: device 1 holds stages 1 and 3): groups
      * of P = 2 micro-batches, chunk by chunk, the last group what is left. */
-    expect_order("forward", 2, 5, 2, 1, 0, 1,
-                 "F1.0 F1.1 F3.0 F3.1 F1.2 F1.3 F3.2 F3.3 F1.4 F3.4");
+    expect_order("forward", 2, 5, 2, 1, 0, 1, "F1.0 F1.1 F3.0 F3.1 F1.2 F1.3 F3.2 F3.3 F1.4 F3.4");
 
     /* Refusals, each with its reason. */
     expect_refused("interleaved", 4, 8, 1, "V >= 2");
