@@ -69,7 +69,7 @@ static const field fields[] = {
     {NULL, "iterations", F_INT, OFF(iterations), 1, 0, INT_MAX,
      "training iterations run back to back"},
     {NULL, "group_size", F_INT, OFF(group_size), 0, 0, INT_MAX,
-     "interleaved only: micro-batches per group; 0 means P"},
+     "interleaved, forward, decode prefill: micro-batches per group; 0 means P"},
     {"costs", "forward", F_VALUES, OFF(forward), 0, 1, 1e15,
      "F (ms): forward time of one micro-batch on one device stage; a number, or P or P*V of them"},
     {"costs", "backward", F_VALUES, OFF(backward), 0, 0, 1e15,
