@@ -6,6 +6,7 @@
  * input is config text. A config that parses is also simulated when it is
  * small (so the fuzzer explores the engine without spending its time on
  * large runs); every failure must come back as an error code with a message.
+ * The key-by-key check bs_config_check_keys runs on every input too.
  */
 #include "bubblesim.h"
 
@@ -50,7 +51,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bs_config cfg;
     bs_error err;
     bs_config_init(&cfg);
-    if (bs_config_parse(&cfg, config, "fuzz.json", ov, n, &err) == BS_OK) {
+    int parsed = bs_config_parse(&cfg, config, "fuzz.json", ov, n, &err) == BS_OK;
+    /* The key-by-key check (a sweep's base) accepts whatever the full parse
+     * accepts, and fails only with a message. */
+    err.message[0] = '\0';
+    int keys_rc = bs_config_check_keys(config, "fuzz.json", ov, n, &err);
+    if ((parsed && keys_rc != BS_OK) || (keys_rc != BS_OK && !err.message[0]))
+        abort();
+    if (parsed) {
         double ops =
             3.0 * cfg.stages * cfg.virtual_stages * (double)cfg.microbatches * cfg.iterations;
         if (ops <= MAX_SIMULATED_OPS) {
