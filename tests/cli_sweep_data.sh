@@ -115,7 +115,8 @@ cfg base3.json '{"schedule": "1f1b", "sweep": {"virtual_stages": [2, 1], "baseli
 "$bin" sweep "$tmp/base3.json" >"$tmp/base3.csv" 2>/dev/null
 check "refused baseline: empty speedup" test "$(awk -F, '$1 == 1 { print $(NF - 1) }' "$tmp/base3.csv")" = ""
 # Bad cases and baselines.
-expect 2 "sweep.cases: expected a non-empty list of objects" "$bin" sweep <(echo '{"sweep": {"cases": []}}')
+echo '{"sweep": {"cases": []}}' >"$tmp/no-cases.json"
+expect 2 "sweep.cases: expected a non-empty list of objects" "$bin" sweep "$tmp/no-cases.json"
 cfg c1.json '{"sweep": {"cases": [{"stages": 2}, {"microbatches": 4}]}}'
 expect 2 "sweep.cases[1].microbatches: not in sweep.cases[0]" "$bin" sweep "$tmp/c1.json"
 cfg c2.json '{"sweep": {"cases": [{"stages": 2, "microbatches": 4}, {"stages": 4}]}}'
@@ -134,7 +135,8 @@ cfg b2.json '{"sweep": {"stages": [2, 4], "baseline": {"stages": 8}}}'
 expect 2 "sweep.baseline.stages: not one of the swept values" "$bin" sweep "$tmp/b2.json"
 cfg b3.json '{"sweep": {"stages": [2, 4], "baseline": [2]}}'
 expect 2 "sweep.baseline: expected an object" "$bin" sweep "$tmp/b3.json"
-expect 2 "no case of sweep.cases has the baseline" "$bin" sweep <(sed 's/"schedule": "1f1b"}}}/"schedule": "gpipe"}}}/' "$tmp/cases.json")
+sed 's/"schedule": "1f1b"}}}/"schedule": "gpipe"}}}/' "$tmp/cases.json" >"$tmp/no-baseline.json"
+expect 2 "no case of sweep.cases has the baseline" "$bin" sweep "$tmp/no-baseline.json"
 
 # --- a stale NAME.partial.csv goes with a complete run ---------------------
 mkdir -p "$tmp/stale"
