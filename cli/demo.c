@@ -62,8 +62,9 @@ static void print_head(void)
 }
 
 /* The built-in schedules beyond the seed, each at V = 2 where it takes
- * several chunks per device (else V = 1), with B = W = 1 ms so that the split backward has
- * something to move; custom needs an order of its own and is only named. */
+ * several chunks per device (else V = 1), with B = W = 1 ms so that the
+ * split backward has something to move; custom needs an order of its own
+ * and is only named. */
 static int beyond_the_seed(bs_context *ctx, bs_error *err)
 {
     bs_config cfg;

@@ -1165,6 +1165,7 @@ int cli_sweep(int argc, char **argv)
         for (size_t i = 0; i < s.points; i++)
             finished += s.rows[i].ok || s.rows[i].reason;
         s.finished_only = 1;
+        speedups_compute(&s); /* against finished baselines only */
         char partial_stem[1100];
         snprintf(partial_stem, sizeof partial_stem, "%s.partial", stem);
         int wrc = write_file(out_dir, partial_stem, "csv", write_rows_csv, &s, &err);
@@ -1193,10 +1194,16 @@ int cli_sweep(int argc, char **argv)
         write_shard(f.file, &s, definition ? definition : text, stem, shard_k, shard_n);
         if ((rc = cli_outfile_commit(&f, &err)))
             goto failed;
-        fprintf(stderr,
-                "bubblesim: shard %zu of %zu: points %zu to %zu of %zu -> %s (join the shards "
-                "with bubblesim merge)\n",
-                shard_k, shard_n, s.first, s.first + s.count - (s.count > 0), s.points, file);
+        if (s.count)
+            fprintf(stderr,
+                    "bubblesim: shard %zu of %zu: points %zu to %zu of %zu -> %s (join the "
+                    "shards with bubblesim merge)\n",
+                    shard_k, shard_n, s.first, s.first + s.count - 1, s.points, file);
+        else
+            fprintf(stderr,
+                    "bubblesim: shard %zu of %zu: no points (%zu points, fewer than shards) -> "
+                    "%s\n",
+                    shard_k, shard_n, s.points, file);
         goto done;
     }
     if ((rc = sweep_finish_rows(&s, &err)))

@@ -786,7 +786,7 @@ error:
 static const struct {
     const char *name, *type, *range, *description;
 } model_top_keys[] = {
-    {"tensor_parallel", "integer", "divides model.heads",
+    {"tensor_parallel", "integer", "1 to 4096, dividing model.heads",
      "T, devices that share each layer (Megatron tensor parallelism)"},
     {"layers_per_stage", "array of integers", "P*V (or P) entries >= 1 summing to model.layers",
      "layers of each model chunk in model order"},
