@@ -62,8 +62,9 @@ static void print_head(void)
 }
 
 /* The built-in schedules beyond the seed, each at V = 2 where it takes
- * several chunks per device (else V = 1), with B = W = 1 ms so that the split backward has something
- * to move; custom needs an order of its own and is only named. */
+ * several chunks per device (else V = 1), with B = W = 1 ms so that the
+ * split backward has something to move; custom needs an order of its own
+ * and is only named. */
 static int beyond_the_seed(bs_context *ctx, bs_error *err)
 {
     bs_config cfg;
@@ -80,6 +81,11 @@ static int beyond_the_seed(bs_context *ctx, bs_error *err)
         if (is_seed_schedule(s->name) || strcmp(s->name, "custom") == 0)
             continue;
         snprintf(cfg.schedule, sizeof cfg.schedule, "%s", s->name);
+        /* decode: four tokens per micro-batch, each step 1 ms like the
+         * prefill (docs/inference.md); the other schedules ignore these. */
+        cfg.prompt_tokens = 128;
+        cfg.output_tokens = 4;
+        cfg.decode = (bs_values){1, (double *)&one};
         cfg.virtual_stages = 2;
         if (s->check(&cfg, err) != BS_OK)
             cfg.virtual_stages = 1;
@@ -90,6 +96,7 @@ static int beyond_the_seed(bs_context *ctx, bs_error *err)
     /* The cost arrays point at static storage: forget them before the free. */
     cfg.backward = (bs_values){0, NULL};
     cfg.weight = (bs_values){0, NULL};
+    cfg.decode = (bs_values){0, NULL};
     bs_config_free(&cfg);
     return code;
 }

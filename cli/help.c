@@ -213,6 +213,21 @@ static int print_config_keys(FILE *out)
         }
         fprintf(out, "  %-34s %s; %s\n  %-34s %s\n", k.path, k.type, k.range, "", k.description);
     }
+    /* The sections the commands themselves read (their keys are checked by
+     * those commands, and by run). */
+    static const struct {
+        const char *path, *type, *description;
+    } sections[] = {
+        {"sweep", "object", "sweep: key path -> list of values, crossed (docs/sweeps.md)"},
+        {"sweep.cases", "array of objects", "sweep: points one by one, each key path -> value"},
+        {"sweep.baseline", "object", "sweep: swept key -> value; adds the speedup column"},
+        {"tune", "object", "tune: devices, global_batch, memory_limit, the values to search"},
+        {"gpu", "object", "verify: the GPU check's settings (docs/validation.md)"},
+    };
+    fputs("\nsections other commands read (run checks and ignores them):\n", out);
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+        fprintf(out, "  %-34s %s\n  %-34s %s\n", sections[i].path, sections[i].type, "",
+                sections[i].description);
     return ferror(out) ? EXIT_FAILURE_OTHER : EXIT_OK;
 }
 

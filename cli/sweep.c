@@ -509,6 +509,9 @@ static void row_fill(sweep_row *row, const bs_result *r)
     row->weight_versions = r->weight_versions;
     row->messages = r->messages;
     row->message_bytes = r->message_bytes;
+    /* Decode runs' serving figures; no value for other schedules. */
+    row->time_per_output_token = r->inference.valid ? r->inference.time_per_output_token : NAN;
+    row->tokens_per_second = r->inference.valid ? r->inference.tokens_per_second : NAN;
 }
 
 /* Simulates point i into its row; returns non-zero only for failures that
@@ -648,7 +651,8 @@ static const char *const metric_columns[] = {
     "makespan",          "iteration_time",        "bubble_ratio",
     "bubble_over_ideal", "span_bubble_ratio",     "formula_bubble_ratio",
     "peak_activations",  "peak_activation_bytes", "weight_versions",
-    "messages",          "message_bytes",
+    "messages",          "message_bytes",         "time_per_output_token",
+    "tokens_per_second",
 };
 #define N_METRICS (sizeof metric_columns / sizeof metric_columns[0])
 
@@ -659,7 +663,8 @@ static void metric_cells(const sweep_row *row, char cells[N_METRICS][40])
         row->makespan,          row->iteration_time,        row->bubble_ratio,
         row->bubble_over_ideal, row->span_bubble_ratio,     row->formula_bubble_ratio,
         row->peak_activations,  row->peak_activation_bytes, row->weight_versions,
-        (double)row->messages,  row->message_bytes};
+        (double)row->messages,  row->message_bytes,         row->time_per_output_token,
+        row->tokens_per_second};
     for (size_t c = 0; c < N_METRICS; c++) {
         int empty = !row->ok || (c == 5 && !row->formula_valid) || !isfinite(v[c]);
         if (empty)
@@ -814,11 +819,13 @@ static int write_file(const char *dir, const char *stem, const char *ext,
  * the sweep and the shard, the sweep's definition (the config with --set
  * written in, one line), then one line per point of the shard:
  *   INDEX ok SCHEDULE STAGES M V FORMULA_VALID WEIGHT_VERSIONS MESSAGES
- *         then the eleven doubles in C's exact hexadecimal form (%a)
+ *         then the eleven doubles in C's exact hexadecimal form (%a), and
+ *         (version 2) the decode figures time_per_output_token and
+ *         tokens_per_second (nan when the point is not a decode run)
  *   INDEX refused REASON (with %, CR, LF and other control bytes as %XX)
  * so that `bubblesim merge` rebuilds every row bit for bit and writes the
  * files through the same code as an unsharded sweep. */
-#define SHARD_MAGIC "bubblesim-sweep-shard 1"
+#define SHARD_MAGIC "bubblesim-sweep-shard 2"
 
 /* FNV-1a: names the sweep a shard belongs to, to refuse mixing sweeps. */
 static unsigned long long fingerprint(const char *text)
@@ -871,9 +878,12 @@ static void write_shard(FILE *out, const sweep *s, const char *definition, const
         fprintf(out, "%zu ok %s %d %d %d %d %d %llu", s->first + i, r->schedule, r->stages,
                 r->microbatches, r->virtual_stages, r->formula_valid, r->weight_versions,
                 (unsigned long long)r->messages);
-        double v[] = {r->makespan,          r->iteration_time,        r->bubble_ratio,
-                      r->bubble_over_ideal, r->span_bubble_ratio,     r->formula_bubble_ratio,
-                      r->peak_activations,  r->peak_activation_bytes, r->message_bytes};
+        double v[] = {r->makespan,          r->iteration_time,
+                      r->bubble_ratio,      r->bubble_over_ideal,
+                      r->span_bubble_ratio, r->formula_bubble_ratio,
+                      r->peak_activations,  r->peak_activation_bytes,
+                      r->message_bytes,     r->time_per_output_token,
+                      r->tokens_per_second};
         for (size_t c = 0; c < sizeof v / sizeof v[0]; c++)
             fprintf(out, " %a", v[c]);
         fputc('\n', out);
@@ -1155,6 +1165,7 @@ int cli_sweep(int argc, char **argv)
         for (size_t i = 0; i < s.points; i++)
             finished += s.rows[i].ok || s.rows[i].reason;
         s.finished_only = 1;
+        speedups_compute(&s); /* against finished baselines only */
         char partial_stem[1100];
         snprintf(partial_stem, sizeof partial_stem, "%s.partial", stem);
         int wrc = write_file(out_dir, partial_stem, "csv", write_rows_csv, &s, &err);
@@ -1183,10 +1194,16 @@ int cli_sweep(int argc, char **argv)
         write_shard(f.file, &s, definition ? definition : text, stem, shard_k, shard_n);
         if ((rc = cli_outfile_commit(&f, &err)))
             goto failed;
-        fprintf(stderr,
-                "bubblesim: shard %zu of %zu: points %zu to %zu of %zu -> %s (join the shards "
-                "with bubblesim merge)\n",
-                shard_k, shard_n, s.first, s.first + s.count - (s.count > 0), s.points, file);
+        if (s.count)
+            fprintf(stderr,
+                    "bubblesim: shard %zu of %zu: points %zu to %zu of %zu -> %s (join the "
+                    "shards with bubblesim merge)\n",
+                    shard_k, shard_n, s.first, s.first + s.count - 1, s.points, file);
+        else
+            fprintf(stderr,
+                    "bubblesim: shard %zu of %zu: no points (%zu points, fewer than shards) -> "
+                    "%s\n",
+                    shard_k, shard_n, s.points, file);
         goto done;
     }
     if ((rc = sweep_finish_rows(&s, &err)))
@@ -1338,13 +1355,13 @@ static int shard_row(char *line, size_t *index, sweep_row *row)
     if (strcmp(word, "ok") != 0)
         return -1;
     unsigned long long messages;
-    double v[9];
+    double v[11];
     char schedule[BS_NAME_MAX + 1];
     used = 0;
-    if (sscanf(rest, "%32s %d %d %d %d %d %llu %la %la %la %la %la %la %la %la %la%n", schedule,
-               &row->stages, &row->microbatches, &row->virtual_stages, &row->formula_valid,
-               &row->weight_versions, &messages, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-               &v[7], &v[8], &used) != 16 ||
+    if (sscanf(rest, "%32s %d %d %d %d %d %llu %la %la %la %la %la %la %la %la %la %la %la%n",
+               schedule, &row->stages, &row->microbatches, &row->virtual_stages,
+               &row->formula_valid, &row->weight_versions, &messages, &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &used) != 18 ||
         rest[used] != '\0' || strlen(schedule) >= BS_NAME_MAX)
         return -1;
     row->ok = 1;
@@ -1359,6 +1376,8 @@ static int shard_row(char *line, size_t *index, sweep_row *row)
     row->peak_activations = v[6];
     row->peak_activation_bytes = v[7];
     row->message_bytes = v[8];
+    row->time_per_output_token = v[9];
+    row->tokens_per_second = v[10];
     return 0;
 }
 

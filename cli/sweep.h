@@ -39,6 +39,7 @@ typedef struct sweep_row {
     int weight_versions;
     uint64_t messages;
     double message_bytes;
+    double time_per_output_token, tokens_per_second; /* decode only; NAN otherwise */
     /* Iteration time of the point's baseline over its own (the sweep's
      * "baseline"); NAN without a baseline or when either was refused. */
     double speedup;

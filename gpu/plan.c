@@ -355,6 +355,12 @@ int bs_gpu_plan_build(bs_gpu_plan *plan, const bs_program *prog, const bs_config
     memset(&b, 0, sizeof b);
     int rc = BS_OK, p = prog->devices;
     size_t pairs = (size_t)prog->stages * prog->microbatches;
+    /* The plan knows forwards and backwards; a decode step and the loop
+     * back to stage 0 have no commands here yet. */
+    if (prog->flags & BS_PROGRAM_DECODE_LOOP)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "schedule: the GPU check does not run decode programs (no decode step or "
+                       "loop back in its plan); check a forward or training schedule");
     b.plan = plan;
     b.prog = prog;
     b.m = prog->microbatches;

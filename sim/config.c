@@ -69,7 +69,7 @@ static const field fields[] = {
     {NULL, "iterations", F_INT, OFF(iterations), 1, 0, INT_MAX,
      "training iterations run back to back"},
     {NULL, "group_size", F_INT, OFF(group_size), 0, 0, INT_MAX,
-     "interleaved only: micro-batches per group; 0 means P"},
+     "interleaved, forward, decode prefill: micro-batches per group; 0 means P"},
     {"costs", "forward", F_VALUES, OFF(forward), 0, 1, 1e15,
      "F (ms): forward time of one micro-batch on one device stage; a number, or P or P*V of them"},
     {"costs", "backward", F_VALUES, OFF(backward), 0, 0, 1e15,
@@ -103,9 +103,16 @@ static const field fields[] = {
      "the most ops one run may hold; 0 = 1e8"},
     {"limits", "max_memory", F_NUMBER, OFF(max_memory), 0, 0, 1e18,
      "the most memory (bytes) one run may need; 0 = 8 GiB"},
+    /* Decode (sim/schedule_decode.c, docs/inference.md). */
+    {"costs", "decode", F_VALUES, OFF(decode), 0, 1, 1e15,
+     "decode (ms): one decode step of one micro-batch on one device stage; a number, or P or P*V"},
+    {"inference", "prompt_tokens", F_INT, OFF(prompt_tokens), 1, 0, 100000000,
+     "decode: prompt length in tokens (the prefill's sequence)"},
+    {"inference", "output_tokens", F_INT, OFF(output_tokens), 1, 0, 100000000,
+     "decode: tokens each sequence generates, the prefill's first one included"},
 };
 
-static const char *const sections[] = {"costs", "memory", "network", "limits"};
+static const char *const sections[] = {"costs", "memory", "network", "limits", "inference"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -159,7 +166,14 @@ static int is_default_storage(const bs_values *v)
 
 void bs_config_free(bs_config *cfg)
 {
-    bs_values *all[] = {&cfg->forward, &cfg->backward, &cfg->weight};
+    bs_values *all[] = {&cfg->forward,
+                        &cfg->backward,
+                        &cfg->weight,
+                        &cfg->decode,
+                        &cfg->decode_per_token,
+                        &cfg->decode_memory,
+                        &cfg->decode_memory_per_token,
+                        &cfg->kv_cache_bytes};
     for (size_t i = 0; i < COUNT(all); i++)
         if (!is_default_storage(all[i]))
             bs_free(all[i]->v);
@@ -171,9 +185,16 @@ void bs_config_free(bs_config *cfg)
 int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
 {
     bs_config tmp = *src;
-    bs_values *all[] = {&tmp.forward, &tmp.backward, &tmp.weight};
+    bs_values *all[] = {&tmp.forward,
+                        &tmp.backward,
+                        &tmp.weight,
+                        &tmp.decode,
+                        &tmp.decode_per_token,
+                        &tmp.decode_memory,
+                        &tmp.decode_memory_per_token,
+                        &tmp.kv_cache_bytes};
     for (size_t i = 0; i < COUNT(all); i++) {
-        if (is_default_storage(all[i]))
+        if (is_default_storage(all[i]) || !all[i]->v)
             continue;
         double *p = bs_alloc_array(all[i]->count, sizeof *p);
         if (!p) {
@@ -1095,7 +1116,12 @@ static int check_derived_times(const bs_config *cfg, const char *source, bs_erro
         const char *path;
     } costs[] = {{&cfg->forward, "costs.forward"},
                  {&cfg->backward, "costs.backward"},
-                 {&cfg->weight, "costs.weight"}};
+                 {&cfg->weight, "costs.weight"},
+                 /* decode: by hand, or a model's terms (sim/model_decode.c) */
+                 {&cfg->decode, "costs.decode"},
+                 {&cfg->decode_per_token, "costs.decode (per context token)"},
+                 {&cfg->decode_memory, "costs.decode (memory traffic)"},
+                 {&cfg->decode_memory_per_token, "costs.decode (memory per context token)"}};
     for (size_t k = 0; k < COUNT(costs); k++)
         for (size_t i = 0; i < costs[k].v->count; i++) {
             double x = costs[k].v->v[i];
@@ -1182,15 +1208,23 @@ int bs_config_check(const bs_config *cfg, const char *source, bs_error *err)
         (rc = check_values(&cfg->backward, "costs.backward", cfg, source, err)) ||
         (rc = check_values(&cfg->weight, "costs.weight", cfg, source, err)))
         return rc;
+    if (cfg->decode.count && (rc = check_values(&cfg->decode, "costs.decode", cfg, source, err)))
+        return rc;
     if ((rc = check_derived_times(cfg, source, err)))
         return rc;
-    double mb_total = (double)cfg->microbatches * cfg->iterations;
+    const bs_schedule *s = bs_schedule_find(cfg->schedule);
+    /* A decode program has one item per (micro-batch, output token): the
+     * prefill and T - 1 decode steps (sim/schedule_decode.c). */
+    double items = (s->flags & BS_PROGRAM_DECODE_LOOP) && cfg->output_tokens > 0
+                       ? (double)cfg->output_tokens
+                       : 1.0;
+    double mb_total = (double)cfg->microbatches * cfg->iterations * items;
     if (mb_total > (double)UINT32_MAX / 2)
         return bs_fail(err, BS_ERR_LIMIT,
-                       "%s: iterations: M*iterations = %.0f micro-batches exceeds the limit of %u",
-                       source, mb_total, UINT32_MAX / 2);
+                       "%s: %s: M*%s = %.0f micro-batches exceeds the limit of %u", source,
+                       items > 1 ? "inference.output_tokens" : "iterations",
+                       items > 1 ? "output_tokens" : "iterations", mb_total, UINT32_MAX / 2);
     double ops = 3.0 * cfg->stages * cfg->virtual_stages * mb_total;
-    const bs_schedule *s = bs_schedule_find(cfg->schedule);
     ops = ops / 3.0 * s->ops_per_chunk_microbatch;
     double max_ops = cfg->max_ops > 0 ? cfg->max_ops : BS_DEFAULT_MAX_OPS;
     if (ops > max_ops)
@@ -1227,7 +1261,9 @@ static int resolve_one(double **out, const bs_values *v, int p, int vstages,
         return -1;
     for (size_t s = 0; s < n; s++) {
         size_t device = stage_device ? stage_device[s] : s % (size_t)p;
-        if (v->count == 1)
+        if (v->count == 0 || !v->v)
+            c[s] = 0; /* an optional cost that was not given */
+        else if (v->count == 1)
             c[s] = v->v[0] / vstages;
         else if (v->count == (size_t)p)
             c[s] = v->v[device] / vstages; /* a device's cost, shared by its V chunks */
@@ -1245,11 +1281,18 @@ int bs_chunk_costs_resolve(bs_chunk_costs *costs, const bs_config *cfg,
     memset(costs, 0, sizeof *costs);
     if (resolve_one(&costs->forward, &cfg->forward, p, v, stage_device) ||
         resolve_one(&costs->backward, &cfg->backward, p, v, stage_device) ||
-        resolve_one(&costs->weight, &cfg->weight, p, v, stage_device)) {
+        resolve_one(&costs->weight, &cfg->weight, p, v, stage_device) ||
+        resolve_one(&costs->decode, &cfg->decode, p, v, stage_device) ||
+        resolve_one(&costs->decode_per_token, &cfg->decode_per_token, p, v, stage_device) ||
+        resolve_one(&costs->decode_memory, &cfg->decode_memory, p, v, stage_device) ||
+        resolve_one(&costs->decode_memory_per_token, &cfg->decode_memory_per_token, p, v,
+                    stage_device)) {
         bs_chunk_costs_free(costs);
         return bs_fail(err, BS_ERR_NOMEM, "out of memory resolving stage costs");
     }
     costs->optimizer = cfg->optimizer;
+    costs->decode_grows = cfg->decode_per_token.count > 0 || cfg->decode_memory.count > 0 ||
+                          cfg->decode_memory_per_token.count > 0;
     size_t n = (size_t)cfg->stages * (size_t)cfg->virtual_stages;
     costs->uniform = 1;
     for (size_t s = 1; s < n; s++)
@@ -1264,6 +1307,10 @@ void bs_chunk_costs_free(bs_chunk_costs *costs)
     bs_free(costs->forward);
     bs_free(costs->backward);
     bs_free(costs->weight);
+    bs_free(costs->decode);
+    bs_free(costs->decode_per_token);
+    bs_free(costs->decode_memory);
+    bs_free(costs->decode_memory_per_token);
     memset(costs, 0, sizeof *costs);
 }
 

@@ -121,6 +121,10 @@ typedef struct bs_chunk_costs {
     double *forward, *backward, *weight; /* [stages] */
     double optimizer;
     int uniform; /* all chunks alike */
+    /* Decode steps [stages] (zeros when not given); decode_grows: the
+     * context-dependent terms of bs_config are given (bubblesim.h). */
+    double *decode, *decode_per_token, *decode_memory, *decode_memory_per_token;
+    int decode_grows;
 } bs_chunk_costs;
 
 /* stage_device may be NULL (looped placement: chunk s on device s mod P). */
@@ -143,6 +147,11 @@ int bs_check_no_flush_optimizer(const bs_config *cfg, const char *name, bs_error
 int bs_check_v_shape(const bs_config *cfg, const char *name, bs_error *err);
 /* V-shaped placement: chunk s and chunk 2P-1-s on device s (needs V = 2). */
 void bs_place_v(bs_program *prog);
+/* Emits device `device`'s ops of kind `kind` (a forward or a decode step)
+ * for items first .. first+count-1 in looped placement: in groups of
+ * `group` items, chunk by chunk (schedule_forward.c). */
+void bs_emit_forward_pass(bs_program *prog, int kind, int device, uint32_t first, uint32_t count,
+                          uint32_t group);
 /* Refuses V != 1 for schedules with one chunk per device. */
 int bs_check_single_chunk(const bs_config *cfg, const char *name, bs_error *err);
 
@@ -158,6 +167,7 @@ extern const bs_schedule bs_schedule_zbv;
 extern const bs_schedule bs_schedule_dualpipev;
 extern const bs_schedule bs_schedule_looped_bfs;
 extern const bs_schedule bs_schedule_custom;
+extern const bs_schedule bs_schedule_decode;
 
 /* PyTorch pipelining's schedule text (order_text.c). One parsed action:
  * one op, or two for an overlapped pair; count 0 for an idle slot or a
@@ -169,6 +179,15 @@ typedef struct bs_action {
 /* Parses one comma-separated field (without the comma); NULL on success,
  * else what is wrong with it. */
 const char *bs_action_parse(const char *text, size_t len, bs_action *out);
+
+/* Serving figures of a decode timeline (inference.c); out->valid = 0 for
+ * other programs. */
+void bs_inference_compute(bs_inference_result *out, const bs_timeline *tl, const bs_config *cfg,
+                          double makespan);
+
+/* The table of a decode run (write_table_inference.c): serving figures and
+ * the KV cache instead of weight versions and staleness. */
+int bs_write_inference_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_error *err);
 
 extern const bs_writer bs_writer_table;
 extern const bs_writer bs_writer_json;
@@ -185,5 +204,9 @@ int bs_model_is_key(const char *name);
  * hardware, tensor_parallel, ...) for section NULL, else those of section. */
 void bs_model_suggest(bs_suggest *s, const char *section);
 int bs_model_apply(bs_config *cfg, const struct cJSON *root, const char *source, bs_error *err);
+/* Decode: the prefill's sequence is inference.prompt_tokens; model.sequence,
+ * when given, must agree (sim/model_decode.c). */
+int bs_model_decode_prompt(bs_model *m, const bs_config *cfg, const struct cJSON *root,
+                           const char *source, bs_error *err);
 
 #endif

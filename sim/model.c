@@ -90,6 +90,9 @@ static const model_key model_keys[] = {
      "tensor-parallel link bytes/s; 0 = unlimited"},
     {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0,
      "tensor-parallel link latency (ms)"},
+    /* Decode steps read every weight and the KV cache (sim/model_decode.c). */
+    {"hardware", "memory_bandwidth", K_NUMBER, MOFF(memory_bandwidth), 0, 1, 1e18, 0,
+     "device memory bytes/s (HBM); decode steps read weights and KV cache at this rate"},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -224,8 +227,12 @@ static int read_section(bs_model *m, const cJSON *root, const char *section, con
         if ((rc = read_key(m, k, item, source, err)))
             return rc;
     }
+    /* A decode config's prompt (inference.prompt_tokens) is its sequence. */
+    const cJSON *inference = cJSON_GetObjectItemCaseSensitive(root, "inference");
+    int has_prompt = cJSON_GetObjectItemCaseSensitive(inference, "prompt_tokens") != NULL;
     for (size_t i = 0; i < COUNT(model_keys); i++)
         if (model_keys[i].required && strcmp(model_keys[i].section, section) == 0 &&
+            !(has_prompt && strcmp(model_keys[i].name, "sequence") == 0) &&
             !cJSON_GetObjectItemCaseSensitive(obj, model_keys[i].name))
             return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: missing; expected %s", source, section,
                            model_keys[i].name, want_text(&model_keys[i], (char[96]){0}, 96));
@@ -671,7 +678,7 @@ static int refuse_conflicts(const cJSON *root, const char *source, bs_error *err
     static const char *const taken[][2] = {
         {"costs", "forward"},           {"costs", "backward"},        {"costs", "weight"},
         {"memory", "activation_bytes"}, {"memory", "weight_bytes"},   {"network", "latency"},
-        {"network", "bandwidth"},       {"network", "message_bytes"},
+        {"network", "bandwidth"},       {"network", "message_bytes"}, {"costs", "decode"},
     };
     for (size_t i = 0; i < COUNT(taken); i++) {
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, taken[i][0]);
@@ -703,6 +710,10 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
         return BS_OK;
     }
     if ((rc = refuse_conflicts(root, source, err)) || (rc = read_model(&m, root, source, err)))
+        goto error;
+    const bs_schedule *sched = bs_schedule_find(cfg->schedule);
+    int decode = sched && (sched->flags & BS_PROGRAM_DECODE_LOOP);
+    if (decode && (rc = bs_model_decode_prompt(&m, cfg, root, source, err)))
         goto error;
     if (!bs_schedule_find(cfg->schedule) || cfg->stages < 1 || cfg->virtual_stages < 1 ||
         (long long)cfg->stages * cfg->virtual_stages > 65535) {
@@ -759,7 +770,7 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
     cfg->latency = m.latency;
     cfg->bandwidth = m.bandwidth;
     cfg->message_bytes = plan.message_bytes;
-    rc = BS_OK;
+    rc = decode ? bs_model_decode_costs(cfg, &m, &plan, source, err) : BS_OK;
 error:
     bs_free(f);
     bs_free(bw);
@@ -775,7 +786,7 @@ error:
 static const struct {
     const char *name, *type, *range, *description;
 } model_top_keys[] = {
-    {"tensor_parallel", "integer", "divides model.heads",
+    {"tensor_parallel", "integer", "1 to 4096, dividing model.heads",
      "T, devices that share each layer (Megatron tensor parallelism)"},
     {"layers_per_stage", "array of integers", "P*V (or P) entries >= 1 summing to model.layers",
      "layers of each model chunk in model order"},

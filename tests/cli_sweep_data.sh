@@ -147,6 +147,17 @@ echo "old" >"$tmp/stale/grid.partial.csv"
 "$bin" sweep "$tmp/grid.json" --out "$tmp/stale" --partial 2>/dev/null
 check "complete run with --partial removes NAME.partial.csv" test ! -e "$tmp/stale/grid.partial.csv"
 
+# An interrupted --partial sweep with a baseline: speedups of finished
+# points against finished baselines, never a made-up 0.
+cfg part.json '{"sweep": {"microbatches": [4, 8, 12, 16, 20, 24], "baseline": {"microbatches": 4}}}'
+env BUBBLESIM_TEST_SIGINT_AFTER=3 "$bin" sweep "$tmp/part.json" --out "$tmp/part" --partial --jobs 1 \
+    >/dev/null 2>&1
+check "interrupted: exit 130 and a partial file" test -s "$tmp/part/part.partial.csv"
+checks=$((checks + 1))
+awk -F, 'NR == 2 && $(NF - 1) != 1 { bad = 1 } NR > 1 { if ($(NF - 1) == "" || $(NF - 1) + 0 <= 0) bad = 1; n++ }
+         END { exit bad || n < 3 }' \
+    "$tmp/part/part.partial.csv" || fail "partial speedups: $(cat "$tmp/part/part.partial.csv")"
+
 # --- shards ------------------------------------------------------------------
 "$bin" sweep "$tmp/grid.json" --out "$tmp/full" 2>/dev/null
 "$bin" sweep "$tmp/cases.json" --out "$tmp/full" 2>/dev/null

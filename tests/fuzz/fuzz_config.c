@@ -16,7 +16,9 @@
  *     and no '#' row, which the text reader would drop and so shift rows;
  *   - bs_config_apply_overrides agrees with bs_config_parse: it succeeds
  *     when the parse does, and its text, parsed without overrides, gives
- *     the same config (the --set paths are the same code for both).
+ *     the same config (the --set paths are the same code for both);
+ *   - bs_config_check_keys (a sweep's base, key by key) accepts whatever
+ *     bs_config_parse accepts, and fails only with a message.
  */
 #include "bubblesim.h"
 
@@ -125,6 +127,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = bs_config_parse(&cfg, config, "fuzz.json", ov, n, &err);
     if (rc != BS_OK && !err.message[0])
         abort(); /* every failure says why */
+    {
+        bs_error kerr = {{0}};
+        int keys_rc = bs_config_check_keys(config, "fuzz.json", ov, n, &kerr);
+        if ((rc == BS_OK && keys_rc != BS_OK) || (keys_rc != BS_OK && !kerr.message[0]))
+            abort();
+    }
     if (rc == BS_OK) {
         if (has_nul_escape(config))
             abort();
