@@ -27,15 +27,16 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* n distinct keys in one object, the last one twice: the duplicate check
- * has to sort them all. */
+/* n - 1 distinct keys in one object, then the second-to-last again: a
+ * pairwise check compares every key with every later one before it finds
+ * the pair. */
 static char *make_keys(size_t n, bs_override **ov, size_t *n_ov)
 {
     char *text = malloc(n * 16 + 64);
     size_t at = (size_t)sprintf(text, "{\"costs\": {");
     for (size_t i = 0; i + 1 < n; i++)
         at += (size_t)sprintf(text + at, "\"k%zu\": 1, ", i);
-    sprintf(text + at, "\"k0\": 2}}");
+    sprintf(text + at, "\"k%zu\": 2}}", n - 2);
     *ov = NULL;
     *n_ov = 0;
     return text;
