@@ -400,6 +400,17 @@ static void messages(void)
     key[127] = '\0';
     expect_set(key, "1", "unknown key", NULL); /* at the limit: looked up as usual */
     expect_set("", "1", "--set: expected KEY=VALUE", "got an empty key");
+    /* Echoed names and values never carry control bytes to a terminal. */
+    const char *escapes[] = {"{\"sche\\u001b[31mdule\": 1}", "{\"schedule\": \"x\\ny\\r\\t\"}",
+                             "{\"costs\": {\"\\u007f\\u0007\": 1}}"};
+    for (size_t i = 0; i < sizeof escapes / sizeof escapes[0]; i++) {
+        bs_error err = {{0}};
+        CHECK(parse(escapes[i], NULL, 0, &err) == BS_ERR_INVALID);
+        int clean = 1;
+        for (const char *c = err.message; *c; c++)
+            clean &= (unsigned char)*c >= 0x20 && *c != 0x7f;
+        CHECK_MSG(clean && strchr(err.message, '?'), "%s: %s", escapes[i], err.message);
+    }
 }
 
 /* ------------------------------------------------------- did you mean */
