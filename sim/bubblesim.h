@@ -89,7 +89,36 @@ typedef struct bs_config {
      * BS_BYTES_PER_PAIR per stage and micro-batch), is refused before
      * anything is allocated. 0 means the default (BS_DEFAULT_MAX_*). */
     double max_ops, max_memory;
+    /* Whole-device memory, filled by a config's "model" (sim/model.c) and
+     * NULL without one: what each device holds besides activations, and
+     * one micro-batch's activations of each model chunk, so the metrics
+     * count every device's own peak over time. Owned by the config. */
+    struct bs_memory_plan *memory_plan;
 } bs_config;
+
+/* Static bytes of one device (one tensor-parallel rank of one pipeline
+ * stage of one data-parallel replica), already divided by T and, as the
+ * ZeRO stage says, by D. */
+typedef struct bs_device_static {
+    double weights, gradients, optimizer;
+    double kv_cache; /* inference: keys and values of the whole batch */
+    double buffers;  /* ZeRO-3 gathered parameters, gradient buckets (bytes) */
+} bs_device_static;
+
+/* One allocation holding the struct and both arrays (memory.c). */
+typedef struct bs_memory_plan {
+    int devices, chunks;
+    double limit;             /* hardware.memory_bytes, 0 = not given */
+    bs_device_static *device; /* [devices] */
+    double *chunk_activation; /* [chunks], model order: one micro-batch */
+} bs_memory_plan;
+
+/* A plan for `devices` devices and `chunks` chunks, zero-filled; NULL when
+ * memory runs out. */
+bs_memory_plan *bs_memory_plan_create(int devices, int chunks);
+/* Deep copy (NULL for NULL, or when memory runs out and src is not NULL). */
+bs_memory_plan *bs_memory_plan_copy(const bs_memory_plan *src);
+void bs_memory_plan_free(bs_memory_plan *plan);
 
 #define BS_DEFAULT_MAX_OPS 1e8
 #define BS_DEFAULT_MAX_MEMORY 8589934592.0 /* 8 GiB */
@@ -293,6 +322,15 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
 
 /* --------------------------------------------------------------- metrics */
 
+/* Whole-device peak memory in bytes (docs/model.md, "Memory of a
+ * device"): activations are the peak over time of the device's own chunks;
+ * other = stashed weight versions + KV cache + communication buffers. */
+typedef struct bs_device_memory {
+    double weights, gradients, optimizer, activations, other, total;
+    double stashed_weights, kv_cache, buffers; /* the parts of other */
+    int fits; /* total <= hardware.memory_bytes: 1, 0, or -1 without a limit */
+} bs_device_memory;
+
 typedef struct bs_device_result {
     double busy, idle;
     double bubble_ratio;      /* idle / makespan */
@@ -306,6 +344,7 @@ typedef struct bs_device_result {
     uint64_t messages_sent;
     double message_bytes_sent;
     double formula_peak_activations; /* NAN without a closed form */
+    bs_device_memory memory;         /* valid when bs_result.has_memory */
 } bs_device_result;
 
 /* Closed forms for uniform costs and free communication. */
@@ -334,6 +373,9 @@ typedef struct bs_result {
     double message_bytes;
     bs_formula formula;
     int devices;
+    int has_memory;           /* the config had a memory plan (a model) */
+    double memory_limit;      /* hardware.memory_bytes, 0 = not given */
+    double peak_memory;       /* largest device total (has_memory) */
     bs_device_result *device; /* [devices] */
     const bs_timeline *timeline;
     struct bs_metrics_scratch *scratch; /* private: reused by the next compute */
@@ -418,6 +460,7 @@ typedef struct bs_model_device {
     double weight_bytes, gradient_bytes, optimizer_bytes;
     double activation_bytes; /* one micro-batch through all of the device's chunks */
     double kv_cache_bytes;   /* inference: keys and values of every sequence */
+    double buffer_bytes;     /* communication buffers (ZeRO-3 gathers, gradient buckets) */
 } bs_model_device;
 
 typedef struct bs_model_plan {
@@ -435,7 +478,7 @@ typedef struct bs_model_plan {
 /* Peak memory of one device in a simulated run: the plan's static bytes
  * plus the simulation's peak activations (and stashed weight versions). */
 typedef struct bs_model_memory {
-    double activations, weights, gradients, optimizer, stashed_weights, kv_cache;
+    double activations, weights, gradients, optimizer, stashed_weights, kv_cache, buffers;
     double total;
 } bs_model_memory;
 

@@ -568,8 +568,12 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
         ch->weight_grad_flops = l * plan->layer_weight_grad_flops / T;
         ch->parameters = l * plan->layer_parameters / T;
         ch->activation_bytes = l * plan->layer_activation_bytes;
-        if (c == 0)
-            ch->parameters += vocab * h / T; /* the input embedding */
+        if (c == 0 && vocab > 0) {
+            /* The input embedding, and its dropout mask (one byte per
+             * element), kept for the backward. */
+            ch->parameters += vocab * h / T;
+            ch->activation_bytes += tokens * h / T;
+        }
         if (c == n - 1) {
             /* The output layer (a copy of the embedding, as in Megatron)
              * and the loss over fp32 logits. */
@@ -612,23 +616,34 @@ error:
 void bs_model_memory_of(bs_model_memory *out, const bs_model_plan *plan, const bs_result *res,
                         int device)
 {
-    const bs_model_device *dv = &plan->device[device];
-    const bs_device_result *dr = &res->device[device];
     memset(out, 0, sizeof *out);
+    const bs_device_result *dr = &res->device[device];
+    if (res->has_memory) {
+        /* The run's own count (sim/metrics.c), so that tune's memory column
+         * is the figure `bubblesim run --json` prints. */
+        out->activations = dr->memory.activations;
+        out->weights = dr->memory.weights;
+        out->gradients = dr->memory.gradients;
+        out->optimizer = dr->memory.optimizer;
+        out->stashed_weights = dr->memory.stashed_weights;
+        out->kv_cache = dr->memory.kv_cache;
+        out->buffers = dr->memory.buffers;
+        out->total = dr->memory.total;
+        return;
+    }
+    /* A run without a memory plan: the plan's static bytes and the peak
+     * count of micro-batches times the device's one-micro-batch bytes. */
+    const bs_model_device *dv = &plan->device[device];
     out->weights = dv->weight_bytes;
     out->gradients = dv->gradient_bytes;
     out->optimizer = dv->optimizer_bytes;
     out->kv_cache = dv->kv_cache_bytes;
-    /* Peak activations are counted in micro-batch units of the whole device
-     * stage (a chunk counts 1/V), so the device's one-micro-batch total
-     * scales them; exact when the device's chunks are alike. */
+    out->buffers = dv->buffer_bytes;
     out->activations = dr->peak_activations * dv->activation_bytes;
-    /* Each weight version beyond the current one is a stashed 16-bit copy
-     * (PipeDream's weight stashing). */
     if (dr->weight_versions > 1)
         out->stashed_weights = (dr->weight_versions - 1) * dv->weight_bytes;
     out->total = out->activations + out->weights + out->gradients + out->optimizer +
-                 out->stashed_weights + out->kv_cache;
+                 out->stashed_weights + out->kv_cache + out->buffers;
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -651,6 +666,28 @@ static int refuse_conflicts(const cJSON *root, const char *source, bs_error *err
                            "costs.overlap and memory.kept_fraction may stay)",
                            source, taken[i][0], taken[i][1], taken[i][0], taken[i][1]);
     }
+    return BS_OK;
+}
+
+/* Hands the plan's whole-device memory to the metrics (cfg->memory_plan):
+ * static bytes per device, one micro-batch's activations per chunk. */
+static int fill_memory_plan(bs_config *cfg, const bs_model_plan *plan, const bs_model *m,
+                            bs_error *err)
+{
+    bs_memory_plan *mp = bs_memory_plan_create(plan->devices, plan->chunks);
+    if (!mp)
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory planning the model's memory");
+    mp->limit = m->memory_bytes;
+    for (int d = 0; d < plan->devices; d++) {
+        const bs_model_device *dv = &plan->device[d];
+        mp->device[d] =
+            (bs_device_static){dv->weight_bytes, dv->gradient_bytes, dv->optimizer_bytes,
+                               dv->kv_cache_bytes, dv->buffer_bytes};
+    }
+    for (int c = 0; c < plan->chunks; c++)
+        mp->chunk_activation[c] = plan->chunk[c].activation_bytes;
+    bs_memory_plan_free(cfg->memory_plan);
+    cfg->memory_plan = mp;
     return BS_OK;
 }
 
@@ -708,7 +745,8 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
     cfg->latency = m.latency;
     cfg->bandwidth = m.bandwidth;
     cfg->message_bytes = plan.message_bytes;
-    rc = BS_OK;
+    if ((rc = fill_memory_plan(cfg, &plan, &m, err)))
+        goto error;
 error:
     bs_free(f);
     bs_free(bw);

@@ -19,6 +19,28 @@ static int add(cJSON *obj, const char *key, cJSON *item)
     return item && cJSON_AddItemToObject(obj, key, item) ? 0 : -1;
 }
 
+/* One device's whole memory in bytes (docs/model.md); "fits" is null when
+ * no hardware.memory_bytes was given. NULL on allocation failure. */
+static cJSON *memory_object(const bs_device_memory *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    int bad = !o;
+    if (bad)
+        return NULL;
+    bad |= add(o, "weights", cJSON_CreateNumber(m->weights));
+    bad |= add(o, "gradients", cJSON_CreateNumber(m->gradients));
+    bad |= add(o, "optimizer", cJSON_CreateNumber(m->optimizer));
+    bad |= add(o, "activations", cJSON_CreateNumber(m->activations));
+    bad |= add(o, "other", cJSON_CreateNumber(m->other));
+    bad |= add(o, "total", cJSON_CreateNumber(m->total));
+    bad |= add(o, "fits", m->fits < 0 ? cJSON_CreateNull() : cJSON_CreateBool(m->fits));
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* Builds the result object; NULL on allocation failure. */
 static cJSON *result_object(const bs_result *res)
 {
@@ -57,6 +79,12 @@ static cJSON *result_object(const bs_result *res)
     } else {
         bad |= add(o, "formula", cJSON_CreateNull());
     }
+    if (res->has_memory) {
+        bad |= add(o, "peak_memory", cJSON_CreateNumber(res->peak_memory));
+        bad |=
+            add(o, "memory_limit",
+                res->memory_limit > 0 ? cJSON_CreateNumber(res->memory_limit) : cJSON_CreateNull());
+    }
     bad |= add(o, "messages", cJSON_CreateNumber((double)res->messages));
     bad |= add(o, "message_bytes", cJSON_CreateNumber(res->message_bytes));
     devices = cJSON_CreateArray();
@@ -83,6 +111,8 @@ static cJSON *result_object(const bs_result *res)
         bad |= add(e, "max_staleness", cJSON_CreateNumber(dr->max_staleness));
         bad |= add(e, "messages_sent", cJSON_CreateNumber((double)dr->messages_sent));
         bad |= add(e, "message_bytes_sent", cJSON_CreateNumber(dr->message_bytes_sent));
+        if (res->has_memory)
+            bad |= add(e, "memory", memory_object(&dr->memory));
     }
     if (bad) {
         cJSON_Delete(o);

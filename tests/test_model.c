@@ -74,7 +74,8 @@ static void test_layer_formulas(void)
      * 6963200 FLOP = 13.9264 ms; input gradient 2*3407872 + 409600 =
      * 7225344 FLOP = 14.450688 ms; weight gradient 2*3145728 + 409600 =
      * 6701056 FLOP = 13.402112 ms; activations 2*79872 + fp32 logits
-     * 4*32*100 = 172544 bytes. */
+     * 4*32*100 = 172544 bytes; chunk 0 keeps the embedding's 1-byte
+     * dropout mask, tokens*h = 2048 bytes: 159744 + 2048 = 161792. */
     CHECK(plan.chunks == 2 && plan.chunk[0].layers == 2 && plan.chunk[1].layers == 2);
     CHECK_NEAR(plan.chunk[0].parameters, 104704, 0);
     CHECK_NEAR(plan.chunk[1].parameters, 104704, 0);
@@ -82,7 +83,7 @@ static void test_layer_formulas(void)
     CHECK_NEAR(plan.chunk[1].forward_ms, 13.9264, 1e-9);
     CHECK_NEAR(plan.chunk[1].input_grad_ms, 14.450688, 1e-9);
     CHECK_NEAR(plan.chunk[1].weight_grad_ms, 13.402112, 1e-9);
-    CHECK_NEAR(plan.chunk[0].activation_bytes, 159744, 0);
+    CHECK_NEAR(plan.chunk[0].activation_bytes, 161792, 0);
     CHECK_NEAR(plan.chunk[1].activation_bytes, 172544, 0);
     /* Mixed-precision Adam: weights 2 bytes, gradients 2 bytes, optimizer
      * 12 bytes per parameter: 209408, 209408, 1256448. */
@@ -339,10 +340,15 @@ static void test_memory(void)
         if (rc == BS_OK) {
             bs_model_memory mm;
             bs_model_memory_of(&mm, &plan, res, 0);
-            /* 2 micro-batches of chunk 0 (159744 bytes each); static
+            /* 2 micro-batches of chunk 0 (161792 bytes each); static
              * 209408 + 209408 + 1256448 = 1675264. */
-            CHECK_NEAR(mm.activations, 2 * 159744, 0);
-            CHECK_NEAR(mm.total, 2 * 159744 + 1675264 + mm.stashed_weights, 0);
+            CHECK_NEAR(mm.activations, 2 * 161792, 0);
+            CHECK_NEAR(mm.total, 2 * 161792 + 1675264 + mm.stashed_weights, 0);
+            /* run --json reports the same figures. */
+            CHECK(res->has_memory);
+            CHECK_NEAR(res->device[0].memory.total, mm.total, 0);
+            CHECK_NEAR(res->device[0].memory.other, mm.stashed_weights, 0);
+            CHECK(res->device[0].memory.fits == 1); /* limit 1e9 */
             if (k == 0)
                 CHECK_NEAR(mm.stashed_weights, 0, 0);
             else
@@ -356,6 +362,120 @@ static void test_memory(void)
         bs_model_plan_free(&plan);
         bs_config_free(&cfg);
     }
+}
+
+/* V placement: device 0 holds chunk 0 (embedding) and chunk 3 (logits),
+ * device 1 chunks 1 and 2. One layer per chunk of the small model:
+ *   chunk 0: 79872 + embedding dropout mask 32*64 = 81920 bytes,
+ *   chunks 1, 2: 79872 bytes,
+ *   chunk 3: 79872 + fp32 logits 4*32*100 = 92672 bytes.
+ * In the order below device 0 runs 0F0, 0F1, 3F0, ...: at its peak it
+ * holds two micro-batches of chunk 0 and one of chunk 3, 2*81920 + 92672 =
+ * 256512 bytes, where the mean of its chunks would say 3/2 * (81920 +
+ * 92672) = 261888. Device 1 (1F0, 2F0, 1F1, 2F1) holds 4 * 79872. */
+static void test_v_placement_memory(void)
+{
+    const char *text =
+        "{\"schedule\": \"custom\", \"stages\": 2, \"virtual_stages\": 2, "
+        "\"microbatches\": 2, \"placement\": \"v\", "
+        "\"order\": [[\"0F0\", \"0F1\", \"3F0\", \"3B0\", \"3F1\", \"3B1\", \"0B0\", \"0B1\"],"
+        "            [\"1F0\", \"2F0\", \"1F1\", \"2F1\", \"2B0\", \"1B0\", \"2B1\", "
+        "\"1B1\"]], " SMALL_MODEL "}";
+    bs_config cfg;
+    bs_context *ctx = NULL;
+    const bs_result *res = NULL;
+    bs_error err = {{0}};
+    bs_config_init(&cfg);
+    int rc = parse(&cfg, text, &err);
+    CHECK_MSG(rc == BS_OK, "%s", err.message);
+    if (rc == BS_OK && bs_context_create(&ctx) == BS_OK) {
+        rc = bs_context_run(ctx, &cfg, NULL, &res, &err);
+        CHECK_MSG(rc == BS_OK, "%s", err.message);
+        if (rc == BS_OK) {
+            CHECK(res->has_memory);
+            CHECK_NEAR(res->device[0].memory.activations, 256512, 1e-6);
+            CHECK_NEAR(res->device[1].memory.activations, 4 * 79872, 1e-6);
+            /* Static: chunks 0 and 3 each 49152 + 6400 parameters; chunks
+             * 1 and 2 49152 each; 16 bytes per parameter in all. */
+            CHECK_NEAR(res->device[0].memory.weights, 2 * 55552 * 2, 0);
+            CHECK_NEAR(res->device[0].memory.total, 256512 + 2 * 55552 * 16, 1e-6);
+            CHECK_NEAR(res->device[1].memory.total, 4 * 79872 + 2 * 49152 * 16, 1e-6);
+        }
+    }
+    bs_context_free(&ctx);
+    bs_config_free(&cfg);
+
+    /* zbv places chunks the same way: device 0 never holds more than
+     * M = 1 micro-batch of chunk 0 plus one of chunk 3. */
+    bs_config_init(&cfg);
+    rc = parse(&cfg,
+               "{\"schedule\": \"zbv\", \"stages\": 2, \"virtual_stages\": 2, "
+               "\"microbatches\": 1, " SMALL_MODEL "}",
+               &err);
+    CHECK_MSG(rc == BS_OK, "%s", err.message);
+    if (rc == BS_OK && bs_context_create(&ctx) == BS_OK) {
+        rc = bs_context_run(ctx, &cfg, NULL, &res, &err);
+        CHECK_MSG(rc == BS_OK, "%s", err.message);
+        if (rc == BS_OK)
+            CHECK_NEAR(res->device[0].memory.activations, 81920 + 92672, 1e-6);
+    }
+    bs_context_free(&ctx);
+    bs_config_free(&cfg);
+}
+
+/* GPT-3 175B (L = 96, h = 12288, a = 96, s = 2048, v = 51200), selective
+ * recomputation, b = 8, 1F1B over P = 8 stages of T = 8, M = 128. */
+#define GPT3                                                                                       \
+    "\"model\": {\"layers\": 96, \"hidden\": 12288, \"heads\": 96, \"sequence\": 2048, "           \
+    "\"microbatch_size\": 8, \"vocabulary\": 51200, \"recompute\": \"selective\"}, "               \
+    "\"hardware\": {\"peak_flops\": 312e12, \"efficiency\": 0.5, \"memory_bytes\": 85899345920}"
+
+static const bs_result *run_text(bs_context *ctx, bs_config *cfg, const char *text)
+{
+    const bs_result *res = NULL;
+    bs_error err = {{0}};
+    int rc = parse(cfg, text, &err);
+    if (!rc)
+        rc = bs_context_run(ctx, cfg, NULL, &res, &err);
+    CHECK_MSG(rc == BS_OK, "%s", err.message);
+    return rc ? NULL : res;
+}
+
+/* Whole-device memory of GPT-3 175B layouts, by hand:
+ *   layer parameters 12h^2 = 1811939328; per device (T = 8) 12 layers:
+ *   2717908992, plus the embedding (device 0) or output layer (device 7)
+ *   vh/T = 78643200: 2796552192 parameters; weights 2 bytes, gradients 2,
+ *   optimizer 12: 5593104384, 5593104384, 33558626304.
+ *   Activations per layer and micro-batch, selective: 34sbh/T =
+ *   34*2048*8*12288/8 = 855638016; 12 layers 10267656192. Device 0 adds
+ *   the embedding's dropout mask sbh/T = 25165824 and holds P = 8
+ *   micro-batches under 1F1B: 8 * 10292822016 = 82342576128. Device 7
+ *   adds fp32 logits 4sbv/T = 419430400 and holds 1: 10687086592. */
+static void test_gpt3_memory(void)
+{
+    bs_context *ctx = NULL;
+    bs_config cfg;
+    bs_config_init(&cfg);
+    if (bs_context_create(&ctx) != BS_OK)
+        return;
+    const bs_result *res =
+        run_text(ctx, &cfg,
+                 "{\"schedule\": \"1f1b\", \"stages\": 8, \"microbatches\": 128, "
+                 "\"tensor_parallel\": 8, " GPT3 "}");
+    if (res) {
+        const bs_device_memory *m0 = &res->device[0].memory, *m7 = &res->device[7].memory;
+        CHECK_NEAR(m0->weights, 5593104384.0, 0);
+        CHECK_NEAR(m0->gradients, 5593104384.0, 0);
+        CHECK_NEAR(m0->optimizer, 33558626304.0, 0);
+        CHECK_NEAR(m0->activations, 82342576128.0, 1);
+        CHECK_NEAR(m0->total, 5593104384.0 * 2 + 33558626304.0 + 82342576128.0, 1);
+        CHECK(m0->fits == 0); /* 118.4 GiB > 80 GiB */
+        CHECK_NEAR(m7->activations, 10687086592.0, 1);
+        CHECK(m7->fits == 1);
+        CHECK_NEAR(res->peak_memory, m0->total, 0);
+    }
+    bs_context_free(&ctx);
+    bs_config_free(&cfg);
 }
 
 /* Every split of n layers into k non-empty chunks, by recursion. */
@@ -431,6 +551,8 @@ int main(void)
     test_errors();
     test_placement();
     test_memory();
+    test_v_placement_memory();
+    test_gpt3_memory();
     test_partition_brute_force();
     return check_finish("model");
 }
