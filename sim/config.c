@@ -138,7 +138,7 @@ void bs_config_free(bs_config *cfg)
             bs_free(all[i]->v);
     bs_free(cfg->placement_map);
     bs_free(cfg->order);
-    bs_memory_plan_free(cfg->memory_plan);
+    bs_device_plan_free(cfg->device_plan);
     bs_config_init(cfg);
 }
 
@@ -161,8 +161,8 @@ int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
     }
     tmp.placement_map = NULL;
     tmp.order = NULL;
-    tmp.memory_plan = NULL;
-    if ((src->memory_plan && !(tmp.memory_plan = bs_memory_plan_copy(src->memory_plan))) ||
+    tmp.device_plan = NULL;
+    if ((src->device_plan && !(tmp.device_plan = bs_device_plan_copy(src->device_plan))) ||
         (src->placement_map &&
          !(tmp.placement_map = bs_alloc_array(src->placement_count, sizeof *tmp.placement_map))) ||
         (src->order && !(tmp.order = bs_alloc_array(strlen(src->order) + 1, 1)))) {
@@ -170,7 +170,7 @@ int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
             if (!is_default_storage(all[j]))
                 bs_free(all[j]->v);
         bs_free(tmp.placement_map);
-        bs_memory_plan_free(tmp.memory_plan);
+        bs_device_plan_free(tmp.device_plan);
         return bs_fail(err, BS_ERR_NOMEM, "out of memory copying a config");
     }
     if (src->placement_map)

@@ -31,6 +31,21 @@
  * same start and end, (duration + duration) * costs.overlap apart, and both
  * send their outputs at that end, the first op's first.
  *
+ * Gradient collectives (data parallelism, cfg->device_plan). Each device
+ * has a communication stream beside its compute. When the op that
+ * completes a chunk's gradients for an iteration finishes (its last
+ * backward or weight gradient; without overlap_grad_reduce, the device's
+ * last one of the iteration), the chunk's collective is queued on that
+ * stream; compute goes on, and the next optimizer barrier waits for the
+ * stream. With overlap, the chunk's gradients become ready in `buckets`
+ * equal parts during that last op, and the buckets' collectives run one
+ * after another as they are ready: with the op running from a to b
+ * (B = b - a), the stream free at f and the whole collective taking C, the
+ * last bucket ends at max(f + C, a + B/n + C, b + C/n) (the latest of the
+ * two extreme buckets; the bound is linear in the bucket index). The
+ * triggers are found once per run, sorted by op index, and each device
+ * walks its own with a cursor, so every op still costs O(1).
+ *
  * Invariants: ops are validated (bs_program_validate) before they get here,
  * so every dependency is met eventually; if the worklist still empties with
  * ops left, that is reported as a deadlock, never looped on.
@@ -38,6 +53,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct bs_engine_scratch {
@@ -55,6 +71,19 @@ struct bs_engine_scratch {
     int32_t *link_ids;
     size_t link_table_size; /* a power of two >= 4 * stages */
     int device_capacity, stage_capacity;
+    /* Gradient collectives: the ops that trigger them, in op order, and a
+     * cursor per device; the communication stream's free time. */
+    struct trigger {
+        size_t op;
+        uint32_t iteration;
+        uint16_t stage;
+    } * triggers;
+    size_t trigger_capacity;
+    size_t *cursor, *cursor_end; /* [devices] into triggers */
+    double *comm_free;           /* [devices] */
+    size_t *last_grad;           /* [stages * iterations] */
+    size_t last_grad_capacity;
+    int comm_capacity;
 };
 
 enum { RUNNING = 0, WAITING_INPUT = 1, WAITING_BARRIER = 2 };
@@ -72,6 +101,7 @@ typedef struct engine {
     int record, worklist_size, at_barrier, update_per_backward;
     double barrier_time;
     size_t m;                         /* micro-batches in the program */
+    const bs_device_plan *dp;         /* gradient collectives, NULL when none */
     size_t rows_ready, rows_per_fill; /* per-pair rows (micro-batches) initialised so far */
 } engine;
 
@@ -94,6 +124,11 @@ static void scratch_free(struct bs_engine_scratch *x)
     bs_free(x->link_free);
     bs_free(x->link_keys);
     bs_free(x->link_ids);
+    bs_free(x->triggers);
+    bs_free(x->cursor);
+    bs_free(x->cursor_end);
+    bs_free(x->comm_free);
+    bs_free(x->last_grad);
     bs_free(x);
 }
 
@@ -218,6 +253,29 @@ static void wake(engine *e, int d)
     }
 }
 
+/* Queues every collective that op idx (running from at to end on device d)
+ * triggers on d's communication stream (see the top of the file). */
+static void launch_collectives(engine *e, int d, size_t idx, double at, double end)
+{
+    struct bs_engine_scratch *x = e->x;
+    bs_timeline *tl = e->tl;
+    while (x->cursor[d] < x->cursor_end[d] && x->triggers[x->cursor[d]].op == idx) {
+        const struct trigger *t = &x->triggers[x->cursor[d]++];
+        double c = e->dp->chunk_sync_ms[t->stage], free_at = x->comm_free[d], start, finish;
+        if (e->dp->overlap_grad_reduce) {
+            double n = e->dp->chunk_buckets[t->stage], first = at + (end - at) / n;
+            start = free_at > first ? free_at : first;
+            finish = fmax(fmax(free_at + c, first + c), end + c / n);
+        } else {
+            start = free_at > end ? free_at : end;
+            finish = start + c;
+        }
+        x->comm_free[d] = finish;
+        tl->collectives[tl->collective_count++] =
+            (bs_collective){start, finish, t->iteration, (uint16_t)d, t->stage};
+    }
+}
+
 /* Records op idx on device d as running from `at` to `end` and sends its
  * output. */
 static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
@@ -238,6 +296,8 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         __builtin_prefetch(&e->tl->times[idx + PREFETCH_AHEAD], 1);
     x->device_free[d] = end;
     x->next[d] = idx + 1;
+    if (e->dp && x->cursor[d] < x->cursor_end[d] && x->triggers[x->cursor[d]].op == idx)
+        launch_collectives(e, d, idx, at, end);
     if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
         size_t pair = bs_pair(prog, op->stage + 1u, op->microbatch);
         int32_t link = x->fwd_link[op->stage];
@@ -325,6 +385,9 @@ static int arrive_at_barrier(engine *e, int d)
     x->blocked[d] = WAITING_BARRIER;
     if (x->device_free[d] > e->barrier_time)
         e->barrier_time = x->device_free[d];
+    /* The step needs the reduced gradients. */
+    if (e->dp && x->comm_free[d] > e->barrier_time)
+        e->barrier_time = x->comm_free[d];
     if (++e->at_barrier < e->prog->devices)
         return 0;
     double at = e->barrier_time;
@@ -394,6 +457,7 @@ void bs_timeline_free(bs_timeline *tl)
 {
     bs_free(tl->times);
     bs_free(tl->messages);
+    bs_free(tl->collectives);
     scratch_free(tl->scratch);
     bs_timeline_init(tl);
 }
@@ -421,6 +485,79 @@ static int timeline_reserve(bs_timeline *tl, const bs_program *prog, int record)
     if (!tl->scratch && !(tl->scratch = bs_zalloc_array(1, sizeof *tl->scratch)))
         return -1;
     return scratch_reserve(tl->scratch, prog, record);
+}
+
+static int by_op(const void *a, const void *b)
+{
+    const struct trigger *x = a, *y = b;
+    if (x->op != y->op)
+        return x->op < y->op ? -1 : 1;
+    return x->stage < y->stage ? -1 : x->stage > y->stage;
+}
+
+/* Finds the op that triggers each chunk's collective in each iteration
+ * (see the top of the file) and sets up the devices' cursors. Returns -1
+ * when memory runs out. */
+static int plan_collectives(engine *e, const bs_config *cfg)
+{
+    const bs_program *prog = e->prog;
+    struct bs_engine_scratch *x = e->x;
+    size_t iterations = (size_t)cfg->iterations, stages = (size_t)prog->stages;
+    size_t p = (size_t)prog->devices, n = stages * iterations;
+    if (n > x->trigger_capacity) {
+        if (bs_realloc_array((void **)&x->triggers, n, sizeof *x->triggers) ||
+            bs_realloc_array((void **)&x->last_grad, n, sizeof *x->last_grad))
+            return -1;
+        x->trigger_capacity = x->last_grad_capacity = n;
+    }
+    if (prog->devices > x->comm_capacity) {
+        if (bs_realloc_array((void **)&x->cursor, p, sizeof *x->cursor) ||
+            bs_realloc_array((void **)&x->cursor_end, p, sizeof *x->cursor_end) ||
+            bs_realloc_array((void **)&x->comm_free, p, sizeof *x->comm_free))
+            return -1;
+        x->comm_capacity = prog->devices;
+    }
+    if (n > e->tl->collective_capacity) {
+        if (bs_realloc_array((void **)&e->tl->collectives, n, sizeof *e->tl->collectives))
+            return -1;
+        e->tl->collective_capacity = n;
+    }
+    for (size_t k = 0; k < n; k++)
+        x->last_grad[k] = SIZE_MAX;
+    /* Ops of a device are in its order, so the last write wins. */
+    for (size_t i = 0; i < prog->op_count; i++) {
+        const bs_op *op = &prog->ops[i];
+        if (op->kind != BS_OP_BACKWARD && op->kind != BS_OP_WEIGHT_GRAD)
+            continue;
+        size_t it = op->microbatch / prog->per_iteration;
+        if (it < iterations)
+            x->last_grad[op->stage * iterations + it] = i;
+    }
+    size_t count = 0;
+    for (size_t s = 0; s < stages; s++)
+        for (size_t it = 0; it < iterations; it++) {
+            size_t op = x->last_grad[s * iterations + it];
+            if (op == SIZE_MAX || !(e->dp->chunk_sync_ms[s] > 0))
+                continue;
+            if (!e->dp->overlap_grad_reduce)
+                /* Wait for the device's last gradient of the iteration. */
+                for (size_t s2 = 0; s2 < stages; s2++)
+                    if (prog->stage_device[s2] == prog->stage_device[s] &&
+                        x->last_grad[s2 * iterations + it] != SIZE_MAX &&
+                        x->last_grad[s2 * iterations + it] > op)
+                        op = x->last_grad[s2 * iterations + it];
+            x->triggers[count++] = (struct trigger){op, (uint32_t)it, (uint16_t)s};
+        }
+    qsort(x->triggers, count, sizeof *x->triggers, by_op);
+    size_t k = 0;
+    for (size_t d = 0; d < p; d++) {
+        x->cursor[d] = k;
+        while (k < count && x->triggers[k].op < prog->device_first[d + 1])
+            k++;
+        x->cursor_end[d] = k;
+        x->comm_free[d] = 0.0;
+    }
+    return 0;
 }
 
 int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
@@ -452,6 +589,16 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
     /* About 4 KiB of each per-pair array per fill. */
     e.rows_per_fill = 512 / (size_t)prog->stages + 1;
     assign_links(&e);
+    tl->collective_count = 0;
+    const bs_device_plan *dp = cfg->device_plan;
+    if (dp && dp->devices == prog->devices && dp->chunks == prog->stages &&
+        !(prog->flags & BS_PROGRAM_FORWARD_ONLY) && bs_device_plan_has_collectives(dp)) {
+        e.dp = dp;
+        if (plan_collectives(&e, cfg)) {
+            bs_chunk_costs_free(&e.costs);
+            return bs_fail(err, BS_ERR_NOMEM, "out of memory planning the gradient collectives");
+        }
+    }
     for (int d = 0; d < prog->devices; d++) {
         x->device_free[d] = 0.0;
         x->next[d] = prog->device_first[d];

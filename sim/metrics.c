@@ -243,7 +243,7 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
     res->timeline = tl;
     /* A memory plan made for another shape (a hand-edited config) is not
      * used: its chunks would not be the program's. */
-    const bs_memory_plan *mp = cfg->memory_plan;
+    const bs_device_plan *mp = cfg->device_plan;
     if (mp && (mp->devices != p || mp->chunks != prog->stages))
         mp = NULL;
     const double *chunk_bytes =
@@ -264,6 +264,18 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
             dr->peak_activation_bytes = dr->peak_activations * cfg->activation_bytes;
         dr->weight_version_bytes = dr->weight_versions * cfg->weight_bytes;
         dr->message_bytes_sent = (double)dr->messages_sent * cfg->message_bytes;
+    }
+    /* Gradient collectives end iterations (and the run) too; they are not
+     * compute, so not busy time. */
+    res->collectives = tl->collective_count;
+    for (size_t k = 0; k < tl->collective_count; k++) {
+        const bs_collective *c = &tl->collectives[k];
+        if (c->end > makespan)
+            makespan = c->end;
+        if (c->iteration < iterations && c->end > w->iter_end[c->iteration])
+            w->iter_end[c->iteration] = c->end;
+        if (c->device < p)
+            res->device[c->device].collective_time += c->end - c->start;
     }
     double *iter_end = w->iter_end;
     res->makespan = makespan;

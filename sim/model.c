@@ -39,7 +39,7 @@
 
 /* --------------------------------------------------------- JSON reading */
 
-typedef enum key_type { K_INT, K_NUMBER, K_RECOMPUTE } key_type;
+typedef enum key_type { K_INT, K_NUMBER, K_RECOMPUTE, K_BOOL, K_ORDER } key_type;
 
 typedef struct model_key {
     const char *section;
@@ -74,14 +74,27 @@ static const model_key model_keys[] = {
     {"hardware", "latency", K_NUMBER, MOFF(latency), 0, 0, 1e15, 0},
     {"hardware", "tp_bandwidth", K_NUMBER, MOFF(tp_bandwidth), 0, 0, 1e18, 0},
     {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0},
+    {"hardware", "gpus_per_node", K_INT, MOFF(gpus_per_node), 0, 0, 65536, 0},
+    {"hardware", "node_bandwidth", K_NUMBER, MOFF(node_bandwidth), 0, 0, 1e18, 0},
+    {"hardware", "node_latency", K_NUMBER, MOFF(node_latency), 0, 0, 1e15, 0},
+};
+
+/* Top-level keys beside the model (section ""): the parallel layout. */
+static const model_key layout_keys[] = {
+    {"", "tensor_parallel", K_INT, MOFF(tensor_parallel), 1, 0, 4096, 0},
+    {"", "data_parallel", K_INT, MOFF(data_parallel), 1, 0, 65536, 0},
+    {"", "zero_stage", K_INT, MOFF(zero_stage), 0, 0, 3, 0},
+    {"", "overlap_grad_reduce", K_BOOL, MOFF(overlap_grad_reduce), 0, 0, 0, 0},
+    {"", "parallel_order", K_ORDER, MOFF(parallel_order), 0, 0, 0, 0},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* "tune" belongs to `bubblesim tune` (cli/tune.c), which reads it; the
  * config reader only lets it through. */
-static const char *const top_keys[] = {"model",   "hardware", "tensor_parallel", "layers_per_stage",
-                                       "balance", "tune"};
+static const char *const top_keys[] = {
+    "model", "hardware",      "tensor_parallel", "layers_per_stage",    "balance",
+    "tune",  "data_parallel", "zero_stage",      "overlap_grad_reduce", "parallel_order"};
 
 int bs_model_is_key(const char *name)
 {
@@ -100,6 +113,8 @@ void bs_model_init(bs_model *m)
     m->recompute = BS_RECOMPUTE_NONE;
     m->efficiency = 1;
     m->tensor_parallel = 1;
+    m->data_parallel = 1;
+    m->parallel_order = BS_ORDER_TP_DP_PP;
 }
 
 void bs_model_free(bs_model *m)
@@ -140,15 +155,35 @@ static int read_key(bs_model *m, const model_key *k, const cJSON *item, const ch
                        "%s: %s.%s: expected \"none\", \"selective\" or \"full\", got %s", source,
                        k->section, k->name, bs_json_kind(item));
     }
+    const char *dot = k->section[0] ? "." : "";
+    if (k->type == K_BOOL) {
+        if (!cJSON_IsBool(item))
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s%s%s: expected true or false, got %s",
+                           source, k->section, dot, k->name, bs_json_kind(item));
+        *(int *)base = cJSON_IsTrue(item);
+        return BS_OK;
+    }
+    if (k->type == K_ORDER) {
+        static const char *const orders[] = {"tp-dp-pp", "tp-pp-dp"};
+        for (int i = 0; i < 2 && cJSON_IsString(item); i++)
+            if (strcmp(item->valuestring, orders[i]) == 0) {
+                *(int *)base = i;
+                return BS_OK;
+            }
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: %s%s%s: expected \"tp-dp-pp\" or \"tp-pp-dp\", got %s", source,
+                       k->section, dot, k->name,
+                       cJSON_IsString(item) ? "another string" : bs_json_kind(item));
+    }
     want_text(k, want, sizeof want);
     if (!cJSON_IsNumber(item))
-        return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: expected %s, got %s", source, k->section,
-                       k->name, want, bs_json_kind(item));
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s%s%s: expected %s, got %s", source, k->section,
+                       dot, k->name, want, bs_json_kind(item));
     double x = item->valuedouble;
     int ok = isfinite(x) && (k->min_exclusive ? x > k->min : x >= k->min) && x <= k->max;
     if (!ok || (k->type == K_INT && x != floor(x)))
-        return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: expected %s, got %g", source, k->section,
-                       k->name, want, x);
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s%s%s: expected %s, got %g", source, k->section,
+                       dot, k->name, want, x);
     if (k->type == K_INT)
         *(int *)base = (int)x;
     else
@@ -239,20 +274,11 @@ static int read_model(bs_model *m, const cJSON *root, const char *source, bs_err
     if ((rc = read_section(m, root, "model", source, err)) ||
         (rc = read_section(m, root, "hardware", source, err)))
         return rc;
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "tensor_parallel");
-    if (item) {
-        static const model_key tp = {
-            "", "tensor_parallel", K_INT, MOFF(tensor_parallel), 1, 0, 4096, 0};
-        char want[96];
-        double x = cJSON_IsNumber(item) ? item->valuedouble : 0;
-        if (!cJSON_IsNumber(item))
-            return bs_fail(err, BS_ERR_INVALID, "%s: tensor_parallel: expected %s, got %s", source,
-                           want_text(&tp, want, sizeof want), bs_json_kind(item));
-        if (!(x >= 1 && x <= 4096) || x != floor(x))
-            return bs_fail(err, BS_ERR_INVALID, "%s: tensor_parallel: expected %s, got %g", source,
-                           want_text(&tp, want, sizeof want), x);
-        m->tensor_parallel = (int)x;
-    }
+    const cJSON *item;
+    for (size_t i = 0; i < COUNT(layout_keys); i++)
+        if ((item = cJSON_GetObjectItemCaseSensitive(root, layout_keys[i].name)) &&
+            (rc = read_key(m, &layout_keys[i], item, source, err)))
+            return rc;
     if ((item = cJSON_GetObjectItemCaseSensitive(root, "balance"))) {
         if (!cJSON_IsBool(item))
             return bs_fail(err, BS_ERR_INVALID, "%s: balance: expected true or false, got %s",
@@ -293,6 +319,12 @@ static int read_model(bs_model *m, const cJSON *root, const char *source, bs_err
                        "%s: tensor_parallel: T = %d must divide model.heads = %d (each device "
                        "holds whole attention heads)",
                        source, m->tensor_parallel, m->heads);
+    int T = m->tensor_parallel, g = m->gpus_per_node;
+    if (g > 0 && (g >= T ? g % T != 0 : T % g != 0))
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: hardware.gpus_per_node: %d and tensor_parallel = %d must divide one "
+                       "another (tensor-parallel groups fill nodes first)",
+                       source, g, T);
     return BS_OK;
 }
 
@@ -447,6 +479,23 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
     plan->chunks = n;
     plan->devices = p;
     plan->tensor_parallel = T;
+    plan->data_parallel = m->data_parallel;
+    plan->zero_stage = m->zero_stage;
+    /* Ranks are laid out tensor-parallel innermost, then data-parallel or
+     * pipeline: the D replicas of a device are T (or T*P) ranks apart, so
+     * gpus_per_node / stride of them share a node. */
+    int D = m->data_parallel, g = m->gpus_per_node;
+    long long stride = m->parallel_order == BS_ORDER_TP_DP_PP ? T : (long long)T * p;
+    int dp_per_node = g <= 0 ? D : g >= stride ? (int)(g / stride < D ? g / stride : D) : 1;
+    plan->dp_group = (bs_group){
+        D, dp_per_node, m->tp_bandwidth, m->tp_latency, m->node_bandwidth, m->node_latency};
+    /* A tensor-parallel group larger than a node crosses nodes too. */
+    bs_group tp_group = {T,
+                         g > 0 && g < T ? g : T,
+                         m->tp_bandwidth,
+                         m->tp_latency,
+                         m->node_bandwidth,
+                         m->node_latency};
     if (n > m->layers)
         return bs_fail(err, BS_ERR_INVALID,
                        "%s: model.layers: %d layers cannot fill P*V = %d model chunks (each needs "
@@ -485,12 +534,7 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
     }
     plan->layer_activation_bytes = act16 * (e / 2) / T;
     plan->message_bytes = tokens * h * e;
-    plan->allreduce_ms = 0;
-    if (T > 1) {
-        plan->allreduce_ms = 2.0 * (T - 1) * m->tp_latency;
-        if (m->tp_bandwidth > 0)
-            plan->allreduce_ms += 2.0 * (T - 1) / T * plan->message_bytes / m->tp_bandwidth * 1000;
-    }
+    plan->allreduce_ms = bs_collective_ms(BS_COLLECTIVE_ALL_REDUCE, plan->message_bytes, &tp_group);
     /* Megatron's tensor parallelism: two all-reduces per layer in the
      * forward (attention and MLP outputs) and two in the input gradient;
      * full recomputation repeats the forward's two. */
@@ -587,6 +631,23 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
         ch->input_grad_ms = flops_to_ms(ch->input_grad_flops, m) + l * ar_input;
         ch->weight_grad_ms = flops_to_ms(ch->weight_grad_flops, m);
 
+        if (plan->training && D > 1) {
+            /* ZeRO-1/2 reduce-scatter the gradients and all-gather the
+             * updated parameters: the volume of one all-reduce (ZeRO §7),
+             * charged before the step. ZeRO-3 reduce-scatters only and
+             * gathers the parameters before every forward and input
+             * gradient, prefetched so that the op lasts the longer of its
+             * compute and its gather. */
+            double bytes = ch->parameters * e;
+            ch->grad_sync_ms = bs_collective_ms(m->zero_stage >= 3 ? BS_COLLECTIVE_REDUCE_SCATTER
+                                                                   : BS_COLLECTIVE_ALL_REDUCE,
+                                                bytes, &plan->dp_group);
+            if (m->zero_stage >= 3) {
+                ch->gather_ms = bs_collective_ms(BS_COLLECTIVE_ALL_GATHER, bytes, &plan->dp_group);
+                ch->forward_ms = fmax(ch->forward_ms, ch->gather_ms);
+                ch->input_grad_ms = fmax(ch->input_grad_ms, ch->gather_ms);
+            }
+        }
         bs_model_device *dv = &plan->device[ch->device];
         dv->parameters += ch->parameters;
         dv->activation_bytes += ch->activation_bytes;
@@ -599,8 +660,18 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
         bs_model_device *dv = &plan->device[d];
         dv->weight_bytes = dv->parameters * e;
         if (plan->training) {
-            dv->gradient_bytes = dv->parameters * e;
-            dv->optimizer_bytes = dv->parameters * m->optimizer_bytes_per_parameter;
+            /* ZeRO (Rajbhandari et al. 2020, §5): stage 1 shards the
+             * optimizer state over D, stage 2 the gradients too, stage 3
+             * the weights too; ZeRO-3 keeps the gathered parameters of the
+             * largest layer twice (in use, and prefetched). */
+            int z = m->zero_stage;
+            dv->gradient_bytes = dv->parameters * e / (z >= 2 ? D : 1);
+            dv->optimizer_bytes =
+                dv->parameters * m->optimizer_bytes_per_parameter / (z >= 1 ? D : 1);
+            if (z >= 3 && D > 1) {
+                dv->weight_bytes /= D;
+                dv->buffer_bytes = 2 * fmax(plan->layer_parameters, vocab * h) / T * e;
+            }
         } else {
             dv->activation_bytes = 0; /* inference keeps no activations for a backward */
         }
@@ -669,12 +740,12 @@ static int refuse_conflicts(const cJSON *root, const char *source, bs_error *err
     return BS_OK;
 }
 
-/* Hands the plan's whole-device memory to the metrics (cfg->memory_plan):
+/* Hands the plan's whole-device memory to the metrics (cfg->device_plan):
  * static bytes per device, one micro-batch's activations per chunk. */
-static int fill_memory_plan(bs_config *cfg, const bs_model_plan *plan, const bs_model *m,
+static int fill_device_plan(bs_config *cfg, const bs_model_plan *plan, const bs_model *m,
                             bs_error *err)
 {
-    bs_memory_plan *mp = bs_memory_plan_create(plan->devices, plan->chunks);
+    bs_device_plan *mp = bs_device_plan_create(plan->devices, plan->chunks);
     if (!mp)
         return bs_fail(err, BS_ERR_NOMEM, "out of memory planning the model's memory");
     mp->limit = m->memory_bytes;
@@ -684,10 +755,16 @@ static int fill_memory_plan(bs_config *cfg, const bs_model_plan *plan, const bs_
             (bs_device_static){dv->weight_bytes, dv->gradient_bytes, dv->optimizer_bytes,
                                dv->kv_cache_bytes, dv->buffer_bytes};
     }
-    for (int c = 0; c < plan->chunks; c++)
+    mp->overlap_grad_reduce = m->overlap_grad_reduce;
+    for (int c = 0; c < plan->chunks; c++) {
         mp->chunk_activation[c] = plan->chunk[c].activation_bytes;
-    bs_memory_plan_free(cfg->memory_plan);
-    cfg->memory_plan = mp;
+        mp->chunk_sync_ms[c] = plan->chunk[c].grad_sync_ms;
+        /* One bucket per layer (Megatron's buckets are ~40M parameters;
+         * a layer is coarser, so the overlap is, if anything, understated). */
+        mp->chunk_buckets[c] = plan->chunk[c].layers;
+    }
+    bs_device_plan_free(cfg->device_plan);
+    cfg->device_plan = mp;
     return BS_OK;
 }
 
@@ -745,7 +822,7 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
     cfg->latency = m.latency;
     cfg->bandwidth = m.bandwidth;
     cfg->message_bytes = plan.message_bytes;
-    if ((rc = fill_memory_plan(cfg, &plan, &m, err)))
+    if ((rc = fill_device_plan(cfg, &plan, &m, err)))
         goto error;
 error:
     bs_free(f);

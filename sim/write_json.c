@@ -81,6 +81,7 @@ static cJSON *result_object(const bs_result *res)
     }
     if (res->has_memory) {
         bad |= add(o, "peak_memory", cJSON_CreateNumber(res->peak_memory));
+        bad |= add(o, "collectives", cJSON_CreateNumber((double)res->collectives));
         bad |=
             add(o, "memory_limit",
                 res->memory_limit > 0 ? cJSON_CreateNumber(res->memory_limit) : cJSON_CreateNull());
@@ -111,8 +112,10 @@ static cJSON *result_object(const bs_result *res)
         bad |= add(e, "max_staleness", cJSON_CreateNumber(dr->max_staleness));
         bad |= add(e, "messages_sent", cJSON_CreateNumber((double)dr->messages_sent));
         bad |= add(e, "message_bytes_sent", cJSON_CreateNumber(dr->message_bytes_sent));
-        if (res->has_memory)
+        if (res->has_memory) {
+            bad |= add(e, "collective_time", cJSON_CreateNumber(dr->collective_time));
             bad |= add(e, "memory", memory_object(&dr->memory));
+        }
     }
     if (bad) {
         cJSON_Delete(o);

@@ -262,6 +262,31 @@ static void test_errors(void)
     expect_error("{\"stages\": 8, " SMALL_MODEL "}",
                  "t.json: model.layers: 4 layers cannot fill P*V = 8 model chunks");
     expect_error("{\"balance\": 1, " SMALL_MODEL "}", "t.json: balance: expected true or false");
+    expect_error("{\"zero_stage\": 4, " SMALL_MODEL "}",
+                 "t.json: zero_stage: expected an integer from 0 to 3, got 4");
+    expect_error("{\"zero_stage\": \"1\", " SMALL_MODEL "}",
+                 "t.json: zero_stage: expected an integer from 0 to 3, got a string");
+    expect_error("{\"data_parallel\": 0, " SMALL_MODEL "}",
+                 "t.json: data_parallel: expected an integer from 1 to 65536, got 0");
+    expect_error("{\"data_parallel\": 1e300, " SMALL_MODEL "}",
+                 "t.json: data_parallel: expected an integer from 1 to 65536");
+    expect_error("{\"data_parallel\": 2.5, " SMALL_MODEL "}",
+                 "t.json: data_parallel: expected an integer from 1 to 65536, got 2.5");
+    expect_error("{\"data_parallel\": 2}", "t.json: data_parallel: only a config with a \"model\"");
+    expect_error("{\"overlap_grad_reduce\": 1, " SMALL_MODEL "}",
+                 "t.json: overlap_grad_reduce: expected true or false, got a number");
+    expect_error(
+        "{\"parallel_order\": \"pp-dp-tp\", " SMALL_MODEL "}",
+        "t.json: parallel_order: expected \"tp-dp-pp\" or \"tp-pp-dp\", got another string");
+    expect_error("{\"parallel_order\": \"\", " SMALL_MODEL "}",
+                 "t.json: parallel_order: expected \"tp-dp-pp\" or \"tp-pp-dp\"");
+    expect_error(
+        "{\"tensor_parallel\": 2, \"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, "
+        "\"sequence\": 8}, \"hardware\": {\"peak_flops\": 1, \"gpus_per_node\": 3}}",
+        "t.json: hardware.gpus_per_node: 3 and tensor_parallel = 2 must divide one another");
+    expect_error("{\"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 8}, "
+                 "\"hardware\": {\"peak_flops\": 1, \"node_bandwidth\": -1}}",
+                 "t.json: hardware.node_bandwidth: expected a finite number >= 0, got -1");
 
     /* --set reaches the model keys. */
     bs_config cfg;
@@ -474,8 +499,174 @@ static void test_gpt3_memory(void)
         CHECK(m7->fits == 1);
         CHECK_NEAR(res->peak_memory, m0->total, 0);
     }
+    /* The second layout: the same pipeline replicated D = 8 times (512
+     * devices) with ZeRO-1: the optimizer state is split over D,
+     * 33558626304 / 8 = 4194828288; weights and gradients stay. Device 0:
+     * 5593104384 * 2 + 4194828288 + 82342576128 = 97723613184 bytes
+     * (91.0 GiB, still over 80 GiB); device 1 holds 7 micro-batches of
+     * 12 layers, 7 * 10267656192, and 2717908992 parameters:
+     * 2717908992 * (2 + 2 + 12/8) + 71873593344 = 86822092800 bytes. */
+    res = run_text(ctx, &cfg,
+                   "{\"schedule\": \"1f1b\", \"stages\": 8, \"microbatches\": 16, "
+                   "\"tensor_parallel\": 8, \"data_parallel\": 8, \"zero_stage\": 1, " GPT3 "}");
+    if (res) {
+        const bs_device_memory *m0 = &res->device[0].memory, *m1 = &res->device[1].memory;
+        CHECK_NEAR(m0->optimizer, 4194828288.0, 0);
+        CHECK_NEAR(m0->total, 97723613184.0, 1);
+        CHECK_NEAR(m1->total, 86822092800.0, 1);
+        CHECK(m0->fits == 0 && res->device[7].memory.fits == 1);
+    }
+    /* ZeRO-3 on the same layout: weights and gradients split over D too,
+     * plus the largest layer gathered twice, 2 * 1811939328/8 * 2 =
+     * 905969664 bytes: device 0 holds 2796552192 * 16/8 + 905969664 +
+     * 82342576128 = 88841650176 bytes. */
+    res = run_text(ctx, &cfg,
+                   "{\"schedule\": \"1f1b\", \"stages\": 8, \"microbatches\": 16, "
+                   "\"tensor_parallel\": 8, \"data_parallel\": 8, \"zero_stage\": 3, " GPT3 "}");
+    if (res) {
+        CHECK_NEAR(res->device[0].memory.other, 905969664.0, 0);
+        CHECK_NEAR(res->device[0].memory.total, 88841650176.0, 1);
+    }
     bs_context_free(&ctx);
     bs_config_free(&cfg);
+}
+
+/* Ring collectives against their closed forms. */
+static void test_collective_times(void)
+{
+    /* One node: all-reduce of 1e9 bytes over D = 8 at 1e10 B/s, 0.01 ms a
+     * step: 2*7/8 * 1e9/1e10 s = 175 ms, plus 2*7*0.01 = 0.14 ms. */
+    bs_group g = {8, 0, 1e10, 0.01, 1e9, 0.5};
+    CHECK_NEAR(bs_collective_ms(BS_COLLECTIVE_ALL_REDUCE, 1e9, &g), 175.14, 1e-9);
+    CHECK_NEAR(bs_collective_ms(BS_COLLECTIVE_REDUCE_SCATTER, 1e9, &g), 87.57, 1e-9);
+    CHECK_NEAR(bs_collective_ms(BS_COLLECTIVE_ALL_GATHER, 1e9, &g), 87.57, 1e-9);
+    /* Every member on its own node: the same ring over the node link:
+     * 2*7/8 * 1e9/1e9 s = 1750 ms + 14 * 0.5 = 1757 ms. */
+    g.per_node = 1;
+    CHECK_NEAR(bs_collective_ms(BS_COLLECTIVE_ALL_REDUCE, 1e9, &g), 1757, 1e-9);
+    /* Two nodes of 4: inside, one ring phase over 4 (3/4 * 1e9/1e10 s =
+     * 75 ms + 3 * 0.01); across, one phase of the 2.5e8-byte shard over 2
+     * nodes (1/2 * 2.5e8/1e9 s = 125 ms + 0.5); twice for an all-reduce:
+     * 2 * (75.03 + 125.5) = 401.06 ms. */
+    g.per_node = 4;
+    CHECK_NEAR(bs_collective_ms(BS_COLLECTIVE_ALL_REDUCE, 1e9, &g), 401.06, 1e-9);
+    CHECK_NEAR(bs_collective_ms(BS_COLLECTIVE_REDUCE_SCATTER, 1e9, &g), 200.53, 1e-9);
+    /* One member, or unlimited bandwidth and no latency: free. */
+    g.size = 1;
+    CHECK_NEAR(bs_collective_ms(BS_COLLECTIVE_ALL_REDUCE, 1e9, &g), 0, 0);
+    bs_group free_link = {4, 0, 0, 0, 0, 0};
+    CHECK_NEAR(bs_collective_ms(BS_COLLECTIVE_ALL_REDUCE, 1e9, &free_link), 0, 0);
+}
+
+/* ZeRO: 2 + 2 + 12 bytes per parameter, split over D by stage. Device 0
+ * of the small model at P = 2 holds p = 104704 parameters (two layers and
+ * the embedding), D = 4. */
+static void test_zero_memory(void)
+{
+    static const double expect[4][3] = {
+        /* weights, gradients, optimizer, in bytes per parameter */
+        {2, 2, 12},
+        {2, 2, 3},
+        {2, 0.5, 3},
+        {0.5, 0.5, 3},
+    };
+    const double p = 104704;
+    for (int z = 0; z < 4; z++) {
+        char text[1024];
+        bs_config cfg;
+        bs_context *ctx = NULL;
+        bs_config_init(&cfg);
+        snprintf(text, sizeof text,
+                 "{\"stages\": 2, \"microbatches\": 4, \"data_parallel\": 4, \"zero_stage\": "
+                 "%d, " SMALL_MODEL "}",
+                 z);
+        if (bs_context_create(&ctx) != BS_OK)
+            break;
+        const bs_result *res = run_text(ctx, &cfg, text);
+        if (res) {
+            const bs_device_memory *m = &res->device[0].memory;
+            CHECK_NEAR(m->weights, expect[z][0] * p, 1e-6);
+            CHECK_NEAR(m->gradients, expect[z][1] * p, 1e-6);
+            CHECK_NEAR(m->optimizer, expect[z][2] * p, 1e-6);
+            /* ZeRO-3 keeps the largest layer gathered twice: 2 * 49152 * 2
+             * bytes (a layer is larger than the 6400-parameter embedding). */
+            CHECK_NEAR(m->buffers, z == 3 ? 196608 : 0, 0);
+            CHECK_NEAR(m->total,
+                       m->weights + m->gradients + m->optimizer + m->activations + m->buffers,
+                       1e-6);
+        }
+        bs_context_free(&ctx);
+        bs_config_free(&cfg);
+    }
+}
+
+/* The gradient all-reduce on the timeline: 1F1B, P = 2, M = 4, D = 2 on
+ * one node (tp_bandwidth 1e9 B/s, tp_latency 0.001 ms). Device 0's chunk
+ * has 104704 parameters, 209408 bytes of gradients: all-reduce 2*1/2 *
+ * 209408/1e9 s = 0.209408 ms + 2 * 0.001 = 0.211408 ms; device 1's the
+ * same. The compute is unchanged; device 0 ends last. */
+static void test_dp_timeline(void)
+{
+    bs_context *ctx = NULL, *ctx0 = NULL;
+    bs_config cfg, cfg0;
+    bs_config_init(&cfg);
+    bs_config_init(&cfg0);
+    if (bs_context_create(&ctx) != BS_OK || bs_context_create(&ctx0) != BS_OK)
+        goto done;
+    const bs_result *base =
+        run_text(ctx0, &cfg0, "{\"stages\": 2, \"microbatches\": 4, " SMALL_MODEL "}");
+    if (!base)
+        goto done;
+    const double c = 0.211408;
+    /* Without overlap: after device 0's last backward, c more. */
+    const bs_result *res = run_text(ctx, &cfg,
+                                    "{\"stages\": 2, \"microbatches\": 4, \"data_parallel\": 2, "
+                                    "\"overlap_grad_reduce\": false, " SMALL_MODEL "}");
+    if (res) {
+        CHECK(res->collectives == 2);
+        CHECK_NEAR(res->makespan, base->makespan + c, 1e-9);
+        CHECK_NEAR(res->device[0].collective_time, c, 1e-9);
+        CHECK_NEAR(res->busy, base->busy, 1e-9); /* collectives are not compute */
+    }
+    /* With overlap: device 0's last op is its last backward, from a to b,
+     * two layers, so two buckets: the collective ends at max(a + B/2 + c,
+     * b + c/2). */
+    const bs_program *prog = base->timeline->program;
+    size_t last = prog->device_first[1] - 1;
+    double a = base->timeline->times[last].start, b = base->timeline->times[last].end;
+    double expect_end = fmax(a + (b - a) / 2 + c, b + c / 2);
+    res = run_text(ctx, &cfg,
+                   "{\"stages\": 2, \"microbatches\": 4, \"data_parallel\": 2, "
+                   "\"overlap_grad_reduce\": true, " SMALL_MODEL "}");
+    if (res) {
+        CHECK(res->collectives == 2);
+        CHECK_NEAR(res->makespan, fmax(base->makespan, expect_end), 1e-9);
+        CHECK(res->makespan < base->makespan + c);
+    }
+    /* Two iterations with an optimizer step: the step waits for the
+     * collectives, so iteration 2 starts c later than without DP. */
+    const bs_result *base2 = run_text(ctx0, &cfg0,
+                                      "{\"stages\": 2, \"microbatches\": 4, \"iterations\": 2, "
+                                      "\"costs\": {\"optimizer\": 1}, " SMALL_MODEL "}");
+    double base2_makespan = base2 ? base2->makespan : 0;
+    res = run_text(ctx, &cfg,
+                   "{\"stages\": 2, \"microbatches\": 4, \"iterations\": 2, \"data_parallel\": 2, "
+                   "\"costs\": {\"optimizer\": 1}, " SMALL_MODEL "}");
+    if (res && base2) {
+        CHECK(res->collectives == 4);
+        CHECK_NEAR(res->makespan, base2_makespan + 2 * c, 1e-9);
+    }
+    /* Inference has no gradients: no collective. */
+    res = run_text(ctx, &cfg,
+                   "{\"schedule\": \"forward\", \"stages\": 2, \"microbatches\": 4, "
+                   "\"data_parallel\": 2, " SMALL_MODEL "}");
+    if (res)
+        CHECK(res->collectives == 0);
+done:
+    bs_context_free(&ctx);
+    bs_context_free(&ctx0);
+    bs_config_free(&cfg);
+    bs_config_free(&cfg0);
 }
 
 /* Every split of n layers into k non-empty chunks, by recursion. */
@@ -553,6 +744,9 @@ int main(void)
     test_memory();
     test_v_placement_memory();
     test_gpt3_memory();
+    test_collective_times();
+    test_zero_memory();
+    test_dp_timeline();
     test_partition_brute_force();
     return check_finish("model");
 }
