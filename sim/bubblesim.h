@@ -76,6 +76,16 @@ typedef struct bs_config {
     double kept_fraction;
     /* An overlapped forward+backward pair lasts (F + B) * overlap. */
     double overlap;
+    /* costs.overhead: fixed time added to every compute op (kernel
+     * launches, framework), ms. */
+    double overhead;
+    /* network.blocking: a send holds its device's compute until the message
+     * has arrived (Megatron without p2p overlap); 0 = links overlap compute. */
+    int blocking;
+    /* network.latency_holds_link: the link is busy for latency + transfer
+     * (1, the default) or only for the transfer, latency then being a delay
+     * the next message on the link overlaps (0). */
+    int latency_holds_link;
     /* custom: stage -> device placement, and the op order as PyTorch
      * pipelining text (one row per device), from `order` or `order_file`. */
     int placement;           /* BS_PLACEMENT_* */
@@ -122,6 +132,10 @@ typedef struct bs_device_plan {
     int overlap_grad_reduce;
     double *chunk_sync_ms; /* [chunks] */
     double *chunk_buckets; /* [chunks], >= 1 */
+    /* Topology: crosses_node[s] is 1 when the devices of chunks s and s+1
+     * sit on different nodes; their messages then use the node link. */
+    double *crosses_node; /* [chunks] */
+    double node_bandwidth, node_latency;
 } bs_device_plan;
 
 /* A plan for `devices` devices and `chunks` chunks, zero-filled (one
@@ -491,6 +505,7 @@ typedef struct bs_model {
     int recompute;                        /* BS_RECOMPUTE_* */
     double peak_flops;                    /* per device, FLOP/s */
     double efficiency;                    /* achievable fraction of peak_flops */
+    double memory_bandwidth;              /* bytes/s of device memory; 0: compute only */
     double memory_bytes;                  /* per device; 0 = not given */
     double bandwidth, latency;            /* pipeline link: bytes/s (0 = unlimited), ms */
     double tp_bandwidth, tp_latency;      /* tensor-parallel link */

@@ -37,7 +37,8 @@ typedef enum field_type {
     F_PLACEMENT,
     F_ORDER,
     F_ORDER_FILE,
-    F_UPDATES
+    F_UPDATES,
+    F_BOOL /* true or false, into an int */
 } field_type;
 
 typedef struct field {
@@ -64,6 +65,7 @@ static const field fields[] = {
     {"costs", "weight", F_VALUES, OFF(weight), 0, 0, 1e15},
     {"costs", "optimizer", F_NUMBER, OFF(optimizer), 0, 0, 1e15},
     {"costs", "overlap", F_NUMBER, OFF(overlap), 0, 1, 1},
+    {"costs", "overhead", F_NUMBER, OFF(overhead), 0, 0, 1e15},
     {"memory", "kept_fraction", F_NUMBER, OFF(kept_fraction), 0, 0, 1},
     {NULL, "placement", F_PLACEMENT, OFF(placement), 0, 0, 0},
     {NULL, "order", F_ORDER, OFF(order), 0, 0, 0},
@@ -74,6 +76,8 @@ static const field fields[] = {
     {"network", "latency", F_NUMBER, OFF(latency), 0, 0, 1e15},
     {"network", "bandwidth", F_NUMBER, OFF(bandwidth), 0, 0, 1e18},
     {"network", "message_bytes", F_NUMBER, OFF(message_bytes), 0, 0, 1e18},
+    {"network", "blocking", F_BOOL, OFF(blocking), 0, 0, 1},
+    {"network", "latency_holds_link", F_BOOL, OFF(latency_holds_link), 0, 0, 1},
     {"limits", "max_ops", F_NUMBER, OFF(max_ops), 0, 0, 1e15},
     {"limits", "max_memory", F_NUMBER, OFF(max_memory), 0, 0, 1e18},
 };
@@ -122,6 +126,7 @@ void bs_config_init(bs_config *cfg)
     cfg->weight = (bs_values){1, (double *)&default_weight};
     cfg->kept_fraction = BS_DEFAULT_KEPT_FRACTION;
     cfg->overlap = 1.0;
+    cfg->latency_holds_link = 1;
     cfg->placement = BS_PLACEMENT_LOOPED;
 }
 
@@ -612,6 +617,12 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
         v->count = n;
         return BS_OK;
     }
+    case F_BOOL:
+        if (!cJSON_IsBool(item))
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected true or false, got %s", source,
+                           path, bs_json_kind(item));
+        *(int *)base = cJSON_IsTrue(item);
+        return BS_OK;
     case F_PLACEMENT:
         return read_placement(cfg, item, path, source, err);
     case F_ORDER:

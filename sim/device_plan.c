@@ -20,7 +20,7 @@
 
 #include <string.h>
 
-#define CHUNK_ARRAYS 3 /* activation, sync time, buckets */
+#define CHUNK_ARRAYS 4 /* activation, sync time, buckets, crossing */
 
 static size_t plan_bytes(int devices, int chunks, size_t *device_at, size_t *chunk_at)
 {
@@ -43,6 +43,7 @@ static bs_device_plan *place(char *block, int devices, int chunks)
     plan->chunk_activation = (double *)(block + chunk_at);
     plan->chunk_sync_ms = plan->chunk_activation + chunks;
     plan->chunk_buckets = plan->chunk_sync_ms + chunks;
+    plan->crosses_node = plan->chunk_buckets + chunks;
     return plan;
 }
 

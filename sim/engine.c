@@ -67,7 +67,10 @@ struct bs_engine_scratch {
     int *worklist;
     int32_t *fwd_link, *bwd_link; /* [stages]: link index for s->s+1, s+1->s; -1 local */
     double *link_free;            /* [2 * stages]: when each link is free */
-    uint32_t *link_keys;          /* hash table of (src << 16 | dst) */
+    /* [stages]: the message across boundary s -> s+1 (either way) holds
+     * its link for hold[s] and arrives delay[s] after it starts. */
+    double *hold, *delay;
+    uint32_t *link_keys; /* hash table of (src << 16 | dst) */
     int32_t *link_ids;
     size_t link_table_size; /* a power of two >= 4 * stages */
     int device_capacity, stage_capacity;
@@ -98,7 +101,8 @@ typedef struct engine {
     bs_timeline *tl;
     bs_chunk_costs costs;
     double message_time, message_bytes, overlap;
-    int record, worklist_size, at_barrier, update_per_backward;
+    int record, worklist_size, at_barrier, update_per_backward, blocking;
+    double overhead; /* costs.overhead, added to every compute op */
     double barrier_time;
     size_t m;                         /* micro-batches in the program */
     const bs_device_plan *dp;         /* gradient collectives, NULL when none */
@@ -122,6 +126,8 @@ static void scratch_free(struct bs_engine_scratch *x)
     bs_free(x->fwd_link);
     bs_free(x->bwd_link);
     bs_free(x->link_free);
+    bs_free(x->hold);
+    bs_free(x->delay);
     bs_free(x->link_keys);
     bs_free(x->link_ids);
     bs_free(x->triggers);
@@ -163,6 +169,8 @@ static int scratch_reserve(struct bs_engine_scratch *x, const bs_program *prog, 
         if (bs_realloc_array((void **)&x->fwd_link, s, sizeof *x->fwd_link) ||
             bs_realloc_array((void **)&x->bwd_link, s, sizeof *x->bwd_link) ||
             bs_realloc_array((void **)&x->link_free, 2 * s, sizeof *x->link_free) ||
+            bs_realloc_array((void **)&x->hold, s, sizeof *x->hold) ||
+            bs_realloc_array((void **)&x->delay, s, sizeof *x->delay) ||
             bs_realloc_array((void **)&x->link_keys, table, sizeof *x->link_keys) ||
             bs_realloc_array((void **)&x->link_ids, table, sizeof *x->link_ids))
             return -1;
@@ -212,26 +220,27 @@ static double op_duration(const engine *e, const bs_op *op)
 {
     switch (op->kind) {
     case BS_OP_FORWARD:
-        return e->costs.forward[op->stage];
+        return e->costs.forward[op->stage] + e->overhead;
     case BS_OP_BACKWARD:
-        return e->costs.backward[op->stage] + e->costs.weight[op->stage] +
+        return e->costs.backward[op->stage] + e->costs.weight[op->stage] + e->overhead +
                (e->update_per_backward ? e->costs.optimizer : 0.0);
     case BS_OP_INPUT_GRAD:
-        return e->costs.backward[op->stage];
+        return e->costs.backward[op->stage] + e->overhead;
     case BS_OP_WEIGHT_GRAD:
-        return e->costs.weight[op->stage];
+        return e->costs.weight[op->stage] + e->overhead;
     default:
         return e->costs.optimizer;
     }
 }
 
-/* Sends a message on link `link` at time t; returns its arrival time. */
-static double send(engine *e, int32_t link, double t, size_t producer, int src, int dst,
-                   uint32_t *msg_slot)
+/* Sends a message across boundary `boundary` (chunks s and s+1) on link
+ * `link` at time t; returns its arrival time. */
+static double send(engine *e, int32_t link, int boundary, double t, size_t producer, int src,
+                   int dst, uint32_t *msg_slot)
 {
     double start = t > e->x->link_free[link] ? t : e->x->link_free[link];
-    double arrive = start + e->message_time;
-    e->x->link_free[link] = arrive;
+    double arrive = start + e->x->delay[boundary];
+    e->x->link_free[link] = start + e->x->hold[boundary];
     e->tl->messages_sent++;
     e->tl->message_bytes_sent += e->message_bytes;
     if (e->record) {
@@ -294,7 +303,10 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         __builtin_prefetch(&prog->ops[idx + 2 * PREFETCH_AHEAD], 0);
     if (idx + PREFETCH_AHEAD < prog->device_first[d + 1])
         __builtin_prefetch(&e->tl->times[idx + PREFETCH_AHEAD], 1);
-    x->device_free[d] = end;
+    /* The second op of an overlapped pair ends when the first does; with
+     * blocking sends the first may already have held the device longer. */
+    if (!e->blocking || end > x->device_free[d])
+        x->device_free[d] = end;
     x->next[d] = idx + 1;
     if (e->dp && x->cursor[d] < x->cursor_end[d] && x->triggers[x->cursor[d]].op == idx)
         launch_collectives(e, d, idx, at, end);
@@ -302,16 +314,22 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         size_t pair = bs_pair(prog, op->stage + 1u, op->microbatch);
         int32_t link = x->fwd_link[op->stage];
         int dst = prog->stage_device[op->stage + 1];
-        x->fin[pair] =
-            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL);
+        x->fin[pair] = link < 0 ? end
+                                : send(e, link, op->stage, end, idx, d, dst,
+                                       e->record ? &x->fmsg[pair] : NULL);
+        if (e->blocking && x->fin[pair] > x->device_free[d])
+            x->device_free[d] = x->fin[pair];
         if (dst != d)
             wake(e, dst);
     } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
         size_t pair = bs_pair(prog, op->stage - 1u, op->microbatch);
         int32_t link = x->bwd_link[op->stage - 1];
         int dst = prog->stage_device[op->stage - 1];
-        x->gin[pair] =
-            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->gmsg[pair] : NULL);
+        x->gin[pair] = link < 0 ? end
+                                : send(e, link, op->stage - 1, end, idx, d, dst,
+                                       e->record ? &x->gmsg[pair] : NULL);
+        if (e->blocking && x->gin[pair] > x->device_free[d])
+            x->device_free[d] = x->gin[pair];
         if (dst != d)
             wake(e, dst);
     }
@@ -487,6 +505,25 @@ static int timeline_reserve(bs_timeline *tl, const bs_program *prog, int record)
     return scratch_reserve(tl->scratch, prog, record);
 }
 
+/* How long a message across each boundary holds its link and when it
+ * arrives: latency + bytes / bandwidth of the pipeline link, or of the node
+ * link where the model's topology says the boundary crosses nodes. With
+ * latency_holds_link off, only the transfer serialises on the link. */
+static void set_boundaries(engine *e, const bs_config *cfg, const bs_device_plan *dp)
+{
+    struct bs_engine_scratch *x = e->x;
+    for (int s = 0; s < e->prog->stages; s++) {
+        double latency = cfg->latency, bandwidth = cfg->bandwidth;
+        if (dp && dp->crosses_node[s] > 0) {
+            latency = dp->node_latency;
+            bandwidth = dp->node_bandwidth;
+        }
+        double transfer = bandwidth > 0 ? cfg->message_bytes / bandwidth * 1000.0 : 0.0;
+        x->delay[s] = latency + transfer;
+        x->hold[s] = cfg->latency_holds_link ? latency + transfer : transfer;
+    }
+}
+
 static int by_op(const void *a, const void *b)
 {
     const struct trigger *x = a, *y = b;
@@ -584,6 +621,8 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
     e.message_bytes = cfg->message_bytes;
     e.overlap = cfg->overlap;
     e.message_time = bs_message_time(cfg);
+    e.blocking = cfg->blocking;
+    e.overhead = cfg->overhead;
 
     struct bs_engine_scratch *x = e.x;
     /* About 4 KiB of each per-pair array per fill. */
@@ -591,8 +630,10 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
     assign_links(&e);
     tl->collective_count = 0;
     const bs_device_plan *dp = cfg->device_plan;
-    if (dp && dp->devices == prog->devices && dp->chunks == prog->stages &&
-        !(prog->flags & BS_PROGRAM_FORWARD_ONLY) && bs_device_plan_has_collectives(dp)) {
+    if (dp && (dp->devices != prog->devices || dp->chunks != prog->stages))
+        dp = NULL; /* made for another shape */
+    set_boundaries(&e, cfg, dp);
+    if (dp && !(prog->flags & BS_PROGRAM_FORWARD_ONLY) && bs_device_plan_has_collectives(dp)) {
         e.dp = dp;
         if (plan_collectives(&e, cfg)) {
             bs_chunk_costs_free(&e.costs);

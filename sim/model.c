@@ -74,6 +74,7 @@ static const model_key model_keys[] = {
     {"hardware", "latency", K_NUMBER, MOFF(latency), 0, 0, 1e15, 0},
     {"hardware", "tp_bandwidth", K_NUMBER, MOFF(tp_bandwidth), 0, 0, 1e18, 0},
     {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0},
+    {"hardware", "memory_bandwidth", K_NUMBER, MOFF(memory_bandwidth), 0, 0, 1e18, 0},
     {"hardware", "gpus_per_node", K_INT, MOFF(gpus_per_node), 0, 0, 65536, 0},
     {"hardware", "node_bandwidth", K_NUMBER, MOFF(node_bandwidth), 0, 0, 1e18, 0},
     {"hardware", "node_latency", K_NUMBER, MOFF(node_latency), 0, 0, 1e15, 0},
@@ -466,6 +467,48 @@ static double flops_to_ms(double flops, const bs_model *m)
     return flops / (m->peak_flops * m->efficiency) * 1000.0;
 }
 
+/* Roofline of one kernel: the longer of its compute and its memory
+ * traffic (bytes read and written once) at hardware.memory_bandwidth. */
+static double roofline_ms(const bs_model *m, double flops, double bytes)
+{
+    double compute = flops_to_ms(flops, m);
+    double traffic = bytes / m->memory_bandwidth * 1000.0;
+    return traffic > compute ? traffic : compute;
+}
+
+/* Per-device times of one layer (compute only, no all-reduces) under the
+ * roofline: each matmul on its own, t = s*b tokens, dimensions divided by
+ * T where Megatron splits them. A weight matmul t x k by k x n moves
+ * e(tk + kn + tn) bytes, in the forward, the input gradient (dY W^T) and
+ * the weight gradient (X^T dY) alike. The attention core (QK^T and AV,
+ * unfused) writes and reads the a*s*s*b scores and reads Q, K, V and
+ * writes its output: e(2as^2b + 4th)/T bytes; its backward twice that. */
+static void layer_roofline(const bs_model *m, double T, double *fwd, double *input, double *wgt)
+{
+    double s = m->sequence, b = m->microbatch_size, h = m->hidden, e = m->bytes_per_element;
+    double t = s * b, h_kv = h * m->kv_heads / m->heads, f = m->ffn_hidden, a = m->heads;
+    const double mm[4][2] = {
+        {h, (h + 2 * h_kv) / T}, /* Q, K, V */
+        {h / T, h},              /* output projection */
+        {h, f / T},              /* MLP up */
+        {f / T, h},              /* MLP down */
+    };
+    double weights = 0;
+    for (int i = 0; i < 4; i++) {
+        double k = mm[i][0], n = mm[i][1];
+        weights += roofline_ms(m, 2 * t * k * n, e * (t * k + k * n + t * n));
+    }
+    double core_flops = 4 * s * s * b * h / T, core_bytes = e * (2 * a * s * s * b + 4 * t * h) / T;
+    double core = roofline_ms(m, core_flops, core_bytes);
+    *fwd = weights + core;
+    *input = weights + 2 * roofline_ms(m, core_flops, core_bytes);
+    if (m->recompute == BS_RECOMPUTE_SELECTIVE)
+        *input += core;
+    else if (m->recompute == BS_RECOMPUTE_FULL)
+        *input += *fwd;
+    *wgt = weights;
+}
+
 int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_config *cfg,
                           const char *source, bs_error *err)
 {
@@ -569,10 +612,18 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
         /* Balance the time a chunk keeps its device busy per micro-batch. */
         double per_layer = flops_to_ms(plan->layer_forward_flops / T, m) + ar_forward;
         double last = flops_to_ms(out_flops / T, m);
+        double input_weight =
+            flops_to_ms((plan->layer_input_grad_flops + plan->layer_weight_grad_flops) / T, m);
+        if (m->memory_bandwidth > 0) {
+            double lf, li, lw;
+            layer_roofline(m, T, &lf, &li, &lw);
+            per_layer = lf + ar_forward;
+            input_weight = li + lw;
+            last =
+                roofline_ms(m, out_flops / T, e * (tokens * h + (h * vocab + tokens * vocab) / T));
+        }
         if (plan->training) {
-            per_layer +=
-                flops_to_ms((plan->layer_input_grad_flops + plan->layer_weight_grad_flops) / T, m) +
-                ar_input;
+            per_layer += input_weight + ar_input;
             last *= 3;
         }
         for (int i = 0; i < m->layers; i++)
@@ -627,9 +678,21 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
             ch->weight_grad_flops += out_flops / T;
             ch->activation_bytes += 4 * tokens * vocab / T;
         }
-        ch->forward_ms = flops_to_ms(ch->forward_flops, m) + l * ar_forward;
-        ch->input_grad_ms = flops_to_ms(ch->input_grad_flops, m) + l * ar_input;
-        ch->weight_grad_ms = flops_to_ms(ch->weight_grad_flops, m);
+        if (m->memory_bandwidth > 0) {
+            /* Roofline: kernel by kernel (docs/model.md). */
+            double lf, li, lw, out = 0;
+            layer_roofline(m, T, &lf, &li, &lw);
+            if (c == n - 1)
+                out = roofline_ms(m, out_flops / T,
+                                  e * (tokens * h + (h * vocab + tokens * vocab) / T));
+            ch->forward_ms = l * lf + out + l * ar_forward;
+            ch->input_grad_ms = l * li + out + l * ar_input;
+            ch->weight_grad_ms = l * lw + out;
+        } else {
+            ch->forward_ms = flops_to_ms(ch->forward_flops, m) + l * ar_forward;
+            ch->input_grad_ms = flops_to_ms(ch->input_grad_flops, m) + l * ar_input;
+            ch->weight_grad_ms = flops_to_ms(ch->weight_grad_flops, m);
+        }
 
         if (plan->training && D > 1) {
             /* ZeRO-1/2 reduce-scatter the gradients and all-gather the
@@ -756,6 +819,23 @@ static int fill_device_plan(bs_config *cfg, const bs_model_plan *plan, const bs_
                                dv->kv_cache_bytes, dv->buffer_bytes};
     }
     mp->overlap_grad_reduce = m->overlap_grad_reduce;
+    mp->node_bandwidth = m->node_bandwidth;
+    mp->node_latency = m->node_latency;
+    /* Pipeline device i is rank T*D*i (tp-dp-pp) or T*i (tp-pp-dp) of
+     * replica 0; a boundary whose two devices fall on different nodes
+     * sends over the node link. (Other replicas under tp-pp-dp may split
+     * differently when P*T is not a multiple of a node; replica 0 stands
+     * for all.) */
+    if (m->gpus_per_node > 0) {
+        double stride = m->parallel_order == BS_ORDER_TP_DP_PP
+                            ? (double)m->tensor_parallel * m->data_parallel
+                            : (double)m->tensor_parallel;
+        for (int c = 0; c + 1 < plan->chunks; c++) {
+            double a = floor(stride * plan->chunk[c].device / m->gpus_per_node);
+            double b = floor(stride * plan->chunk[c + 1].device / m->gpus_per_node);
+            mp->crosses_node[c] = a != b;
+        }
+    }
     for (int c = 0; c < plan->chunks; c++) {
         mp->chunk_activation[c] = plan->chunk[c].activation_bytes;
         mp->chunk_sync_ms[c] = plan->chunk[c].grad_sync_ms;

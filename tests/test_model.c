@@ -669,6 +669,148 @@ done:
     bs_config_free(&cfg0);
 }
 
+/* Runs text with messages recorded; NULL (and a failed check) on error. */
+static const bs_result *run_recorded(bs_context *ctx, bs_config *cfg, const char *text)
+{
+    const bs_result *res = NULL;
+    bs_error err = {{0}};
+    int rc = parse(cfg, text, &err);
+    if (!rc)
+        rc = bs_context_run(ctx, cfg, &(bs_run_options){1}, &res, &err);
+    CHECK_MSG(rc == BS_OK, "%s", err.message);
+    return rc ? NULL : res;
+}
+
+/* Topology: with T = 2 on 2-device nodes, pipeline device 1 is rank 2, on
+ * the second node, so its messages use the node link: 0.5 ms + 4096 bytes
+ * at 1e8 B/s = 0.04096 ms. On one 4-device node they use the pipeline
+ * link: 0.01 ms + 4096 / 1e9 s = 0.014096 ms. */
+static void test_pipeline_topology(void)
+{
+    bs_context *ctx = NULL;
+    bs_config cfg;
+    bs_config_init(&cfg);
+    if (bs_context_create(&ctx) != BS_OK)
+        return;
+    static const struct {
+        int per_node;
+        double message_ms;
+    } cases[] = {{2, 0.54096}, {4, 0.014096}, {0, 0.014096}};
+    for (int k = 0; k < 3; k++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"schedule\": \"gpipe\", \"stages\": 2, \"microbatches\": 1, "
+                 "\"tensor_parallel\": 2, \"model\": {\"layers\": 4, \"hidden\": 64, "
+                 "\"heads\": 4, \"sequence\": 16, \"microbatch_size\": 2}, \"hardware\": "
+                 "{\"peak_flops\": 1e9, \"bandwidth\": 1e9, \"latency\": 0.01, "
+                 "\"gpus_per_node\": %d, \"node_bandwidth\": 1e8, \"node_latency\": 0.5}}",
+                 cases[k].per_node);
+        const bs_result *res = run_recorded(ctx, &cfg, text);
+        if (res && res->timeline->message_count > 0) {
+            const bs_message *m = &res->timeline->messages[0];
+            CHECK_NEAR(m->arrive - m->start, cases[k].message_ms, 1e-12);
+        }
+    }
+    bs_context_free(&ctx);
+    bs_config_free(&cfg);
+}
+
+/* The link model, blocking sends and the per-op overhead, on hand
+ * configs: GPipe, P = 2, M = 2, F = 1 ms, B = 2 ms, latency 5 ms,
+ * 1000 bytes at 1e6 B/s (1 ms). */
+static void test_costs_measured(void)
+{
+    bs_context *ctx = NULL;
+    bs_config cfg;
+    bs_config_init(&cfg);
+    if (bs_context_create(&ctx) != BS_OK)
+        return;
+#define HAND                                                                                       \
+    "\"schedule\": \"gpipe\", \"stages\": 2, \"microbatches\": 2, \"costs\": {\"forward\": 1, "    \
+    "\"backward\": 2"
+#define NET "\"network\": {\"latency\": 5, \"bandwidth\": 1e6, \"message_bytes\": 1000"
+    /* Latency holds the link (default): F(0,0) ends at 1, its message
+     * holds the link 1..7; F(0,1) ends at 2 and its message waits: 7..13. */
+    const bs_result *res = run_recorded(ctx, &cfg, "{" HAND "}, " NET "}}");
+    if (res && res->timeline->message_count >= 2) {
+        CHECK_NEAR(res->timeline->messages[1].start, 7, 1e-12);
+        CHECK_NEAR(res->timeline->messages[1].arrive, 13, 1e-12);
+    }
+    /* Only the transfer serialises: the link is busy 1..2, the second
+     * message goes at 2 and arrives at 2 + 5 + 1 = 8. */
+    res = run_recorded(ctx, &cfg, "{" HAND "}, " NET ", \"latency_holds_link\": false}}");
+    if (res && res->timeline->message_count >= 2) {
+        CHECK_NEAR(res->timeline->messages[1].start, 2, 1e-12);
+        CHECK_NEAR(res->timeline->messages[1].arrive, 8, 1e-12);
+    }
+    /* Blocking: device 0 waits for its first message to arrive (at 7)
+     * before its second forward, which then runs 7..8. */
+    res = run_recorded(ctx, &cfg, "{" HAND "}, " NET ", \"blocking\": true}}");
+    if (res) {
+        const bs_program *prog = res->timeline->program;
+        CHECK_NEAR(res->timeline->times[prog->device_first[0] + 1].start, 7, 1e-12);
+    }
+    /* Overhead: every op 0.5 ms longer; with free links GPipe's makespan
+     * (M + P - 1)(F + B) becomes 3 * (1.5 + 2.5) = 12 ms. */
+    res = run_recorded(ctx, &cfg, "{" HAND ", \"overhead\": 0.5}}");
+    if (res)
+        CHECK_NEAR(res->makespan, 12, 1e-12);
+    bs_config_free(&cfg);
+    bs_error err = {{0}};
+    int rc = parse(&cfg, "{" HAND "}, " NET ", \"blocking\": \"yes\"}}", &err);
+    CHECK_MSG(rc == BS_ERR_INVALID &&
+                  strstr(err.message, "network.blocking: expected true or false, got a string"),
+              "%s", err.message);
+    rc = parse(&cfg, "{" HAND ", \"overhead\": -1}}", &err);
+    CHECK_MSG(rc == BS_ERR_INVALID && strstr(err.message, "costs.overhead: expected"), "%s",
+              err.message);
+#undef HAND
+#undef NET
+    bs_context_free(&ctx);
+    bs_config_free(&cfg);
+}
+
+/* Roofline (hardware.memory_bandwidth): the small model's layer moves,
+ * per matmul e(tk + kn + tn) bytes with t = 32: Q,K,V (k 64, n 192) 40960,
+ * output projection 16384, MLP up and down 53248 each: 163840; attention
+ * core e(2as^2b + 4th) = 2(4096 + 8192) = 24576. At 1e6 B/s every kernel
+ * is memory-bound (the layer's 3276800 FLOP take 6.5536 ms, its bytes
+ * 188.416 ms): chunk 0 (two layers) forward 2 * 188.416 = 376.832 ms,
+ * input gradient 2 * (163840 + 2 * 24576) / 1e3 = 425.984 ms, weight
+ * gradient 2 * 163.84 = 327.68 ms. At 1e18 B/s compute decides and the
+ * times are those of the FLOP count. */
+static void test_roofline(void)
+{
+    bs_config cfg;
+    bs_model_plan plan;
+    bs_config_init(&cfg);
+    memset(&plan, 0, sizeof plan);
+    if (plan_of(&plan,
+                "{\"schedule\": \"1f1b\", \"stages\": 2, \"microbatches\": 4, \"model\": "
+                "{\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 16, "
+                "\"microbatch_size\": 2, \"vocabulary\": 100}, \"hardware\": {\"peak_flops\": 1e9, "
+                "\"efficiency\": 0.5, \"memory_bandwidth\": 1e6}}",
+                &cfg) == BS_OK) {
+        CHECK_NEAR(plan.chunk[0].forward_ms, 376.832, 1e-9);
+        CHECK_NEAR(plan.chunk[0].input_grad_ms, 425.984, 1e-9);
+        CHECK_NEAR(plan.chunk[0].weight_grad_ms, 327.68, 1e-9);
+    }
+    bs_model_plan_free(&plan);
+    if (plan_of(&plan,
+                "{\"schedule\": \"1f1b\", \"stages\": 2, \"microbatches\": 4, \"model\": "
+                "{\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 16, "
+                "\"microbatch_size\": 2, \"vocabulary\": 100}, \"hardware\": {\"peak_flops\": 1e9, "
+                "\"efficiency\": 0.5, \"memory_bandwidth\": 1e18}}",
+                &cfg) == BS_OK) {
+        CHECK_NEAR(plan.chunk[0].forward_ms, 13.1072, 1e-9);
+        CHECK_NEAR(plan.chunk[1].forward_ms, 13.9264, 1e-9);
+        CHECK_NEAR(plan.chunk[1].input_grad_ms, 14.450688, 1e-9);
+        CHECK_NEAR(plan.chunk[1].weight_grad_ms, 13.402112, 1e-9);
+    }
+    bs_model_plan_free(&plan);
+    bs_config_free(&cfg);
+}
+
 /* Every split of n layers into k non-empty chunks, by recursion. */
 static double brute(const double *cost, int n, int k, double first, double last, int from,
                     int chunk, double worst_so_far)
@@ -747,6 +889,9 @@ int main(void)
     test_collective_times();
     test_zero_memory();
     test_dp_timeline();
+    test_pipeline_topology();
+    test_costs_measured();
+    test_roofline();
     test_partition_brute_force();
     return check_finish("model");
 }
