@@ -91,7 +91,7 @@ static const model_key layout_keys[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* "tune" belongs to `bubblesim tune` (cli/tune.c), which reads it; the
+/* "tune" belongs to the planner (sim/tune.c, `bubblesim tune`), which reads it; the
  * config reader only lets it through. */
 static const char *const top_keys[] = {
     "model", "hardware",      "tensor_parallel", "layers_per_stage",    "balance",
