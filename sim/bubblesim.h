@@ -130,6 +130,11 @@ typedef struct bs_device_plan {
      * waits for the device's last backward of the iteration. The optimizer
      * step waits for the collectives. */
     int overlap_grad_reduce;
+    /* ZeRO-2/3 keep only a shard of the gradients, so the gradients of
+     * every micro-batch are reduce-scattered as its backward produces them
+     * (instead of once per iteration): chunk_sync_ms[c] then follows every
+     * backward (or weight gradient) of chunk c. */
+    int sync_per_microbatch;
     double *chunk_sync_ms; /* [chunks] */
     double *chunk_buckets; /* [chunks], >= 1 */
     /* Topology: crosses_node[s] is 1 when the devices of chunks s and s+1

@@ -44,7 +44,9 @@
  * last bucket ends at max(f + C, a + B/n + C, b + C/n) (the latest of the
  * two extreme buckets; the bound is linear in the bucket index). The
  * triggers are found once per run, sorted by op index, and each device
- * walks its own with a cursor, so every op still costs O(1).
+ * walks its own with a cursor, so every op still costs O(1). Under ZeRO-2/3
+ * (sync_per_microbatch) every backward or weight gradient triggers its
+ * chunk's reduce-scatter.
  *
  * Invariants: ops are validated (bs_program_validate) before they get here,
  * so every dependency is met eventually; if the worklist still empties with
@@ -542,10 +544,14 @@ static int plan_collectives(engine *e, const bs_config *cfg)
     size_t iterations = (size_t)cfg->iterations, stages = (size_t)prog->stages;
     size_t p = (size_t)prog->devices, n = stages * iterations;
     if (n > x->trigger_capacity) {
-        if (bs_realloc_array((void **)&x->triggers, n, sizeof *x->triggers) ||
-            bs_realloc_array((void **)&x->last_grad, n, sizeof *x->last_grad))
+        if (bs_realloc_array((void **)&x->triggers, n, sizeof *x->triggers))
             return -1;
-        x->trigger_capacity = x->last_grad_capacity = n;
+        x->trigger_capacity = n;
+    }
+    if (n > x->last_grad_capacity) {
+        if (bs_realloc_array((void **)&x->last_grad, n, sizeof *x->last_grad))
+            return -1;
+        x->last_grad_capacity = n;
     }
     if (prog->devices > x->comm_capacity) {
         if (bs_realloc_array((void **)&x->cursor, p, sizeof *x->cursor) ||
@@ -571,7 +577,29 @@ static int plan_collectives(engine *e, const bs_config *cfg)
             x->last_grad[op->stage * iterations + it] = i;
     }
     size_t count = 0;
-    for (size_t s = 0; s < stages; s++)
+    if (e->dp->sync_per_microbatch) {
+        /* Every gradient-completing op triggers, in op order: at most one
+         * per op, so the arrays grow to the op count. */
+        if (prog->op_count > x->trigger_capacity) {
+            if (bs_realloc_array((void **)&x->triggers, prog->op_count, sizeof *x->triggers))
+                return -1;
+            x->trigger_capacity = prog->op_count;
+        }
+        if (prog->op_count > e->tl->collective_capacity) {
+            if (bs_realloc_array((void **)&e->tl->collectives, prog->op_count,
+                                 sizeof *e->tl->collectives))
+                return -1;
+            e->tl->collective_capacity = prog->op_count;
+        }
+        for (size_t i = 0; i < prog->op_count; i++) {
+            const bs_op *op = &prog->ops[i];
+            if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_WEIGHT_GRAD) &&
+                e->dp->chunk_sync_ms[op->stage] > 0)
+                x->triggers[count++] =
+                    (struct trigger){i, op->microbatch / prog->per_iteration, op->stage};
+        }
+    }
+    for (size_t s = 0; s < stages && !e->dp->sync_per_microbatch; s++)
         for (size_t it = 0; it < iterations; it++) {
             size_t op = x->last_grad[s * iterations + it];
             if (op == SIZE_MAX || !(e->dp->chunk_sync_ms[s] > 0))
@@ -585,7 +613,8 @@ static int plan_collectives(engine *e, const bs_config *cfg)
                         op = x->last_grad[s2 * iterations + it];
             x->triggers[count++] = (struct trigger){op, (uint32_t)it, (uint16_t)s};
         }
-    qsort(x->triggers, count, sizeof *x->triggers, by_op);
+    if (!e->dp->sync_per_microbatch)
+        qsort(x->triggers, count, sizeof *x->triggers, by_op);
     size_t k = 0;
     for (size_t d = 0; d < p; d++) {
         x->cursor[d] = k;

@@ -695,14 +695,16 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
         }
 
         if (plan->training && D > 1) {
-            /* ZeRO-1/2 reduce-scatter the gradients and all-gather the
-             * updated parameters: the volume of one all-reduce (ZeRO §7),
-             * charged before the step. ZeRO-3 reduce-scatters only and
-             * gathers the parameters before every forward and input
-             * gradient, prefetched so that the op lasts the longer of its
-             * compute and its gather. */
+            /* ZeRO-0/1 all-reduce the gradients once per iteration (ZeRO-1
+             * then updates its shard; the all-gather of the updated
+             * parameters is charged with it: the volume of one all-reduce,
+             * ZeRO §7). ZeRO-2/3 keep only a shard of the gradients, so
+             * each micro-batch's gradients are reduce-scattered after its
+             * backward. ZeRO-3 also gathers the parameters before every
+             * forward and input gradient, prefetched so that the op lasts
+             * the longer of its compute and its gather. */
             double bytes = ch->parameters * e;
-            ch->grad_sync_ms = bs_collective_ms(m->zero_stage >= 3 ? BS_COLLECTIVE_REDUCE_SCATTER
+            ch->grad_sync_ms = bs_collective_ms(m->zero_stage >= 2 ? BS_COLLECTIVE_REDUCE_SCATTER
                                                                    : BS_COLLECTIVE_ALL_REDUCE,
                                                 bytes, &plan->dp_group);
             if (m->zero_stage >= 3) {
@@ -819,6 +821,7 @@ static int fill_device_plan(bs_config *cfg, const bs_model_plan *plan, const bs_
                                dv->kv_cache_bytes, dv->buffer_bytes};
     }
     mp->overlap_grad_reduce = m->overlap_grad_reduce;
+    mp->sync_per_microbatch = m->zero_stage >= 2;
     mp->node_bandwidth = m->node_bandwidth;
     mp->node_latency = m->node_latency;
     /* Pipeline device i is rank T*D*i (tp-dp-pp) or T*i (tp-pp-dp) of

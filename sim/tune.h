@@ -52,7 +52,10 @@ typedef struct bs_tune_candidate {
     int tensor_parallel;  /* T */
     int virtual_stages;   /* V */
     int microbatch_size;  /* b */
-    int microbatches;     /* M = global batch / b */
+    int microbatches;     /* M = global batch / (D * b) */
+    int data_parallel;    /* D: replicas; D * P * T devices */
+    int zero_stage;       /* 0-3 (only 0 when D = 1: the stages are alike) */
+    int recompute;        /* BS_RECOMPUTE_* */
     int status;           /* bs_tune_status */
     /* Closed-form lower bounds (not set when refused); time_bound is 0
      * with several iterations (docs/tune.md). */
@@ -62,6 +65,10 @@ typedef struct bs_tune_candidate {
     double time, bubble, memory;
     int peak_device;
     bs_model_memory parts;
+    /* Simulated: tokens per second and model FLOPs utilisation (model
+     * FLOPs of the iteration, without recomputation, over time x devices x
+     * peak; docs/tune.md). */
+    double tokens_per_second, mfu;
     char note[200]; /* why refused or failed */
 } bs_tune_candidate;
 
@@ -84,6 +91,7 @@ typedef struct bs_tune_info {
     int devices, global_batch;
     double memory_limit;         /* bytes per device */
     double tokens_per_iteration; /* global batch * sequence */
+    double flops_per_iteration;  /* model FLOPs: 3 * (L(2sN + 4s^2h) + 2shv) per sequence */
     size_t candidates;
     size_t count[BS_TUNE_STATUS_COUNT];
 } bs_tune_info;
@@ -115,7 +123,8 @@ const bs_tune_candidate *bs_tune_best(const bs_tune *tune, size_t i);
 size_t bs_tune_front_count(const bs_tune *tune);
 const bs_tune_candidate *bs_tune_front(const bs_tune *tune, size_t i);
 
-/* "SCHEDULE P=.. T=.. V=.. b=.. M=.." into buf. */
+/* "SCHEDULE P=.. T=.. V=.. b=.. M=.." into buf, then " D=.. ZeRO=.." when
+ * D > 1 and " recompute=.." when not "none". */
 const char *bs_tune_describe(const bs_tune_candidate *c, char *buf, size_t size);
 
 #ifdef __cplusplus

@@ -25,7 +25,7 @@ EOF
 }
 
 # 1. Everything fits: tune's best time equals the minimum over every
-#    schedule x T x V x b that `bubblesim run` accepts.
+#    schedule x T x D x ZeRO stage x V x b that `bubblesim run` accepts.
 small 1e12 >"$tmp/all.json"
 checks=$((checks + 1))
 if "$bin" tune "$tmp/all.json" --out "$tmp/all" >"$tmp/all.out" 2>&1; then
@@ -33,18 +33,30 @@ if "$bin" tune "$tmp/all.json" --out "$tmp/all" >"$tmp/all.out" 2>&1; then
     schedules=$("$bin" --help | sed -n 's/^schedules: //p' | tr -d ',')
     best=""
     runs=0
+    dp_runs=0
     for s in $schedules; do
         [ "$s" = custom ] || [ "$s" = forward ] && continue
         for t in 1 2 4; do
-            for v in 1 2 4; do
-                for b in 1 2 4 8; do
-                    time=$("$bin" run "$tmp/all.json" --set schedule="$s" --set stages=$((4 / t)) \
-                        --set microbatches=$((8 / b)) --set virtual_stages=$v \
-                        --set tensor_parallel=$t --set model.microbatch_size=$b --json 2>/dev/null |
-                        sed -n 's/^  "iteration_time": \(.*\),$/\1/p') || continue
-                    [ -n "$time" ] || continue
-                    runs=$((runs + 1))
-                    best=$(awk -v a="$best" -v b="$time" 'BEGIN { print (a == "" || b < a) ? b : a }')
+            for d in 1 2 4; do
+                [ $((t * d)) -le 4 ] || continue
+                zeros=0
+                [ "$d" -gt 1 ] && zeros="0 1 2 3"
+                for z in $zeros; do
+                    for v in 1 2 4; do
+                        for b in 1 2 4 8; do
+                            [ $((d * b)) -le 8 ] || continue
+                            time=$("$bin" run "$tmp/all.json" --set schedule="$s" \
+                                --set stages=$((4 / t / d)) --set microbatches=$((8 / b / d)) \
+                                --set virtual_stages=$v --set tensor_parallel=$t \
+                                --set model.microbatch_size=$b --set data_parallel=$d \
+                                --set zero_stage=$z --json 2>/dev/null |
+                                sed -n 's/^  "iteration_time": \(.*\),$/\1/p') || continue
+                            [ -n "$time" ] || continue
+                            runs=$((runs + 1))
+                            [ "$d" -gt 1 ] && dp_runs=$((dp_runs + 1))
+                            best=$(awk -v a="$best" -v b="$time" 'BEGIN { print (a == "" || b < a) ? b : a }')
+                        done
+                    done
                 done
             done
         done
@@ -52,6 +64,7 @@ if "$bin" tune "$tmp/all.json" --out "$tmp/all" >"$tmp/all.out" 2>&1; then
     awk -v a="$tuned" -v b="$best" 'BEGIN { d = a - b; exit !(a != "" && d < 1e-6 && d > -1e-6) }' ||
         fail "tune's best $tuned ms, exhaustive search over $runs runs $best ms"
     [ "$runs" -gt 20 ] || fail "exhaustive search ran only $runs configurations"
+    [ "$dp_runs" -gt 20 ] || fail "exhaustive search ran only $dp_runs configurations with D > 1"
     simulated=$(awk -F, '$7 == "fits"' "$tmp/all/tune.csv" | wc -l)
     [ "$simulated" -lt "$runs" ] || fail "pruning simulated $simulated of $runs"
 else
@@ -128,7 +141,7 @@ expect 2 "all.json: model.depth: unknown key" "$bin" tune "$tmp/all.json" --set 
 checks=$((checks + 1))
 "$bin" tune "$tmp/all.json" --set model.sequence=64 --top 1 >"$tmp/set.out" 2>&1 || fail "tune --set model.sequence=64"
 cmd=$(sed -n 's/^reproduce the best: bubblesim run //p' "$tmp/set.out")
-want=$(awk '/^best/ { getline; getline; print $8; exit }' "$tmp/set.out")
+want=$(awk '/^best/ { getline; getline; print $11; exit }' "$tmp/set.out")
 case "$cmd" in *"--set 'model.sequence=64'"*) ;; *) fail "reproduce line lacks the --set: $cmd" ;; esac
 got=$(eval "\"\$bin\" run $cmd --json" | sed -n 's/^  "iteration_time": \(.*\),$/\1/p')
 awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(a != "" && d < 0.0006 && d > -0.0006) }' ||

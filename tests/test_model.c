@@ -617,7 +617,7 @@ static void test_dp_timeline(void)
         run_text(ctx0, &cfg0, "{\"stages\": 2, \"microbatches\": 4, " SMALL_MODEL "}");
     if (!base)
         goto done;
-    const double c = 0.211408;
+    const double c = 0.211408, base_makespan = base->makespan;
     /* Without overlap: after device 0's last backward, c more. */
     const bs_result *res = run_text(ctx, &cfg,
                                     "{\"stages\": 2, \"microbatches\": 4, \"data_parallel\": 2, "
@@ -655,6 +655,18 @@ static void test_dp_timeline(void)
     if (res && base2) {
         CHECK(res->collectives == 4);
         CHECK_NEAR(res->makespan, base2_makespan + 2 * c, 1e-9);
+    }
+    /* ZeRO-2 keeps a gradient shard: every one of the 2 * 4 backwards
+     * reduce-scatters its chunk's gradients, (D-1)/D * 209408 / 1e9 s +
+     * 0.001 ms = 0.105704 ms each, so device 0's stream is busy 4 times
+     * that. */
+    res = run_text(ctx, &cfg,
+                   "{\"stages\": 2, \"microbatches\": 4, \"data_parallel\": 2, "
+                   "\"zero_stage\": 2, " SMALL_MODEL "}");
+    if (res) {
+        CHECK(res->collectives == 8);
+        CHECK_NEAR(res->device[0].collective_time, 4 * 0.105704, 1e-9);
+        CHECK_NEAR(res->makespan, base_makespan + 0.105704, 1e-9);
     }
     /* Inference has no gradients: no collective. */
     res = run_text(ctx, &cfg,
