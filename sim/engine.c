@@ -243,6 +243,9 @@ static double send(engine *e, int32_t link, int boundary, double t, size_t produ
     double start = t > e->x->link_free[link] ? t : e->x->link_free[link];
     double arrive = start + e->x->delay[boundary];
     e->x->link_free[link] = start + e->x->hold[boundary];
+    /* network.blocking: the sender computes nothing until it has arrived. */
+    if (e->blocking && arrive > e->x->device_free[src])
+        e->x->device_free[src] = arrive;
     e->tl->messages_sent++;
     e->tl->message_bytes_sent += e->message_bytes;
     if (e->record) {
@@ -264,12 +267,14 @@ static void wake(engine *e, int d)
     }
 }
 
-/* Queues every collective that op idx (running from at to end on device d)
- * triggers on d's communication stream (see the top of the file). */
-static void launch_collectives(engine *e, int d, size_t idx, double at, double end)
+/* Queues every collective that op idx (already timed, on device d)
+ * triggers on d's communication stream (see the top of the file). Kept out
+ * of line: it runs once per chunk and iteration, finish_op_at once per op. */
+__attribute__((noinline, cold)) static void launch_collectives(engine *e, int d, size_t idx)
 {
     struct bs_engine_scratch *x = e->x;
     bs_timeline *tl = e->tl;
+    double at = tl->times[idx].start, end = tl->times[idx].end;
     while (x->cursor[d] < x->cursor_end[d] && x->triggers[x->cursor[d]].op == idx) {
         const struct trigger *t = &x->triggers[x->cursor[d]++];
         double c = e->dp->chunk_sync_ms[t->stage], free_at = x->comm_free[d], start, finish;
@@ -305,13 +310,16 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         __builtin_prefetch(&prog->ops[idx + 2 * PREFETCH_AHEAD], 0);
     if (idx + PREFETCH_AHEAD < prog->device_first[d + 1])
         __builtin_prefetch(&e->tl->times[idx + PREFETCH_AHEAD], 1);
-    /* The second op of an overlapped pair ends when the first does; with
-     * blocking sends the first may already have held the device longer. */
+    /* The device was free at most at `at` <= end when the op started, so
+     * the maximum only matters for the second op of an overlapped pair,
+     * whose partner may have held the device with a blocking send (send()
+     * raises device_free to the arrival then). */
     if (!e->blocking || end > x->device_free[d])
         x->device_free[d] = end;
     x->next[d] = idx + 1;
-    if (e->dp && x->cursor[d] < x->cursor_end[d] && x->triggers[x->cursor[d]].op == idx)
-        launch_collectives(e, d, idx, at, end);
+    if (__builtin_expect(e->dp != NULL, 0) && x->cursor[d] < x->cursor_end[d] &&
+        x->triggers[x->cursor[d]].op == idx)
+        launch_collectives(e, d, idx);
     if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
         size_t pair = bs_pair(prog, op->stage + 1u, op->microbatch);
         int32_t link = x->fwd_link[op->stage];
@@ -319,8 +327,6 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         x->fin[pair] = link < 0 ? end
                                 : send(e, link, op->stage, end, idx, d, dst,
                                        e->record ? &x->fmsg[pair] : NULL);
-        if (e->blocking && x->fin[pair] > x->device_free[d])
-            x->device_free[d] = x->fin[pair];
         if (dst != d)
             wake(e, dst);
     } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
@@ -330,8 +336,6 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         x->gin[pair] = link < 0 ? end
                                 : send(e, link, op->stage - 1, end, idx, d, dst,
                                        e->record ? &x->gmsg[pair] : NULL);
-        if (e->blocking && x->gin[pair] > x->device_free[d])
-            x->device_free[d] = x->gin[pair];
         if (dst != d)
             wake(e, dst);
     }

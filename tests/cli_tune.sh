@@ -133,6 +133,22 @@ expect 2 "tune: --top: expected an integer" "$bin" tune "$tmp/all.json" --top 0
 expect 2 "unknown option" "$bin" tune "$tmp/all.json" --fast
 expect 2 "missing CONFIG" "$bin" tune
 expect 2 "cannot open" "$bin" tune "$tmp/nonexistent.json"
+# Data parallelism and ZeRO (issue 13): bad values name the key, exit 2.
+expect 2 "all.json: tune.data_parallel[1]: D = 3 does not divide tune.devices = 4" \
+    "$bin" tune "$tmp/all.json" --set 'tune.data_parallel=[1, 3]'
+expect 2 "all.json: tune.zero_stages[0]: expected an integer from 0 to 3, got 4" \
+    "$bin" tune "$tmp/all.json" --set 'tune.zero_stages=[4]'
+expect 2 "all.json: zero_stage: expected an integer from 0 to 3, got 4" \
+    "$bin" run "$tmp/all.json" --set zero_stage=4
+expect 2 "all.json: data_parallel: expected an integer from 1 to 65536, got a string" \
+    "$bin" run "$tmp/all.json" --set data_parallel=nan
+expect 2 "all.json: hardware.gpus_per_node: expected an integer from 0 to 65536" \
+    "$bin" run "$tmp/all.json" --set hardware.gpus_per_node=1e300
+expect 2 "all.json: overlap_grad_reduce: expected true or false" \
+    "$bin" run "$tmp/all.json" --set overlap_grad_reduce=\"yes\"
+expect 2 "all.json: network.blocking: expected true or false" \
+    "$bin" run "$tmp/all.json" --set network.blocking=1
+expect 0 "memory per device (GiB)" "$bin" run "$tmp/all.json" --set data_parallel=2 --set zero_stage=1
 
 # 7. --set reaches the config and the tune keys; the printed command
 #    reproduces the best time with `bubblesim run`.
