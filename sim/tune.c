@@ -1,7 +1,8 @@
 /*
- * tune.c - the planner's search (tune.h): enumerate schedule x P x T x V x
- * micro-batch size, screen each candidate against the schedule's
- * constraints and closed-form bounds, simulate the rest, rank them.
+ * tune.c - the planner's search (tune.h): enumerate schedule x T x D x P x
+ * V x micro-batch size x ZeRO stage x recomputation, screen each candidate
+ * against the schedule's constraints and closed-form bounds, simulate the
+ * rest, rank them.
  *
  * Search: candidates a schedule refuses are dropped with the reason; the
  * rest get closed-form lower bounds on time per iteration and on peak

@@ -1,13 +1,15 @@
 /*
- * tune.h - the planner: which schedule, P, T, V and micro-batch size fit a
- * model's memory and run fastest (docs/tune.md).
+ * tune.h - the planner: which schedule, D, P, T, V, micro-batch size, ZeRO
+ * stage and recomputation fit a model's memory and run fastest
+ * (docs/tune.md).
  *
  *   config text with "model", "hardware" and "tune"
  *     --(enumerate)--> candidates --(screen: constraints, bounds)-->
  *     --(search: simulate in bound order, prune)--> ranked + Pareto front
  *
- * Every candidate is the config with six overrides (schedule, stages,
- * microbatches, virtual_stages, tensor_parallel, model.microbatch_size)
+ * Every candidate is the config with nine overrides (schedule, stages,
+ * microbatches, virtual_stages, tensor_parallel, model.microbatch_size,
+ * data_parallel, zero_stage, model.recompute)
  * parsed by bs_config_parse, so a candidate is reproduced exactly by
  * `bubblesim run CONFIG --set ...`. The library never prints: a front end
  * reads the candidates through the accessors below.
