@@ -511,6 +511,7 @@ typedef struct bs_model {
     double peak_flops;                    /* per device, FLOP/s */
     double efficiency;                    /* achievable fraction of peak_flops */
     double memory_bandwidth;              /* bytes/s of device memory; 0: compute only */
+    double efficiency_half_tokens;        /* rows of a matmul at half efficiency; 0: flat */
     double memory_bytes;                  /* per device; 0 = not given */
     double bandwidth, latency;            /* pipeline link: bytes/s (0 = unlimited), ms */
     double tp_bandwidth, tp_latency;      /* tensor-parallel link */

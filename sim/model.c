@@ -75,6 +75,7 @@ static const model_key model_keys[] = {
     {"hardware", "tp_bandwidth", K_NUMBER, MOFF(tp_bandwidth), 0, 0, 1e18, 0},
     {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0},
     {"hardware", "memory_bandwidth", K_NUMBER, MOFF(memory_bandwidth), 0, 0, 1e18, 0},
+    {"hardware", "efficiency_half_tokens", K_NUMBER, MOFF(efficiency_half_tokens), 0, 0, 1e15, 0},
     {"hardware", "gpus_per_node", K_INT, MOFF(gpus_per_node), 0, 0, 65536, 0},
     {"hardware", "node_bandwidth", K_NUMBER, MOFF(node_bandwidth), 0, 0, 1e18, 0},
     {"hardware", "node_latency", K_NUMBER, MOFF(node_latency), 0, 0, 1e15, 0},
@@ -513,6 +514,15 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
                           const char *source, bs_error *err)
 {
     int rc = BS_OK;
+    /* hardware.efficiency_half_tokens: matmuls of few rows run below the
+     * efficiency of large ones; every matmul of a layer has t = s*b rows,
+     * so the whole layer runs at efficiency * t / (t + half). */
+    bs_model curved = *m;
+    if (m->efficiency_half_tokens > 0) {
+        double t = (double)m->sequence * m->microbatch_size;
+        curved.efficiency = m->efficiency * t / (t + m->efficiency_half_tokens);
+        m = &curved;
+    }
     int p = cfg->stages, n = cfg->stages * cfg->virtual_stages, T = m->tensor_parallel;
     double *layer_cost = NULL;
     int *counts = NULL;

@@ -820,6 +820,16 @@ static void test_roofline(void)
         CHECK_NEAR(plan.chunk[1].weight_grad_ms, 13.402112, 1e-9);
     }
     bs_model_plan_free(&plan);
+    /* Efficiency curve: with half = s*b = 32 tokens the layer runs at half
+     * the efficiency, so chunk 0's forward takes twice 13.1072 ms. */
+    if (plan_of(&plan,
+                "{\"schedule\": \"1f1b\", \"stages\": 2, \"microbatches\": 4, \"model\": "
+                "{\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 16, "
+                "\"microbatch_size\": 2, \"vocabulary\": 100}, \"hardware\": {\"peak_flops\": 1e9, "
+                "\"efficiency\": 0.5, \"efficiency_half_tokens\": 32}}",
+                &cfg) == BS_OK)
+        CHECK_NEAR(plan.chunk[0].forward_ms, 2 * 13.1072, 1e-9);
+    bs_model_plan_free(&plan);
     bs_config_free(&cfg);
 }
 
