@@ -287,6 +287,13 @@ static void test_errors(void)
     expect_error("{\"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 8}, "
                  "\"hardware\": {\"peak_flops\": 1, \"node_bandwidth\": -1}}",
                  "t.json: hardware.node_bandwidth: expected a finite number >= 0, got -1");
+    expect_error("{\"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 8}, "
+                 "\"hardware\": {\"peak_flops\": 1, \"memory_bandwidth\": \"fast\"}}",
+                 "t.json: hardware.memory_bandwidth: expected a finite number >= 0, got a string");
+    expect_error(
+        "{\"model\": {\"layers\": 4, \"hidden\": 64, \"heads\": 4, \"sequence\": 8}, "
+        "\"hardware\": {\"peak_flops\": 1, \"efficiency_half_tokens\": 1e300}}",
+        "t.json: hardware.efficiency_half_tokens: expected a finite number >= 0, got 1e+300");
 
     /* --set reaches the model keys. */
     bs_config cfg;
