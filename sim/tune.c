@@ -159,6 +159,47 @@ const char *bs_tune_describe(const bs_tune_candidate *c, char *buf, size_t size)
 
 /* ------------------------------------------------------------ the spec */
 
+/* The keys of the "tune" object (docs/tune.md). */
+static const struct {
+    const char *name, *type, *range, *description;
+} tune_keys[] = {
+    {"devices", "integer, required", "1 to 16777216", "devices to use (D * P * T)"},
+    {"global_batch", "integer, required", "1 to 1073741823", "sequences per iteration (D * b * M)"},
+    {"memory_limit", "number", "> 0 and <= 1e18",
+     "bytes per device; default hardware.memory_bytes"},
+    {"schedules", "array of strings", "built-in schedule names, not custom",
+     "schedules to search; default every one of the config's kind (training or inference)"},
+    {"tensor_parallel", "array of integers", "1 to 4096",
+     "T values to search; default powers of 2 up to 8 dividing heads and devices"},
+    {"virtual_stages", "array of integers", "1 to 256", "V values to search; default [1, 2, 4]"},
+    {"microbatch_sizes", "array of integers", ">= 1",
+     "b values to search; default powers of 2 up to 32 dividing global_batch"},
+    {"use_all_devices", "boolean", "true or false",
+     "require D * P * T = devices (false: at most devices); default true"},
+    {"data_parallel", "array of integers", "1 to 65536, dividing devices",
+     "D values to search; default every divisor of devices"},
+    {"zero_stages", "array of integers", "0 to 3",
+     "ZeRO stages to search when D > 1; default [0, 1, 2, 3]"},
+    {"recompute", "array of strings", "\"none\", \"selective\", \"full\"",
+     "recomputation to search; default the model's own"},
+};
+
+#define TUNE_N_KEYS (sizeof tune_keys / sizeof tune_keys[0])
+
+size_t bs_tune_key_count(void)
+{
+    return TUNE_N_KEYS;
+}
+
+void bs_tune_key_describe(size_t i, bs_config_key *out)
+{
+    snprintf(out->path, sizeof out->path, "tune.%s", tune_keys[i].name);
+    snprintf(out->type, sizeof out->type, "%s", tune_keys[i].type);
+    snprintf(out->range, sizeof out->range, "%s", tune_keys[i].range);
+    out->description = tune_keys[i].description;
+    out->doc = "docs/tune.md";
+}
+
 static int spec_int(const cJSON *item, const char *path, const char *source, int min, int max,
                     int *out, bs_error *err)
 {
@@ -251,10 +292,7 @@ static int read_spec_3d(tune_spec *sp, const cJSON *tune, const bs_model *m, con
 static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const bs_config *base,
                      const char *source, bs_error *err)
 {
-    static const char *const known[] = {"devices",          "global_batch",    "memory_limit",
-                                        "schedules",        "tensor_parallel", "virtual_stages",
-                                        "microbatch_sizes", "use_all_devices", "data_parallel",
-                                        "zero_stages",      "recompute"};
+
     int rc;
     memset(sp, 0, sizeof *sp);
     sp->use_all_devices = 1;
@@ -267,15 +305,21 @@ static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const 
         return bs_fail(err, BS_ERR_INVALID, "%s: tune: expected an object", source);
     for (const cJSON *item = tune->child; item; item = item->next) {
         size_t i = 0;
-        while (i < sizeof known / sizeof known[0] && strcmp(known[i], item->string) != 0)
+        while (i < TUNE_N_KEYS && strcmp(tune_keys[i].name, item->string) != 0)
             i++;
-        if (i == sizeof known / sizeof known[0])
+        if (i == TUNE_N_KEYS) {
+            bs_suggest near;
+            char hint[96];
+            bs_suggest_init(&near, item->string);
+            for (size_t k = 0; k < TUNE_N_KEYS; k++)
+                bs_suggest_consider(&near, tune_keys[k].name);
             return bs_fail(err, BS_ERR_INVALID,
-                           "%s: tune.%s: unknown key; expected one of devices, global_batch, "
-                           "memory_limit, schedules, tensor_parallel, virtual_stages, "
-                           "microbatch_sizes, use_all_devices, data_parallel, zero_stages, "
-                           "recompute",
-                           source, item->string);
+                           "%s: tune.%.128s: unknown key; %sexpected one of devices, "
+                           "global_batch, memory_limit, schedules, tensor_parallel, "
+                           "virtual_stages, microbatch_sizes, use_all_devices, data_parallel, "
+                           "zero_stages, recompute",
+                           source, item->string, bs_suggest_hint(&near, hint, sizeof hint));
+        }
     }
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(tune, "devices");
     if (!item)
@@ -316,11 +360,18 @@ static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const 
         cJSON_ArrayForEach(el, item)
         {
             const bs_schedule *s = cJSON_IsString(el) ? bs_schedule_find(el->valuestring) : NULL;
-            if (!s || strcmp(s->name, "custom") == 0)
+            if (!s || strcmp(s->name, "custom") == 0) {
+                bs_suggest near;
+                char hint[96] = "";
+                bs_suggest_init(&near, cJSON_IsString(el) ? el->valuestring : NULL);
+                for (size_t k = 0; k < bs_schedule_count(); k++)
+                    if (strcmp(bs_schedule_at(k)->name, "custom") != 0)
+                        bs_suggest_consider(&near, bs_schedule_at(k)->name);
                 return bs_fail(err, BS_ERR_INVALID,
-                               "%s: tune.schedules[%d]: expected the name of a built-in schedule "
-                               "(bubblesim --help lists them; custom cannot be tuned)",
-                               source, sp->n_schedules);
+                               "%s: tune.schedules[%d]: %sexpected the name of a built-in "
+                               "schedule (bubblesim --help lists them; custom cannot be tuned)",
+                               source, sp->n_schedules, bs_suggest_hint(&near, hint, sizeof hint));
+            }
             sp->schedules[sp->n_schedules++] = s;
         }
     } else {
@@ -845,6 +896,19 @@ static int rank(bs_tune *st, bs_error *err)
     st->n_front = pareto_front(st->front, by_mem, st->n_best);
     free(by_mem);
     return BS_OK;
+}
+
+int bs_tune_check(const char *text, const char *source, const bs_override *overrides,
+                  size_t n_overrides, bs_error *err)
+{
+    bs_tune *t = NULL;
+    int rc = bs_tune_create(&t);
+    if (rc)
+        return bs_fail(err, rc, "out of memory");
+    t->source = source;
+    rc = load(t, text, source, overrides, n_overrides, err);
+    bs_tune_free(&t);
+    return rc;
 }
 
 int bs_tune_run(bs_tune *tune, const char *text, const char *source, const bs_override *overrides,
