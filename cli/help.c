@@ -86,8 +86,9 @@ static const cli_command cli_commands[] = {
      "  --set KEY=VALUE     override a config key, as for run\n"},
     {"tune", cli_tune,
      "tune CONFIG [--set KEY=VALUE]... [--top N] [--out DIR] [--jobs N] [--no-prune]",
-     "the fastest schedule, P, T, V and micro-batch size that fit memory",
-     "Searches schedule x P x T x V x micro-batch size for the model in CONFIG\n"
+     "the fastest schedule, D, P, T, V, micro-batch size and ZeRO stage that fit memory",
+     "Searches schedule x D x P x T x V x micro-batch size x ZeRO stage (x\n"
+     "recomputation) for the model in CONFIG\n"
      "(\"model\", \"hardware\", \"tune\": docs/model.md, docs/tune.md) and prints the\n"
      "fastest candidates that fit the memory limit and the time-memory Pareto\n"
      "front. Exit 2 when nothing fits.\n"

@@ -41,7 +41,8 @@ typedef enum field_type {
     F_PLACEMENT,
     F_ORDER,
     F_ORDER_FILE,
-    F_UPDATES
+    F_UPDATES,
+    F_BOOL /* true or false, into an int */
 } field_type;
 
 typedef struct field {
@@ -80,6 +81,8 @@ static const field fields[] = {
      "optimizer step (ms) on every device at each flush"},
     {"costs", "overlap", F_NUMBER, OFF(overlap), 0, 1, 1,
      "an overlapped forward+backward pair takes (F + B) * overlap"},
+    {"costs", "overhead", F_NUMBER, OFF(overhead), 0, 0, 1e15,
+     "fixed time (ms) added to every forward, backward and gradient op"},
     {"memory", "kept_fraction", F_NUMBER, OFF(kept_fraction), 0, 0, 1,
      "split backward: share of a chunk's activations kept from I until W"},
     {NULL, "placement", F_PLACEMENT, OFF(placement), 0, 0, 0,
@@ -99,6 +102,10 @@ static const field fields[] = {
      "bytes/s of each directed link; 0 = unlimited"},
     {"network", "message_bytes", F_NUMBER, OFF(message_bytes), 0, 0, 1e18,
      "size of one activation or gradient message (bytes)"},
+    {"network", "blocking", F_BOOL, OFF(blocking), 0, 0, 1,
+     "true: a send holds its device until the message has arrived"},
+    {"network", "latency_holds_link", F_BOOL, OFF(latency_holds_link), 0, 0, 1,
+     "true (default): latency occupies the link; false: only bytes/bandwidth do"},
     {"limits", "max_ops", F_NUMBER, OFF(max_ops), 0, 0, 1e15,
      "the most ops one run may hold; 0 = 1e8"},
     {"limits", "max_memory", F_NUMBER, OFF(max_memory), 0, 0, 1e18,
@@ -156,6 +163,7 @@ void bs_config_init(bs_config *cfg)
     cfg->weight = (bs_values){1, (double *)&default_weight};
     cfg->kept_fraction = BS_DEFAULT_KEPT_FRACTION;
     cfg->overlap = 1.0;
+    cfg->latency_holds_link = 1;
     cfg->placement = BS_PLACEMENT_LOOPED;
 }
 
@@ -179,6 +187,7 @@ void bs_config_free(bs_config *cfg)
             bs_free(all[i]->v);
     bs_free(cfg->placement_map);
     bs_free(cfg->order);
+    bs_device_plan_free(cfg->device_plan);
     bs_config_init(cfg);
 }
 
@@ -208,13 +217,16 @@ int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
     }
     tmp.placement_map = NULL;
     tmp.order = NULL;
-    if ((src->placement_map &&
+    tmp.device_plan = NULL;
+    if ((src->device_plan && !(tmp.device_plan = bs_device_plan_copy(src->device_plan))) ||
+        (src->placement_map &&
          !(tmp.placement_map = bs_alloc_array(src->placement_count, sizeof *tmp.placement_map))) ||
         (src->order && !(tmp.order = bs_alloc_array(strlen(src->order) + 1, 1)))) {
         for (size_t j = 0; j < COUNT(all); j++)
             if (!is_default_storage(all[j]))
                 bs_free(all[j]->v);
         bs_free(tmp.placement_map);
+        bs_device_plan_free(tmp.device_plan);
         return bs_fail(err, BS_ERR_NOMEM, "out of memory copying a config");
     }
     if (src->placement_map)
@@ -819,6 +831,12 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
         v->count = n;
         return BS_OK;
     }
+    case F_BOOL:
+        if (!cJSON_IsBool(item))
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected true or false, got %s", source,
+                           path, bs_json_kind(item));
+        *(int *)base = cJSON_IsTrue(item);
+        return BS_OK;
     case F_PLACEMENT:
         return read_placement(cfg, item, path, source, err);
     case F_ORDER:
@@ -1326,6 +1344,7 @@ void bs_config_field_describe(size_t i, bs_config_key *out)
         [F_ORDER] = "array of arrays of strings",
         [F_ORDER_FILE] = "string (file name)",
         [F_UPDATES] = "string",
+        [F_BOOL] = "boolean",
     };
     const field *f = &fields[i];
     snprintf(out->path, sizeof out->path, "%s%s%s", f->section ? f->section : "",
@@ -1334,6 +1353,8 @@ void bs_config_field_describe(size_t i, bs_config_key *out)
     if (f->type == F_INT || f->type == F_NUMBER || f->type == F_VALUES)
         bs_key_range_text(out->range, sizeof out->range, f->type == F_INT, f->min, f->min_exclusive,
                           f->max);
+    else if (f->type == F_BOOL)
+        snprintf(out->range, sizeof out->range, "true or false");
     else
         snprintf(out->range, sizeof out->range, "see the description");
     out->description = f->description;
