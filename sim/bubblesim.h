@@ -74,6 +74,9 @@ typedef struct bs_config {
     /* Split backward: fraction of a chunk's activation kept from the input
      * gradient until the weight gradient (memory.kept_fraction). */
     double kept_fraction;
+    /* zb-auto: the most activations a device may hold, in the unit of
+     * peak_activations (memory.limit_activations); 0 means P. */
+    double limit_activations;
     /* An overlapped forward+backward pair lasts (F + B) * overlap. */
     double overlap;
     /* custom: stage -> device placement, and the op order as PyTorch

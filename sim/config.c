@@ -65,6 +65,8 @@ static const field fields[] = {
     {"costs", "optimizer", F_NUMBER, OFF(optimizer), 0, 0, 1e15},
     {"costs", "overlap", F_NUMBER, OFF(overlap), 0, 1, 1},
     {"memory", "kept_fraction", F_NUMBER, OFF(kept_fraction), 0, 0, 1},
+    /* zb-auto's memory limit per device, peak_activations units; 0 = P. */
+    {"memory", "limit_activations", F_NUMBER, OFF(limit_activations), 0, 0, 1e9},
     {NULL, "placement", F_PLACEMENT, OFF(placement), 0, 0, 0},
     {NULL, "order", F_ORDER, OFF(order), 0, 0, 0},
     {NULL, "order_file", F_ORDER_FILE, OFF(order), 0, 0, 0},

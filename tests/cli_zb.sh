@@ -23,7 +23,7 @@ expect 0 "10.500" "$bin" run "$src/configs/custom-inline-v.json"
 expect 0 "export    write CONFIG's schedule" "$bin" --help
 
 # Export every built-in schedule and read it back: the same makespan.
-for s in gpipe 1f1b pipedream interleaved forward zb-h1 zb-h2 zbv dualpipev looped-bfs; do
+for s in gpipe 1f1b pipedream interleaved forward zb-h1 zb-h2 zbv dualpipev looped-bfs zb-auto; do
     v=1 placement=looped updates=flush
     case $s in
     interleaved | looped-bfs) v=2 ;;
