@@ -121,6 +121,8 @@ extern const bs_schedule bs_schedule_zb_h1;
 extern const bs_schedule bs_schedule_zb_h2;
 extern const bs_schedule bs_schedule_zb_auto;
 extern const bs_schedule bs_schedule_interleaved_zb;
+extern const bs_schedule bs_schedule_v_min;
+extern const bs_schedule bs_schedule_v_half;
 extern const bs_schedule bs_schedule_zbv;
 extern const bs_schedule bs_schedule_dualpipev;
 extern const bs_schedule bs_schedule_looped_bfs;

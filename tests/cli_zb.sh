@@ -23,12 +23,13 @@ expect 0 "10.500" "$bin" run "$src/configs/custom-inline-v.json"
 expect 0 "export    write CONFIG's schedule" "$bin" --help
 
 # Export every built-in schedule and read it back: the same makespan.
-for s in gpipe 1f1b pipedream interleaved forward zb-h1 zb-h2 zbv dualpipev looped-bfs zb-auto; do
+for s in gpipe 1f1b pipedream interleaved forward zb-h1 zb-h2 zbv dualpipev looped-bfs zb-auto \
+    interleaved-zb v-min v-half; do
     v=1 placement=looped updates=flush
     case $s in
-    interleaved | looped-bfs) v=2 ;;
+    interleaved | looped-bfs | interleaved-zb) v=2 ;;
     zbv) v=2 placement=v updates=no-flush ;;
-    dualpipev) v=2 placement=v ;;
+    dualpipev | v-min | v-half) v=2 placement=v ;;
     zb-h2) updates=no-flush ;;
     pipedream) updates=per-backward ;;
     esac
