@@ -455,6 +455,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
     }
     *at = '\0';
     cfg->order = text;
+    cfg->order_from_file = 0;
     snprintf(cfg->order_source, sizeof cfg->order_source, "%s", path);
     return BS_OK;
 }
@@ -535,6 +536,7 @@ static int read_order_file(bs_config *cfg, const cJSON *item, const char *path, 
     if (rc)
         return rc;
     cfg->order = text;
+    cfg->order_from_file = 1;
     snprintf(cfg->order_source, sizeof cfg->order_source, "%s", file);
     return BS_OK;
 }
