@@ -2,7 +2,8 @@
  * test_interleaved_zb.c - interleaved-zb against an order derived here,
  * independently of sim/schedule_interleaved_zb.c, from PyTorch 2.15's
  * definition of ScheduleInterleavedZeroBubble; V = 1 against zb-h1; time
- * and memory against interleaved (docs/schedules.md).
+ * and memory against interleaved (docs/schedules.md); and interleaved with
+ * M < P against the same derivation of ScheduleInterleaved1F1B.
  *
  * The reference is written the other way round from the generator: instead
  * of per-chunk counters advanced step by step, it lists each device's
@@ -23,8 +24,10 @@ typedef struct ref_op {
     uint32_t mb;
 } ref_op;
 
-/* Device r's reference order into out (3 M V entries); returns the count. */
-static size_t reference(int p, int v, int m, int r, ref_op *out)
+/* Device r's reference order into out (3 M V entries); returns the count.
+ * zero_bubble 0 gives PyTorch's ScheduleInterleaved1F1B instead: full
+ * backwards, no W, two warm-up forwards per hop from the last device. */
+static size_t reference_of(int p, int v, int m, int r, int zero_bubble, ref_op *out)
 {
     int rounds = m / p > 0 ? m / p : 1, n = m / rounds;
     size_t total = (size_t)m * (size_t)v, count = 0;
@@ -39,9 +42,10 @@ static size_t reference(int p, int v, int m, int r, ref_op *out)
         for (int c = 0; c < v; c++)
             for (int j = 0; j < n; j++) {
                 fwd[nf++] = (ref_op){BS_OP_FORWARD, c * p + r, (uint32_t)(q * n + j)};
-                bwd[nb++] = (ref_op){BS_OP_INPUT_GRAD, (v - 1 - c) * p + r, (uint32_t)(q * n + j)};
+                bwd[nb++] = (ref_op){zero_bubble ? BS_OP_INPUT_GRAD : BS_OP_BACKWARD,
+                                     (v - 1 - c) * p + r, (uint32_t)(q * n + j)};
             }
-    size_t warm = (size_t)(v - 1) * (size_t)n + (size_t)(p - 1 - r);
+    size_t warm = (size_t)(v - 1) * (size_t)n + (size_t)(p - 1 - r) * (zero_bubble ? 1 : 2);
     if (warm > total)
         warm = total;
     for (size_t k = 0; k < warm; k++)
@@ -51,12 +55,12 @@ static size_t reference(int p, int v, int m, int r, ref_op *out)
         if (k + warm < total)
             out[count++] = fwd[k + warm];
         out[count++] = bwd[k];
-        if (k >= (size_t)r) {
+        if (zero_bubble && k >= (size_t)r) {
             out[count] = bwd[w++];
             out[count++].kind = BS_OP_WEIGHT_GRAD;
         }
     }
-    for (; w < total; w++) {
+    for (; zero_bubble && w < total; w++) {
         out[count] = bwd[w];
         out[count++].kind = BS_OP_WEIGHT_GRAD;
     }
@@ -67,6 +71,11 @@ static size_t reference(int p, int v, int m, int r, ref_op *out)
 
 /* F = B = W = 1 (bs_config_init's defaults are read-only storage). */
 static double unit_cost = 1.0;
+
+static size_t reference(int p, int v, int m, int r, ref_op *out)
+{
+    return reference_of(p, v, m, r, 1, out);
+}
 
 static void make(bs_config *cfg, const char *schedule, int p, int m, int v)
 {
@@ -196,10 +205,63 @@ static void test_against_interleaved(void)
     bs_context_free(&ctx);
 }
 
+/* interleaved with M < P (and no group_size) runs as PyTorch's
+ * ScheduleInterleaved1F1B: one group of all M micro-batches, warm-up
+ * min(2(P-1-r) + (V-1)M, MV); op for op against the reference, and no
+ * deadlock (the validator runs in bs_program_build). */
+static void test_interleaved_few_microbatches(void)
+{
+    ref_op *ref = malloc(3 * 8 * 4 * sizeof *ref);
+    if (!ref)
+        return;
+    int compared = 0;
+    for (int p = 2; p <= 8; p++)
+        for (int v = 2; v <= 4; v++)
+            for (int m = 1; m <= p; m++) {
+                bs_config cfg;
+                bs_program prog;
+                bs_error err = {{0}};
+                make(&cfg, "interleaved", p, m, v);
+                bs_program_init(&prog);
+                int rc = bs_program_build(&prog, &cfg, &err);
+                CHECK_MSG(rc == BS_OK, "P=%d V=%d M=%d: %s", p, v, m, err.message);
+                for (int r = 0; rc == BS_OK && r < p; r++) {
+                    size_t n = reference_of(p, v, m, r, 0, ref);
+                    size_t first = prog.device_first[r], last = prog.device_first[r + 1];
+                    CHECK_MSG(last - first == n, "P=%d V=%d M=%d r=%d: %zu ops, want %zu", p, v, m,
+                              r, last - first, n);
+                    for (size_t k = 0; k < n && first + k < last; k++) {
+                        const bs_op *op = &prog.ops[first + k];
+                        if (op->kind != ref[k].kind || op->stage != ref[k].stage ||
+                            op->microbatch != ref[k].mb) {
+                            CHECK_MSG(0, "P=%d V=%d M=%d r=%d op %zu differs", p, v, m, r, k);
+                            break;
+                        }
+                    }
+                }
+                compared += rc == BS_OK;
+                bs_program_free(&prog);
+            }
+    free(ref);
+    CHECK(compared == 3 * (2 + 3 + 4 + 5 + 6 + 7 + 8)); /* P 2..8, V 2..4, M 1..P */
+    /* An explicit group_size below P is still Megatron's refusal. */
+    bs_config cfg;
+    bs_program prog;
+    bs_error err = {{0}};
+    make(&cfg, "interleaved", 4, 2, 2);
+    cfg.group_size = 2;
+    bs_program_init(&prog);
+    int rc = bs_program_build(&prog, &cfg, &err);
+    CHECK_MSG(rc == BS_ERR_INVALID && strstr(err.message, "group size N between P=4"), "%s",
+              err.message);
+    bs_program_free(&prog);
+}
+
 int main(void)
 {
     test_against_reference();
     test_v1_is_zb_h1();
     test_against_interleaved();
+    test_interleaved_few_microbatches();
     return check_finish("interleaved_zb");
 }

@@ -13,16 +13,17 @@ import subprocess
 import sys
 
 try:
-    from torch.distributed.pipelining.schedules import ScheduleInterleavedZeroBubble
+    from torch.distributed.pipelining.schedules import (ScheduleInterleaved1F1B,
+                                                        ScheduleInterleavedZeroBubble)
 except Exception:  # no torch, or one without pipelining
     sys.exit(77)
 
 
-def torch_order(p, v, m):
+def torch_order(p, v, m, cls=ScheduleInterleavedZeroBubble):
     rounds = max(1, m // p)
     if m % rounds:
         return None
-    sched = ScheduleInterleavedZeroBubble.__new__(ScheduleInterleavedZeroBubble)
+    sched = cls.__new__(cls)
     sched.pp_group_size, sched.n_local_stages, sched._n_microbatches = p, v, m
     sched.number_of_rounds, sched.microbatches_per_round = rounds, m // rounds
     return [",".join(str(a) for a in sched._calculate_single_rank_operations(r) if a is not None)
@@ -49,6 +50,19 @@ def main():
                 if not ok:
                     failed += 1
                     print(f"P={p} V={v} M={m}: rc {got.returncode} {got.stderr.strip()}")
+    # interleaved (Megatron's rules) with M < P runs as ScheduleInterleaved1F1B does.
+    for p in range(2, 9):
+        for v in range(2, 5):
+            for m in range(1, p):
+                got = subprocess.run(
+                    [binary, "export", config, "--set", 'schedule="interleaved"', "--set",
+                     f"virtual_stages={v}", "--set", f"stages={p}", "--set", f"microbatches={m}"],
+                    capture_output=True, text=True)
+                compared += 1
+                if got.returncode != 0 or got.stdout.strip().split("\n") != torch_order(
+                        p, v, m, ScheduleInterleaved1F1B):
+                    failed += 1
+                    print(f"interleaved P={p} V={v} M={m}: rc {got.returncode} {got.stderr.strip()}")
     print(f"torch_orders: {compared} orders compared with PyTorch's, {failed} failed")
     return 1 if failed or compared == 0 else 0
 
