@@ -224,6 +224,9 @@ typedef struct bs_schedule {
     /* Appends every device's ops to prog (already sized and placed). */
     int (*generate)(const bs_config *cfg, bs_program *prog, bs_error *err);
     unsigned ops_per_chunk_microbatch; /* 1 forward-only, 2 F+B, 3 F+I+W */
+    /* V a config gets when it has no virtual_stages key (0: the usual 1);
+     * the V-shaped schedules say 2. */
+    int default_virtual_stages;
     unsigned flags;                    /* BS_PROGRAM_* */
 } bs_schedule;
 

@@ -782,6 +782,13 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
         goto error;
     if ((rc = read_object(&tmp, root, NULL, source, err)))
         goto error;
+    /* A schedule's own default V when the config has no virtual_stages (a
+     * value it cannot use is still refused by its check). */
+    if (!cJSON_GetObjectItemCaseSensitive(root, "virtual_stages")) {
+        const bs_schedule *sched = bs_schedule_find(tmp.schedule);
+        if (sched && sched->default_virtual_stages > 0)
+            tmp.virtual_stages = sched->default_virtual_stages;
+    }
     if ((rc = bs_model_apply(&tmp, root, source, err)))
         goto error;
     if ((rc = bs_config_check(&tmp, source, err)))

@@ -3,7 +3,8 @@
  * against the authors' statements: peak activations (P+4)//3 and (P+2)//2
  * micro-batches where 1F1B holds P, counted as the authors count (W frees
  * the whole activation: memory.kept_fraction = 1), once M >= 2P; bubbles
- * below 1F1B's; every order valid (no deadlock) for any M; V = 2 only.
+ * below 1F1B's; every order valid (no deadlock) for any M; V = 2 only, and
+ * the default when a config has no virtual_stages.
  */
 #include "bubblesim.h"
 #include "check.h"
@@ -92,6 +93,44 @@ static void test_refusals(void)
         }
 }
 
+/* Without a virtual_stages key the V-shaped schedules get V = 2 (issue
+ * 15.6); a value they cannot use is still refused; others keep V = 1. */
+static void test_default_v(void)
+{
+    const char *v_shaped[] = {"zbv", "dualpipev", "v-min", "v-half"};
+    for (int k = 0; k < 4; k++) {
+        char json[160];
+        bs_config cfg;
+        bs_error err = {{0}};
+        bs_program prog;
+        snprintf(json, sizeof json, "{\"schedule\": \"%s\", \"stages\": 4, \"microbatches\": 8}",
+                 v_shaped[k]);
+        bs_config_init(&cfg);
+        CHECK(bs_config_parse(&cfg, json, "t.json", NULL, 0, &err) == BS_OK);
+        CHECK_MSG(cfg.virtual_stages == 2, "%s: V=%d", v_shaped[k], cfg.virtual_stages);
+        bs_program_init(&prog);
+        CHECK_MSG(bs_program_build(&prog, &cfg, &err) == BS_OK, "%s: %s", v_shaped[k], err.message);
+        bs_program_free(&prog);
+        bs_config_free(&cfg);
+        bs_override o = {"virtual_stages", "1"};
+        bs_config_init(&cfg);
+        CHECK(bs_config_parse(&cfg, json, "t.json", &o, 1, &err) == BS_OK);
+        CHECK(cfg.virtual_stages == 1);
+        bs_program_init(&prog);
+        int rc = bs_program_build(&prog, &cfg, &err);
+        CHECK_MSG(rc == BS_ERR_INVALID && strstr(err.message, "needs V = 2, got 1"), "%s: %s",
+                  v_shaped[k], err.message);
+        bs_program_free(&prog);
+        bs_config_free(&cfg);
+    }
+    bs_config cfg;
+    bs_error err = {{0}};
+    bs_config_init(&cfg);
+    CHECK(bs_config_parse(&cfg, "{\"schedule\": \"zb-h1\"}", "t.json", NULL, 0, &err) == BS_OK);
+    CHECK(cfg.virtual_stages == 1);
+    bs_config_free(&cfg);
+}
+
 /* Several iterations: a flush and the optimizer step between them. */
 static void test_iterations(bs_context *ctx)
 {
@@ -114,6 +153,7 @@ int main(void)
         return 1;
     test_memory_and_bubble(ctx);
     test_refusals();
+    test_default_v();
     test_iterations(ctx);
     bs_context_free(&ctx);
     return check_finish("v_memory");
