@@ -147,15 +147,43 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
 int bs_config_apply_overrides(const char *text, const char *source, const bs_override *overrides,
                               size_t n_overrides, char **out, bs_error *err);
 
+/* Checks the config text and the overrides key by key, as bs_config_parse
+ * does (syntax, known keys, types, ranges, a known schedule name, the model's
+ * keys), but not the values against each other (cost arrays against P and V,
+ * a schedule's constraints, size limits): for a base config whose values a
+ * sweep completes point by point. */
+int bs_config_check_keys(const char *text, const char *source, const bs_override *overrides,
+                         size_t n_overrides, bs_error *err);
+
 /* Reads and parses a config file (see bs_config_parse). */
 int bs_config_load(bs_config *cfg, const char *path, const bs_override *overrides,
                    size_t n_overrides, bs_error *err);
 
-/* Reads a whole text file (at most 64 MiB, no NUL bytes) into a new
- * NUL-terminated buffer that the caller releases with bs_text_free.
- * Errors name the file: cannot open, read error, too large, NUL byte. */
+/* Reads a whole text file (a regular file of at most 64 MiB, no NUL bytes)
+ * into a new NUL-terminated buffer that the caller releases with
+ * bs_text_free. A FIFO, directory, device or socket is refused without
+ * blocking (BS_ERR_INVALID); "-" is a file name, not standard input.
+ * Errors name the file: cannot open, not a regular file, read error, too
+ * large (BS_ERR_LIMIT), NUL byte. */
 int bs_read_text_file(const char *path, char **out, bs_error *err);
 void bs_text_free(char *text);
+
+/* One config key the library's schema tables accept, described for people
+ * (`bubblesim help config`): its dotted path (what --set takes), its JSON
+ * type, its allowed range, one line of meaning, and the page documenting it. */
+typedef struct bs_config_key {
+    char path[64];
+    char type[48];
+    char range[96];
+    const char *description;
+    const char *doc; /* "docs/config.md", ... */
+} bs_config_key;
+
+/* Every key of every section (the core config, the model and hardware, the
+ * planner's "tune"), in table order; keys added to a table appear here. */
+size_t bs_config_key_count(void);
+/* Fills *out with key i; BS_ERR_INVALID when i >= bs_config_key_count(). */
+int bs_config_key_at(size_t i, bs_config_key *out);
 
 /* Checks the values against each other (array lengths against P and V, size
  * limits). `source` prefixes messages. bs_config_parse calls it; callers that
@@ -224,9 +252,6 @@ typedef struct bs_schedule {
     /* Appends every device's ops to prog (already sized and placed). */
     int (*generate)(const bs_config *cfg, bs_program *prog, bs_error *err);
     unsigned ops_per_chunk_microbatch; /* 1 forward-only, 2 F+B, 3 F+I+W */
-    /* V a config gets when it has no virtual_stages key (0: the usual 1);
-     * the V-shaped schedules say 2. */
-    int default_virtual_stages;
     unsigned flags;                    /* BS_PROGRAM_* */
 } bs_schedule;
 

@@ -160,5 +160,4 @@ const bs_schedule bs_schedule_dualpipev = {
     .generate = dualpipev_generate,
     .ops_per_chunk_microbatch = 3,
     .flags = BS_PROGRAM_VARIABLE_OPS,
-    .default_virtual_stages = 2,
 };

@@ -340,7 +340,6 @@ const bs_schedule bs_schedule_v_min = {
     .generate = v_min_generate,
     .ops_per_chunk_microbatch = 3,
     .flags = 0,
-    .default_virtual_stages = 2,
 };
 
 const bs_schedule bs_schedule_v_half = {
@@ -350,5 +349,4 @@ const bs_schedule bs_schedule_v_half = {
     .generate = v_half_generate,
     .ops_per_chunk_microbatch = 3,
     .flags = 0,
-    .default_virtual_stages = 2,
 };

@@ -28,9 +28,10 @@
  * The refinement. The paper refines the heuristic's order with an ILP; that
  * is not done here. Instead every variant, and every member of the fixed
  * ZB-H1/ZB-H2 family (warm-up a(P-1-r), W lag a*r for a = 1..4) whose peak
- * fits the limit, is simulated by the engine itself (contention on links
- * included), and the order with the smallest makespan (then the smallest
- * longest per-device span) is kept. So zb-auto is never slower than zb-h1
+ * fits the limit, is timed by the engine's rules (contention on links
+ * included; time_candidate), and among the candidates no slower than the
+ * best family member the one with the smallest longest per-device span (the
+ * paper's cost) is kept. So zb-auto is never slower than zb-h1
  * at limit P or zb-h2 at limit 2P by construction, and the tests count how
  * often the heuristic's own variants win.
  *
@@ -319,14 +320,13 @@ static double candidate_peak(const zba *z)
     return peak;
 }
 
-/* The search's buffers: the heuristic state, a one-iteration program for
- * the engine, its timeline and the best order so far. */
+/* The search's buffers: the heuristic state, the candidate timer's
+ * arrays and the best order so far (laid out as z.ops). */
 typedef struct search {
     zba z;
-    bs_chunk_costs costs;
-    bs_program trial;
-    bs_timeline tl;
-    bs_config one; /* cfg with one iteration and no optimizer step */
+    double *costs;               /* [3p]: F, I, W of each stage */
+    double *fin, *gin;           /* [p * m]: when F's input and I's gradient arrive */
+    double *link_down, *link_up; /* [p]: when the link to r+1 / to r-1 is free */
     bs_op *best;
     double best_makespan, best_span;
     double family_makespan; /* best makespan of the fixed family */
@@ -348,9 +348,11 @@ static void search_free(search *s)
     bs_free(z->ops);
     bs_free(z->count);
     bs_free(s->best);
-    bs_chunk_costs_free(&s->costs);
-    bs_program_free(&s->trial);
-    bs_timeline_free(&s->tl);
+    bs_free(s->fin);
+    bs_free(s->gin);
+    bs_free(s->link_down);
+    bs_free(s->link_up);
+    bs_free(s->costs);
 }
 
 static double limit_of(const bs_config *cfg)
@@ -361,18 +363,28 @@ static double limit_of(const bs_config *cfg)
 static int search_init(search *s, const bs_config *cfg, bs_error *err)
 {
     memset(s, 0, sizeof *s);
-    bs_program_init(&s->trial);
-    bs_timeline_init(&s->tl);
     zba *z = &s->z;
     size_t p = (size_t)cfg->stages, m = (size_t)cfg->microbatches;
-    int rc = bs_chunk_costs_resolve(&s->costs, cfg, NULL, err);
-    if (rc)
-        return rc;
+    /* One chunk per device: a cost is one number or one per stage (P and
+     * P*V entries are the same here). Read directly rather than through
+     * bs_chunk_costs_resolve (config.c), which depends on the schedule
+     * table (tests/check_deps.sh). */
+    if (!(s->costs = bs_alloc_array(3 * p, sizeof *s->costs)))
+        return bs_fail(err, BS_ERR_NOMEM, "zb-auto: out of memory for the search");
+    const bs_values *given[3] = {&cfg->forward, &cfg->backward, &cfg->weight};
+    for (size_t k = 0; k < 3; k++)
+        if (!given[k]->v || (given[k]->count != 1 && given[k]->count < p))
+            return bs_fail(err, BS_ERR_INVALID,
+                           "costs: zb-auto needs one cost or one per stage, got %zu for P=%zu",
+                           given[k]->count, p);
+    for (size_t k = 0; k < 3; k++)
+        for (size_t j = 0; j < p; j++)
+            s->costs[k * p + j] = given[k]->v[given[k]->count == 1 ? 0 : j];
     z->p = cfg->stages;
     z->m = (uint32_t)m;
-    z->cf = s->costs.forward;
-    z->ci = s->costs.backward;
-    z->cw = s->costs.weight;
+    z->cf = s->costs;
+    z->ci = s->costs + p;
+    z->cw = s->costs + 2 * p;
     z->comm = bs_message_time(cfg);
     z->limit = limit_of(cfg);
     z->kept = cfg->kept_fraction;
@@ -388,54 +400,84 @@ static int search_init(search *s, const bs_config *cfg, bs_error *err)
     z->ti = bs_alloc_array(p * m, sizeof *z->ti);
     z->ops = bs_alloc_array(p * m, 3 * sizeof *z->ops);
     s->best = bs_alloc_array(p * m, 3 * sizeof *s->best);
+    s->fin = bs_alloc_array(p * m, sizeof *s->fin);
+    s->gin = bs_alloc_array(p * m, sizeof *s->gin);
+    s->link_down = bs_alloc_array(p, sizeof *s->link_down);
+    s->link_up = bs_alloc_array(p, sizeof *s->link_up);
     if (!z->nf || !z->ni || !z->nw || !z->want || !z->count || !z->end || !z->mem || !z->bubble ||
-        !z->tf || !z->ti || !z->ops || !s->best)
+        !z->tf || !z->ti || !z->ops || !s->best || !s->fin || !s->gin || !s->link_down ||
+        !s->link_up)
         return bs_fail(err, BS_ERR_NOMEM, "zb-auto: out of memory for the search");
-    bs_program *t = &s->trial;
-    t->stage_device = bs_alloc_array(p, sizeof *t->stage_device);
-    t->device_first = bs_alloc_array(p + 1, sizeof *t->device_first);
-    if (!t->stage_device || !t->device_first || bs_program_reserve(t, 3 * p * m, err))
-        return bs_fail(err, BS_ERR_NOMEM, "zb-auto: out of memory for the search");
-    t->devices = t->stages = (int)p;
-    t->chunks_per_device = 1;
-    t->microbatches = t->per_iteration = (uint32_t)m;
-    t->flags = 0;
-    for (size_t j = 0; j < p; j++)
-        t->stage_device[j] = (uint16_t)j;
-    s->one = *cfg; /* shallow: only read, never freed */
-    s->one.iterations = 1;
-    s->one.optimizer = 0;
     s->best_makespan = INFINITY;
     s->family_makespan = INFINITY;
     return BS_OK;
 }
 
-/* Times the candidate in z->ops with the engine into *makespan and *span
- * (the longest per-device span); 1 when it fits the limit and finishes. */
-static int time_candidate(search *s, double *makespan, double *span, bs_error *err)
+/* Times the candidate in z->ops into *makespan and *span (the longest
+ * per-device span); 1 when it fits the limit and finishes, 0 when not.
+ * The rules are the engine's (sim/engine.c) for one chunk per device: an
+ * op starts when its device is free and its input is in; a message holds
+ * its directed link for the message time, first come first served, and a
+ * link carries one sender's messages in that sender's order. The engine
+ * itself is not called: the schedules sit below it (tests/check_deps.sh),
+ * and the chosen order is simulated by it anyway. */
+static int time_candidate(search *s, double *makespan, double *span)
 {
     zba *z = &s->z;
     if (candidate_peak(z) > z->limit + MEMORY_EPSILON)
         return 0;
-    bs_program *t = &s->trial;
-    t->op_count = 0;
-    t->device_first[0] = 0;
-    for (int j = 0; j < z->p; j++) {
-        memcpy(t->ops + t->op_count, z->ops + (size_t)j * 3 * z->m, z->count[j] * sizeof *t->ops);
-        t->op_count += z->count[j];
-        t->device_first[j + 1] = t->op_count;
+    int p = z->p;
+    size_t pairs = (size_t)p * z->m;
+    for (size_t k = 0; k < pairs; k++)
+        s->fin[k] = s->gin[k] = INFINITY;
+    for (uint32_t k = 0; k < z->m; k++)
+        s->fin[at(z, 0, k)] = 0;
+    for (int j = 0; j < p; j++) {
+        z->nf[j] = 0; /* reused: the next op of each device */
+        z->end[j] = 0;
+        z->bubble[j] = -1; /* reused: the first op's start */
+        s->link_down[j] = s->link_up[j] = 0;
     }
-    bs_error ignored;
-    int rc = bs_engine_run(&s->tl, t, &s->one, 0, &ignored);
-    if (rc == BS_ERR_NOMEM)
-        return bs_fail(err, rc, "zb-auto: %s", ignored.message);
-    if (rc)
-        return 0; /* a candidate the engine cannot finish is not kept */
+    for (int progress = 1; progress;) {
+        progress = 0;
+        for (int j = 0; j < p; j++) {
+            const bs_op *ops = z->ops + (size_t)j * 3 * z->m;
+            while (z->nf[j] < z->count[j]) {
+                const bs_op *op = &ops[z->nf[j]];
+                double ready = 0, cost = z->cw[j];
+                if (op->kind == BS_OP_FORWARD) {
+                    ready = s->fin[at(z, j, op->microbatch)];
+                    cost = z->cf[j];
+                } else if (op->kind == BS_OP_INPUT_GRAD) {
+                    ready = j + 1 < p ? s->gin[at(z, j, op->microbatch)] : 0;
+                    cost = z->ci[j];
+                }
+                if (ready == INFINITY)
+                    break;
+                double start = fmax(z->end[j], ready);
+                if (z->bubble[j] < 0)
+                    z->bubble[j] = start;
+                z->end[j] = start + cost;
+                if (op->kind == BS_OP_FORWARD && j + 1 < p) {
+                    double sent = fmax(z->end[j], s->link_down[j]) + z->comm;
+                    s->link_down[j] = sent;
+                    s->fin[at(z, j + 1, op->microbatch)] = sent;
+                } else if (op->kind == BS_OP_INPUT_GRAD && j > 0) {
+                    double sent = fmax(z->end[j], s->link_up[j]) + z->comm;
+                    s->link_up[j] = sent;
+                    s->gin[at(z, j - 1, op->microbatch)] = sent;
+                }
+                z->nf[j]++;
+                progress = 1;
+            }
+        }
+    }
     *makespan = *span = 0;
-    for (int j = 0; j < z->p; j++) {
-        size_t a = t->device_first[j], b = t->device_first[j + 1];
-        *makespan = fmax(*makespan, s->tl.times[b - 1].end);
-        *span = fmax(*span, s->tl.times[b - 1].end - s->tl.times[a].start);
+    for (int j = 0; j < p; j++) {
+        if (z->nf[j] < z->count[j])
+            return 0; /* a candidate that cannot finish is not kept */
+        *makespan = fmax(*makespan, z->end[j]);
+        *span = fmax(*span, z->end[j] - z->bubble[j]);
     }
     return 1;
 }
@@ -446,9 +488,9 @@ static int time_candidate(search *s, double *makespan, double *span, bs_error *e
 static int consider(search *s, bs_error *err)
 {
     double makespan, span;
-    int ok = time_candidate(s, &makespan, &span, err);
-    if (ok <= 0)
-        return ok;
+    (void)err;
+    if (!time_candidate(s, &makespan, &span))
+        return BS_OK;
     double tol = 1e-9 * fmax(1.0, makespan);
     if (makespan > s->family_makespan + tol)
         return BS_OK;
@@ -460,7 +502,7 @@ static int consider(search *s, bs_error *err)
     s->found = 1;
     s->best_makespan = makespan;
     s->best_span = span;
-    memcpy(s->best, s->trial.ops, s->trial.op_count * sizeof *s->trial.ops);
+    memcpy(s->best, s->z.ops, (size_t)s->z.p * 3 * s->z.m * sizeof *s->best);
     return BS_OK;
 }
 
@@ -488,12 +530,9 @@ static int zb_auto_generate(const bs_config *cfg, bs_program *prog, bs_error *er
     for (uint32_t a = 1; a <= FAMILY_MAX; a++) {
         double makespan, span;
         family(&s.z, a);
-        if ((rc = time_candidate(&s, &makespan, &span, err)) < 0)
-            goto error;
-        if (rc == 1 && makespan < s.family_makespan)
+        if (time_candidate(&s, &makespan, &span) && makespan < s.family_makespan)
             s.family_makespan = makespan;
     }
-    rc = BS_OK;
     for (s.z.variant = 0; s.z.variant < VARIANT_COUNT; s.z.variant++)
         if (heuristic(&s.z) == 0 && (rc = consider(&s, err)))
             goto error;
@@ -511,8 +550,8 @@ static int zb_auto_generate(const bs_config *cfg, bs_program *prog, bs_error *er
     }
     uint32_t m = (uint32_t)cfg->microbatches;
     for (int j = 0; j < cfg->stages; j++) {
-        const bs_op *ops = s.best + s.trial.device_first[j];
-        size_t n = s.trial.device_first[j + 1] - s.trial.device_first[j];
+        const bs_op *ops = s.best + (size_t)j * 3 * m;
+        size_t n = 3 * (size_t)m;
         for (int it = 0; it < cfg->iterations; it++) {
             for (size_t k = 0; k < n; k++)
                 bs_program_emit(prog, ops[k].kind, j, (uint32_t)it * m + ops[k].microbatch);

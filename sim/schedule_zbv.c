@@ -115,5 +115,4 @@ const bs_schedule bs_schedule_zbv = {
     .generate = zbv_generate,
     .ops_per_chunk_microbatch = 3,
     .flags = BS_PROGRAM_NO_FLUSH,
-    .default_virtual_stages = 2,
 };
