@@ -184,9 +184,9 @@ enum {
 typedef struct bs_action {
     bs_op op[2];
     int count;
-    int comm;              /* BS_COMM_*, BS_COMM_NONE for compute or idle */
-    uint32_t comm_stage;   /* the stage the communication action names */
-    uint32_t comm_mb;      /* its micro-batch, when comm_has_mb */
+    int comm;            /* BS_COMM_*, BS_COMM_NONE for compute or idle */
+    uint32_t comm_stage; /* the stage the communication action names */
+    uint32_t comm_mb;    /* its micro-batch, when comm_has_mb */
     int comm_has_mb;
 } bs_action;
 /* PyTorch's name of a BS_COMM_* action ("SEND_F", ...). */
