@@ -988,8 +988,8 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
         goto error;
     /* The V-shaped schedules run two chunks per device: V = 2 when the
      * config has no virtual_stages (another value is still refused by their
-     * check, bs_check_v_shape). Named here rather than asked of the
-     * schedule table, which depends on this module. */
+     * check, bs_check_v_shape). The same four names as the V placement in
+     * model.c (bs_model_chunk_device). */
     if (!cJSON_GetObjectItemCaseSensitive(root, "virtual_stages")) {
         static const char *const v_shaped[] = {"zbv", "dualpipev", "v-min", "v-half"};
         for (size_t k = 0; k < sizeof v_shaped / sizeof v_shaped[0]; k++)
