@@ -74,6 +74,9 @@ typedef struct bs_config {
     /* Split backward: fraction of a chunk's activation kept from the input
      * gradient until the weight gradient (memory.kept_fraction). */
     double kept_fraction;
+    /* zb-auto: the most activations a device may hold, in the unit of
+     * peak_activations (memory.limit_activations); 0 means P. */
+    double limit_activations;
     /* An overlapped forward+backward pair lasts (F + B) * overlap. */
     double overlap;
     /* costs.overhead: fixed time added to every compute op (kernel
@@ -94,6 +97,7 @@ typedef struct bs_config {
     size_t placement_count;
     char *order;            /* NULL when none was given */
     char order_source[256]; /* names the order in messages: a file or "order" */
+    int order_from_file;    /* order came from order_file: messages give its line */
     /* limits.max_ops and limits.max_memory (bytes): a run larger than these,
      * by its op count or its estimated memory (BS_BYTES_PER_OP per op plus
      * BS_BYTES_PER_PAIR per stage and micro-batch), is refused before
@@ -372,6 +376,14 @@ int bs_program_validate(const bs_program *prog, bs_error *err);
  * such as 0F0, 2I0, 2W0, (0F7;7B3)OVERLAP_F_B; optimizer ops left out. A
  * custom schedule reads it back (order_file). */
 int bs_order_write(FILE *out, const bs_program *prog, uint32_t limit, bs_error *err);
+
+/* Writes prog as PyTorch 2.15's compute_comms text: each compute action
+ * with the RECV_F/RECV_B it needs before it and the SEND_F/SEND_B it
+ * produces after it (only across devices), WAIT_SEND_F after the local
+ * backward of the same stage and micro-batch, every other wait at the end
+ * of the row. Micro-batches at or above `limit` and optimizer ops are left
+ * out, as in bs_order_write. */
+int bs_order_write_comms(FILE *out, const bs_program *prog, uint32_t limit, bs_error *err);
 
 /* Writes "F(s3,m2)" style text for an op into buf. */
 const char *bs_op_format(const bs_op *op, char *buf, size_t size);

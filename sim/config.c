@@ -85,6 +85,8 @@ static const field fields[] = {
      "fixed time (ms) added to every forward, backward and gradient op"},
     {"memory", "kept_fraction", F_NUMBER, OFF(kept_fraction), 0, 0, 1,
      "split backward: share of a chunk's activations kept from I until W"},
+    {"memory", "limit_activations", F_NUMBER, OFF(limit_activations), 0, 0, 1e9,
+     "zb-auto: most activations a device may hold (peak_activations units); 0 means P"},
     {NULL, "placement", F_PLACEMENT, OFF(placement), 0, 0, 0,
      "custom: \"looped\", \"v\" or one device number per model chunk"},
     {NULL, "order", F_ORDER, OFF(order), 0, 0, 0,
@@ -628,6 +630,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
     }
     *at = '\0';
     cfg->order = text;
+    cfg->order_from_file = 0;
     snprintf(cfg->order_source, sizeof cfg->order_source, "%s", path);
     return BS_OK;
 }
@@ -753,6 +756,7 @@ static int read_order_file(bs_config *cfg, const cJSON *item, const char *path, 
         /* why names the file; the config and key say where it came from. */
         return bs_fail(err, rc, "%s: %s: %s", source, path, why.message);
     cfg->order = text;
+    cfg->order_from_file = 1;
     snprintf(cfg->order_source, sizeof cfg->order_source, "%s", file);
     return BS_OK;
 }
@@ -1021,6 +1025,16 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
         goto error;
     if ((rc = read_object(&tmp, root, NULL, source, err)))
         goto error;
+    /* The V-shaped schedules run two chunks per device: V = 2 when the
+     * config has no virtual_stages (another value is still refused by their
+     * check, bs_check_v_shape). The same four names as the V placement in
+     * model.c (bs_model_chunk_device). */
+    if (!cJSON_GetObjectItemCaseSensitive(root, "virtual_stages")) {
+        static const char *const v_shaped[] = {"zbv", "dualpipev", "v-min", "v-half"};
+        for (size_t k = 0; k < sizeof v_shaped / sizeof v_shaped[0]; k++)
+            if (strcmp(tmp.schedule, v_shaped[k]) == 0)
+                tmp.virtual_stages = 2;
+    }
     if ((rc = bs_model_apply(&tmp, root, source, err)))
         goto error;
     if ((rc = bs_config_check(&tmp, source, err)))
