@@ -276,7 +276,9 @@ static void quote_raw(const char *p, char *buf, size_t size)
  * the value stops there: "gpipe\u0000junk" would run as gpipe and the key
  * "stages\u0000junk" would set stages. So the raw text of a document that
  * cJSON accepted is scanned once (linear) for that escape, inside keys and
- * string values alike, and refused with the line and the key. */
+ * string values alike, and refused with the line and the key. The file
+ * reader runs the same scan, so that the sections other modules parse
+ * themselves (sweep, tune, gpu) are covered too. what: "config", or NULL. */
 static int refuse_nul_escapes(const char *text, const char *what, const char *source, bs_error *err)
 {
     const char *string_start = NULL, *key_start = NULL;
@@ -313,17 +315,17 @@ static int refuse_nul_escapes(const char *text, const char *what, const char *so
         if (*q == ':') {
             quote_raw(string_start, name, sizeof name);
             return bs_fail(err, BS_ERR_INVALID,
-                           "%s: %s: line %d, column %d: the key \"%s\" holds \\u0000 (a NUL "
+                           "%s: %s%sline %d, column %d: the key \"%s\" holds \\u0000 (a NUL "
                            "character); keys and strings must not contain NUL",
-                           source, what, line, col, name);
+                           source, what ? what : "", what ? ": " : "", line, col, name);
         }
         if (key_start)
             quote_raw(key_start, name, sizeof name);
         return bs_fail(err, BS_ERR_INVALID,
-                       "%s: %s: line %d, column %d: the string value%s%s%s holds \\u0000 (a NUL "
+                       "%s: %s%sline %d, column %d: the string value%s%s%s holds \\u0000 (a NUL "
                        "character); keys and strings must not contain NUL",
-                       source, what, line, col, key_start ? " of \"" : "", key_start ? name : "",
-                       key_start ? "\"" : "");
+                       source, what ? what : "", what ? ": " : "", line, col,
+                       key_start ? " of \"" : "", key_start ? name : "", key_start ? "\"" : "");
     }
     return BS_OK;
 }
@@ -717,6 +719,10 @@ int bs_read_text_file(const char *file, char **out, bs_error *err)
                      file, strlen(text));
         goto error;
     }
+    /* A JSON escape for NUL reads back as a shorter string; refused here
+     * for every caller (text that is not JSON holds none inside quotes). */
+    if ((rc = refuse_nul_escapes(text, NULL, file, err)))
+        goto error;
     close(fd);
     *out = text;
     return BS_OK;
