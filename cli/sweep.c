@@ -24,6 +24,7 @@
  * For tests, BUBBLESIM_TEST_SIGINT_AFTER=N raises SIGINT once N points are
  * done, so an interrupted sweep can be replayed exactly.
  */
+#include "gnuplot.h"
 #include "outfile.h"
 #include "sweep.h"
 
@@ -540,6 +541,20 @@ static void write_rows_json(FILE *out, const sweep *s)
     fputs(s->points ? "\n  ]\n}\n" : "]\n}\n", out);
 }
 
+/* Stages DIR/STEM.EXT into the output set. */
+static int stage_file(cli_outset *set, const char *dir, const char *stem, const char *ext,
+                      void (*write)(FILE *, const sweep *), const sweep *s, bs_error *err)
+{
+    char path[8192];
+    FILE *f;
+    int rc;
+    snprintf(path, sizeof path, "%s/%s.%s", dir, stem, ext);
+    if ((rc = cli_outset_add(set, path, &f, err)) < 0)
+        return rc;
+    write(f, s);
+    return BS_OK;
+}
+
 static int write_file(const char *dir, const char *stem, const char *ext,
                       void (*write)(FILE *, const sweep *), const sweep *s, bs_error *err)
 {
@@ -582,6 +597,8 @@ int cli_sweep(int argc, char **argv)
     char *text = NULL, stem[1024];
     bs_error err = {{0}};
     sweep s;
+    cli_outset set;
+    cli_outset_init(&set);
     memset(&s, 0, sizeof s);
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.progress, NULL);
@@ -716,25 +733,31 @@ int cli_sweep(int argc, char **argv)
         }
         goto done;
     }
-    if ((rc = write_file(out_dir, stem, "csv", write_rows_csv, &s, &err)) ||
-        (rc = write_file(out_dir, stem, "json", write_rows_json, &s, &err)))
+    /* The CSV, the JSON and the charts are one output set (outfile.h). */
+    if ((rc = stage_file(&set, out_dir, stem, "csv", write_rows_csv, &s, &err)) ||
+        (rc = stage_file(&set, out_dir, stem, "json", write_rows_json, &s, &err)))
+        goto failed;
+    if (plot) {
+        sweep_result view = {s.axes, s.n_axes, s.rows, s.points};
+        if ((rc = sweep_plot(&view, &set, out_dir, stem, &err)))
+            goto failed;
+    }
+    if ((rc = cli_outset_commit(&set, &err)))
         goto failed;
     size_t refused_rows = 0;
     for (size_t i = 0; i < s.points; i++)
         refused_rows += !s.rows[i].ok;
     fprintf(stderr, "bubblesim: %zu points (%zu refused) -> %s/%s.csv, %s/%s.json\n", s.points,
             refused_rows, out_dir, stem, out_dir, stem);
-    if (plot) {
-        sweep_result view = {s.axes, s.n_axes, s.rows, s.points};
-        if ((rc = sweep_plot(&view, out_dir, stem, &err)))
-            goto failed;
-    }
+    if (set.gnuplot_missing)
+        code = cli_chart_missing_report(&set);
     goto done;
 failed:
     if (rc == BS_ERR_NOMEM && !err.message[0])
         cli_fail(&err, rc, "out of memory");
     code = cli_report(rc, &err);
 done:
+    cli_outset_abort(&set);
     for (size_t i = 0; s.rows && i < s.points; i++)
         free(s.rows[i].reason);
     free(s.rows);

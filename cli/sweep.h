@@ -6,6 +6,7 @@
 #define BS_CLI_SWEEP_H
 
 #include "cli.h"
+#include "outfile.h"
 
 #include <stdint.h>
 
@@ -45,8 +46,10 @@ typedef struct sweep_result {
 /* Value index of axis k at point i. */
 size_t sweep_value_index(const sweep_result *s, size_t point, size_t axis);
 
-/* Draws the charts that the swept keys allow into dir as STEM-*.png (+ .gp
- * and .dat each); says on stderr which ones, or that none applies. */
-int sweep_plot(const sweep_result *s, const char *dir, const char *stem, bs_error *err);
+/* Stages the charts that the swept keys allow into set, in dir as
+ * STEM-*.png (+ .dat, .gp, .sh each, gnuplot.h); says on stderr which ones,
+ * or that none applies (every point refused included: BS_OK, no chart). */
+int sweep_plot(const sweep_result *s, cli_outset *set, const char *dir, const char *stem,
+               bs_error *err);
 
 #endif

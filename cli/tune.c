@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "gnuplot.h"
 #include "outfile.h"
+#include "tune_plot.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -463,13 +464,13 @@ static void csv_text(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int write_csv(const tune_state *st, const char *dir, bs_error *err)
+static int write_csv(const tune_state *st, cli_outset *set, const char *dir, bs_error *err)
 {
     char path[4200];
     cli_outfile f;
     int rc;
     snprintf(path, sizeof path, "%s/tune.csv", dir);
-    if ((rc = cli_outfile_open(&f, path, err)))
+    if ((rc = cli_outset_add(set, path, &f.file, err)) < 0)
         return rc;
     fputs("schedule,stages,tensor_parallel,virtual_stages,microbatch_size,microbatches,status,"
           "time_per_iteration_ms,bubble_ratio,peak_memory_bytes,peak_device,activation_bytes,"
@@ -495,102 +496,39 @@ static int write_csv(const tune_state *st, const char *dir, bs_error *err)
         csv_text(f.file, c->note);
         fputc('\n', f.file);
     }
-    return cli_outfile_commit(&f, err);
+    return BS_OK;
 }
 
-static int gnuplot_on_path(void)
+/* tune.png (cli/tune_plot.c): every simulated point, the Pareto front
+ * labelled, the memory limit dashed. */
+static int write_chart(const tune_state *st, cli_outset *set, const char *dir,
+                       const size_t *front, size_t n_front, bs_error *err)
 {
-    const char *path = getenv("PATH");
-    char buf[4200];
-    while (path && *path) {
-        const char *colon = strchr(path, ':');
-        size_t len = colon ? (size_t)(colon - path) : strlen(path);
-        if (len > 0 && len < 4000) {
-            snprintf(buf, sizeof buf, "%.*s/gnuplot", (int)len, path);
-            if (access(buf, X_OK) == 0)
-                return 1;
-        }
-        path = colon ? colon + 1 : NULL;
-    }
-    return 0;
-}
-
-/* tune.png: every simulated point, time against peak memory, the Pareto
- * front joined, the memory limit dashed. */
-static int write_chart(const tune_state *st, const char *dir, const size_t *front, size_t n_front,
-                       bs_error *err)
-{
-    char path[4200];
-    cli_outfile dat, gp;
+    size_t n = 0;
     int rc;
-    memset(&gp, 0, sizeof gp);
-    snprintf(path, sizeof path, "%s/tune.dat", dir);
-    if ((rc = cli_outfile_open(&dat, path, err)))
-        return rc;
-    snprintf(path, sizeof path, "%s/tune.gp", dir);
-    if ((rc = cli_outfile_open(&gp, path, err))) {
-        cli_outfile_abort(&dat);
-        return rc;
+    cli_tune_point *pts = calloc(st->n_cand + n_front + 1, sizeof *pts);
+    char(*labels)[160] = calloc(st->n_cand + n_front + 1, sizeof *labels);
+    if (!pts || !labels) {
+        free(pts);
+        free(labels);
+        return cli_fail(err, BS_ERR_NOMEM, "out of memory drawing the chart");
     }
-    static const cand_status blocks[] = {ST_FITS, ST_OVER_MEMORY};
-    fputs("# peak memory (GiB), time per iteration (ms), configuration\n", dat.file);
-    for (int k = 0; k < 2; k++) {
-        fprintf(dat.file, "# %s\n", status_names[blocks[k]]);
-        int any = 0;
-        for (size_t i = 0; i < st->n_cand; i++) {
-            const candidate *c = &st->cand[i];
-            char label[160];
-            if (c->status != blocks[k])
-                continue;
-            describe(label, sizeof label, st, c);
-            fprintf(dat.file, "%.6f %.6f \"%s\"\n", c->memory / GIB, c->time, label);
-            any = 1;
-        }
-        if (!any)
-            fputs("NaN NaN \"none\"\n", dat.file);
-        fputs("\n\n", dat.file);
+    for (size_t i = 0; i < st->n_cand + n_front; i++) {
+        const candidate *c = i < st->n_cand ? &st->cand[i] : &st->cand[front[i - st->n_cand]];
+        if (i < st->n_cand && c->status != ST_FITS && c->status != ST_OVER_MEMORY)
+            continue;
+        describe(labels[n], sizeof labels[n], st, c);
+        pts[n] = (cli_tune_point){c->memory, c->time,
+                                  i >= st->n_cand            ? CLI_TUNE_FRONT
+                                  : c->status == ST_FITS ? CLI_TUNE_FITS
+                                                             : CLI_TUNE_OVER,
+                                  labels[n]};
+        n++;
     }
-    fputs("# Pareto front\n", dat.file);
-    for (size_t i = 0; i < n_front; i++) {
-        const candidate *c = &st->cand[front[i]];
-        char label[160];
-        describe(label, sizeof label, st, c);
-        fprintf(dat.file, "%.6f %.6f \"%s\"\n", c->memory / GIB, c->time, label);
-    }
-    cli_gnuplot_preamble(gp.file, "tune", CLI_IMAGE_PNG, 1100, 700);
-    fputs("set title ", gp.file);
-    char title[300];
-    snprintf(title, sizeof title, "bubblesim tune %s: time per iteration against peak memory",
-             st->source);
-    cli_gnuplot_quote(gp.file, title);
-    fprintf(gp.file,
-            "\nset xlabel 'peak memory per device (GiB)'\n"
-            "set ylabel 'time per iteration (ms)'\n"
-            "set key top right\n"
-            "set xrange [0:%.6f]\n"
-            "set arrow from %.6f, graph 0 to %.6f, graph 1 nohead dt 2 lc rgb '#cc0000'\n"
-            "set label 'memory limit' at %.6f, graph 0.95 right offset -1,0 tc rgb '#cc0000'\n"
-            "plot 'tune.dat' index 1 using 1:2 with points pt 6 ps 0.8 lc rgb '#bbbbbb' "
-            "title 'simulated, over memory', \\\n"
-            "     'tune.dat' index 0 using 1:2 with points pt 7 ps 0.7 lc rgb '#5577aa' "
-            "title 'simulated, fits', \\\n"
-            "     'tune.dat' index 2 using 1:2 with linespoints pt 5 ps 1 lw 2 lc rgb '#dd7700' "
-            "title 'Pareto front'\n",
-            2 * st->spec.memory_limit / GIB, st->spec.memory_limit / GIB,
-            st->spec.memory_limit / GIB, st->spec.memory_limit / GIB);
-    if ((rc = cli_outfile_commit(&dat, err)) || (rc = cli_outfile_commit(&gp, err))) {
-        cli_outfile_abort(&dat);
-        cli_outfile_abort(&gp);
-        return rc;
-    }
-    if (!gnuplot_on_path()) {
-        fprintf(stderr,
-                "bubblesim: tune: gnuplot not found on PATH; wrote %s/tune.gp and %s/tune.dat "
-                "but no picture (install gnuplot and run `gnuplot tune.gp` in %s)\n",
-                dir, dir, dir);
-        return BS_OK;
-    }
-    return cli_gnuplot_render(dir, "tune", CLI_IMAGE_PNG, err);
+    rc = cli_tune_chart_stage(set, dir, st->source, st->spec.memory_limit, pts, n, err);
+    free(pts);
+    free(labels);
+    return rc;
 }
 
 /* -------------------------------------------------------------- search */
@@ -876,11 +814,24 @@ static int report(tune_state *st, int top, const char *out_dir, bs_error *err)
                st->spec.schedules[c->schedule]->name, c->P, c->M, c->V, c->T, c->b);
     }
     if (out_dir) {
-        if ((rc = cli_prepare_dir(out_dir, err)) || (rc = write_csv(st, out_dir, err)) ||
-            (rc = write_chart(st, out_dir, front, n_front, err)))
+        /* The CSV and the chart's files are one output set (outfile.h). */
+        cli_outset set;
+        cli_outset_init(&set);
+        if ((rc = cli_prepare_dir(out_dir, err)) || (rc = write_csv(st, &set, out_dir, err)) ||
+            (rc = write_chart(st, &set, out_dir, front, n_front, err)) ||
+            (rc = cli_outset_commit(&set, err))) {
+            cli_outset_abort(&set);
             goto done;
-        printf("wrote %s/tune.csv and the chart %s/tune.png (tune.gp, tune.dat)\n", out_dir,
-               out_dir);
+        }
+        if (set.gnuplot_missing) {
+            printf("wrote %s/tune.csv and the chart's data and script (tune.dat, tune.gp, "
+                   "tune.sh), but no picture\n",
+                   out_dir);
+            rc = cli_chart_missing_error(&set, err);
+        } else {
+            printf("wrote %s/tune.csv and the chart %s/tune.png (tune.dat, tune.gp, tune.sh)\n",
+                   out_dir, out_dir);
+        }
     }
 done:
     free(fits);

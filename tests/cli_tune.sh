@@ -91,7 +91,8 @@ head -1 "$tmp/p/tune.csv" | grep -q '^schedule,stages,tensor_parallel,virtual_st
 if command -v gnuplot >/dev/null; then
     [ -s "$tmp/p/tune.png" ] || fail "tune.png missing although gnuplot is installed"
 fi
-expect 0 "gnuplot not found on PATH" env PATH=/nonexistent "$bin" tune "$tmp/lim.json" --out "$tmp/nognuplot"
+# Without gnuplot: exit 2 as run and sweep, the CSV and the chart's data and script kept.
+expect 2 "gnuplot not found on PATH" env PATH=/nonexistent "$bin" tune "$tmp/lim.json" --out "$tmp/nognuplot"
 [ ! -e "$tmp/nognuplot/tune.png" ] && [ -s "$tmp/nognuplot/tune.csv" ] || fail "without gnuplot: wrong files"
 ls -a "$tmp/p" | grep -q '\.tmp' && fail "temporary files left in $tmp/p"
 
