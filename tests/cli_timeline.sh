@@ -63,9 +63,21 @@ starts = sorted(e["id"] for e in events if e["ph"] == "s")
 finishes = sorted(e["id"] for e in events if e["ph"] == "f")
 if not starts or starts != finishes:
     errors.append("flow starts and finishes do not pair")
-names = {(e["pid"], e["tid"]) for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
-if len(names) != 4 * 3:
-    errors.append("%d named threads, expected 12" % len(names))
+names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+         if e["ph"] == "M" and e["name"] == "thread_name"}
+# interleaved P=4 V=2: links 0->1, 1->2, 2->3, 3->0 and back: 8 directed
+# links, each a send track and a receive track, plus 4 compute tracks
+if len(names) != 4 + 2 * 8:
+    errors.append("%d named threads, expected 20" % len(names))
+for e in events:
+    if e["ph"] == "X" and e["cat"] == "message":
+        to = e["args"].get("to", e["args"].get("from"))
+        want = ("send to device %d" if "to" in e["args"] else "receive from device %d") % to
+        if not names.get((e["pid"], e["tid"]), "").startswith(want):
+            errors.append("message slice on track %r" % names.get((e["pid"], e["tid"])))
+counters = [e for e in events if e["ph"] == "C" and e["name"] == "live activations"]
+if {e["pid"] for e in counters} != {0, 1, 2, 3}:
+    errors.append("no live-activation counter on every device")
 for e in errors[:10]:
     print("FAIL:", e)
 sys.exit(1 if errors else 0)
