@@ -30,8 +30,10 @@ set grid lc rgb '#dddddd' lw 1
 set title ARG3 noenhanced font ',12'
 set xlabel ARG4 noenhanced
 set ylabel ARG5 noenhanced
+# The note goes on its own line under the axis label, clear of the ticks.
 if (strlen(ARG6) > 0) {
-    set label 1 ARG6 noenhanced at screen 0.99, screen 0.03 right font ',9'
+    set label 1 ARG6 noenhanced at screen 0.5, screen 0.02 center font ',9'
+    set bmargin 5
 }
 set key outside right top
 set yrange [0:*]
@@ -46,11 +48,20 @@ if (words(ARG8) > 0) {
     do for [i = 1:words(ARG8)] {
         set xtics add (word(ARG8, i) real(word(ARG8, i)))
     }
+} else {
+    # gnuplot's own ticks may stop short of the end (a log axis does): add it.
+    set xtics add (sprintf('%g', x_to) x_to)
 }
+# A little room at both ends, so the first and last points (and the last
+# tick, which rounding would drop at the very end of a log axis) show.
 if (x_to > x_from) {
-    set xrange [x_from:x_to]
+    if (logx) {
+        set xrange [x_from / 2**0.15 : x_to * 2**0.15]
+    } else {
+        pad = (x_to - x_from) * 0.03
+        set xrange [x_from - pad : x_to + pad]
+    }
 }
-set offsets graph 0.03, graph 0.03, 0, 0
 plot for [b = 0:series - 1] ARG2 index b using 1:2 with linespoints \
         pt (7 + 2 * (b % 5)) ps 1.3 lw 1.5 lc (b + 1) title columnheader(1), \
      for [b = 0:series - 1] ARG2 index b using 1:3 with lines dt 2 lw 2 lc (b + 1) notitle

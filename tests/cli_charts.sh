@@ -269,5 +269,42 @@ check "all refused: says why no chart" grep -q "every one of the 4 points was re
     "$tmp/refused.err"
 check "all refused: no gnuplot error" eval '! grep -qi "gnuplot" "$tmp/refused.err"'
 
+# --- sweep charts stay readable ----------------------------------------------------------
+# The last tick of a log axis: the swept values travel as ticks, the last included.
+"$bin" sweep "$root/configs/sweep-bubble-vs-m.json" --out "$tmp/read" --plot >/dev/null 2>&1
+check "log axis: ticks at every swept M, 128 included" \
+    grep -q "'4 8 16 32 64 128'" "$tmp/read/sweep-bubble-vs-m-bubble.sh"
+# Ten series: split into two line charts of at most eight.
+cat >"$tmp/many.json" <<'EOS'
+{"schedule": "1f1b", "stages": 4, "microbatches": 8,
+ "sweep": {"stages": [2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "microbatches": [16, 32]}}
+EOS
+"$bin" sweep "$tmp/many.json" --out "$tmp/read" --plot >/dev/null 2>"$tmp/many.err"
+check "10 series: split: $(cat "$tmp/many.err")" \
+    test -s "$tmp/read/many-bubble-1.png" -a -s "$tmp/read/many-bubble-2.png"
+check "10 series: the split is said" grep -q "split: too many series" "$tmp/many.err"
+check "10 series: 8 in the first chart" test "$(grep -c '^"' "$tmp/read/many-bubble-1.dat")" -eq 8
+# 24 bars: two comparisons of 12; peak activation memory in GiB.
+cat >"$tmp/bars.json" <<'EOS'
+{"schedule": "1f1b", "stages": 4, "microbatches": 8, "memory": {"activation_bytes": 3221225472},
+ "sweep": {"schedule": ["gpipe", "1f1b", "pipedream", "zb-h1", "zb-h2", "looped-bfs"],
+           "microbatches": [8, 12, 16, 20]}}
+EOS
+"$bin" sweep "$tmp/bars.json" --out "$tmp/read" --plot >/dev/null 2>"$tmp/bars.err"
+check "24 bars: split in two: $(cat "$tmp/bars.err")" \
+    test -s "$tmp/read/bars-schedules-1.png" -a -s "$tmp/read/bars-schedules-2.png"
+check "24 bars: 12 in each" test "$(grep -c '^"' "$tmp/read/bars-schedules-2.dat")" -eq 12
+check "bytes in GiB" grep -q "peak activation memory (GiB)" "$tmp/read/bars-schedules-1.sh"
+# 1f1b/interleaved x V=1,2,4: the V=1 baseline joins the interleaved line.
+cat >"$tmp/base.json" <<'EOS'
+{"schedule": "1f1b", "stages": 4, "microbatches": 8,
+ "sweep": {"schedule": ["1f1b", "interleaved"], "virtual_stages": [1, 2, 4]}}
+EOS
+"$bin" sweep "$tmp/base.json" --out "$tmp/read" --plot >/dev/null 2>&1
+check "baseline joined: the interleaved line starts at 1f1b's V=1 point" \
+    grep -q '"interleaved (from 1f1b at V=1)"' "$tmp/read/base-makespan-v.dat"
+check "baseline joined: three points on the line" \
+    test "$(awk '/^"interleaved/{b=1;next} b && /^[0-9]/' "$tmp/read/base-makespan-v.dat" | wc -l)" -eq 3
+
 check "nothing ran anywhere" eval '! pwned'
 finish cli_charts
