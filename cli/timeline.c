@@ -348,24 +348,29 @@ int cli_timeline_stage(cli_outset *set, const char *image_path, const bs_result 
     if (opt->windowed)
         n += snprintf(note + n, sizeof note - (size_t)n,
                       "window %.6g to %.6g ms of %.6g ms; the title's figures are for the whole "
-                      "run.  ",
+                      "run\n",
                       g.from, g.to, res->makespan);
     if (g.strip)
         n += snprintf(note + n, sizeof note - (size_t)n,
-                      "Boxes under %.0f px have no border; the strip under each row is the busy "
-                      "share per %.3g ms.  ",
+                      "boxes under %.0f px have no border; the strip under each row is the busy "
+                      "share per %.3g ms\n",
                       TL_THIN_PX, (g.to - g.from) / g.bins);
     if (memory_drawn)
         snprintf(note + n, sizeof note - (size_t)n,
-                 "Black line: live activations (row height = the largest device peak).");
+                 "black line: live activations (row height = the largest device peak)\n");
+    int note_lines = 0;
+    for (char *c = note; *c; c++)
+        note_lines += *c == '\n';
+    if (note_lines) /* no trailing newline: the lines are counted */
+        note[strlen(note) - 1] = '\0';
     int entries = 1 + (opt->with_messages != 0) + g.strip + memory_drawn;
     for (int k = 0; k <= BS_OP_OPTIMIZER; k++)
         entries += (kinds >> k & 1) ? (k == BS_OP_OPTIMIZER ? 1 : prog->chunks_per_device) : 0;
     int label_every = prog->devices > 64 ? (prog->devices + 63) / 64 : 1;
-    snprintf(settings, sizeof settings, "%d %d %d %d %.17g %.17g %u %d %d %d %d %d %d", width,
-             height, prog->devices, prog->chunks_per_device, g.from, g.to, kinds,
-             opt->with_messages != 0, g.strip, memory_drawn, (entries + 3) / 4,
-             format == CLI_IMAGE_SVG, label_every);
+    snprintf(settings, sizeof settings, "%d %d %d %d %.17g %.17g %u %d %d %d %d %d %d %d", width,
+             height + 14 * note_lines, prog->devices, prog->chunks_per_device, g.from, g.to,
+             kinds, opt->with_messages != 0, g.strip, memory_drawn, (entries + 3) / 4,
+             format == CLI_IMAGE_SVG, label_every, note_lines);
     cli_chart_arg args[] = {CLI_MEMBER(dat_member), CLI_TEXT(title), CLI_TEXT(note),
                             CLI_TEXT(settings)};
     rc = cli_chart_stage(set, image_path, "timeline", args, 4, err);

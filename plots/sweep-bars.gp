@@ -44,5 +44,5 @@ plot ARG2 using 0:3:xtic(1) with boxes lc rgb '#DD8452', \
      ARG2 using 0:3:(sprintf('%.1f', $3)) with labels offset 0,0.7 font ',9'
 set title ARG4 noenhanced
 plot ARG2 using 0:4:xtic(1) with boxes lc rgb '#55A868', \
-     ARG2 using 0:4:(sprintf('%.4g', $4)) with labels offset 0,0.7 font ',9'
+     ARG2 using 0:4:(sprintf('%.3g', $4)) with labels offset 0,0.7 font ',8'
 unset multiplot

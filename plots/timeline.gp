@@ -6,7 +6,7 @@
 # TITLE, NOTE  text shown as is (never read as gnuplot code or markup);
 # SETTINGS     numbers, space separated:
 #              width height devices V x_from x_to kinds messages strip memory
-#              key_rows svg label_every
+#              key_rows svg label_every note_lines
 # Every argument is used as a string only (no @ macros): a file name or a
 # title can hold any byte. Restyle freely; NAME.sh beside the picture
 # reruns this program with the same arguments.
@@ -25,7 +25,7 @@ s(i) = real(word(ARG5, i))
 width = int(s(1)); height = int(s(2)); devices = int(s(3)); V = int(s(4))
 x_from = s(5); x_to = s(6); kinds = int(s(7)); messages = int(s(8))
 strip = int(s(9)); memory = int(s(10)); key_rows = int(s(11)); svg = int(s(12))
-label_every = int(s(13))
+label_every = int(s(13)); note_lines = int(s(14))
 
 if (svg) {
     set terminal svg size width, height dynamic font 'Sans,11' background rgb 'white' noenhanced
@@ -56,7 +56,6 @@ present(k, c) = (int(kinds / 2**k) % 2) == 1 && (k < 4 || c == 0)
 key_title(k, c) = present(k, c) ? kind_name(k) . (V > 1 && k < 4 ? sprintf(' (chunk %d)', c) : '') : ''
 
 set title ARG3 noenhanced font ',12'
-note_lines = strlen(ARG4) > 0 ? 1 : 0
 set xrange [x_from:x_to]
 set yrange [devices - 0.5:-0.5]
 # The note (thin boxes, window, memory line) goes under the axis label.
