@@ -60,6 +60,18 @@ cfg badsweep.json '{"schedule": "1f1b", "stages": 4, "microbatches": 8, "sweep":
 check "refused sweep: exit 2" test $? -eq 2
 check "refused sweep: no --out directory" test ! -e "$tmp/new6"
 
+# --- where the programs come from: BUBBLESIM_PLOTS first (cli/gnuplot.h) ----------------
+mkdir -p "$tmp/plots-copy" "$tmp/plots-out"
+cp "$root/plots/"*.gp "$tmp/plots-copy/"
+echo "# copied for cli_charts" >>"$tmp/plots-copy/timeline.gp"
+BUBBLESIM_PLOTS="$tmp/plots-copy" PATH=/nonexistent "$bin" run "$seed" \
+    --timeline "$tmp/plots-out/a.png" >/dev/null 2>&1
+check "BUBBLESIM_PLOTS: its program is the one copied" grep -q "copied for cli_charts" \
+    "$tmp/plots-out/a.gp"
+expect 2 "no gnuplot programs there" env BUBBLESIM_PLOTS="$tmp/none" "$bin" run "$seed" \
+    --timeline "$tmp/plots-out/b.png"
+check "no programs: no file written" test ! -e "$tmp/plots-out/b.dat" -a ! -e "$tmp/plots-out/b.gp"
+
 # --- without gnuplot: exit 2 for run, sweep and tune alike -------------------------------
 PATH=/nonexistent "$bin" run "$seed" --timeline "$tmp/nognu/t.png" >/dev/null 2>"$tmp/nognu.err"
 check "no gnuplot: run exits 2" test $? -eq 2
@@ -67,6 +79,17 @@ check "no gnuplot: says how to draw it" grep -qF "sh " "$tmp/nognu.err"
 check "no gnuplot: data, program and script, no image" \
     test -s "$tmp/nognu/t.dat" -a -s "$tmp/nognu/t.gp" -a -s "$tmp/nognu/t.sh" -a ! -e "$tmp/nognu/t.png"
 check "no gnuplot: no temporary file" no_temp "$tmp/nognu"
+
+cat >"$tmp/nognu.json" <<'EOS'
+{"schedule": "1f1b", "stages": 4, "microbatches": 8, "sweep": {"microbatches": [8, 16]}}
+EOS
+PATH=/nonexistent "$bin" sweep "$tmp/nognu.json" --out "$tmp/nognu-sweep" --plot >/dev/null \
+    2>"$tmp/nognu-sweep.err"
+check "no gnuplot: sweep exits 2" test $? -eq 2
+check "no gnuplot: sweep says so" grep -q "gnuplot not found" "$tmp/nognu-sweep.err"
+check "no gnuplot: sweep keeps CSV, JSON, chart data and script, no image" \
+    test -s "$tmp/nognu-sweep/nognu.csv" -a -s "$tmp/nognu-sweep/nognu.json" \
+    -a -s "$tmp/nognu-sweep/nognu-bubble.sh" -a ! -e "$tmp/nognu-sweep/nognu-bubble.png"
 
 if ! command -v gnuplot >/dev/null 2>&1; then
     echo "cli_charts: $checks checks, $fails failed; gnuplot not found: skipping the pictures"
