@@ -306,11 +306,25 @@ static int is_device(const char *path)
     return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
 }
 
+/* Two members with one name would overwrite each other at commit. */
+static int named_twice(const cli_outset *set, const char *path, bs_error *err)
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (strcmp(set->members[i].file.path, path) == 0)
+            return cli_fail(err, BS_ERR_INVALID,
+                            "%s: named twice among the output files of one command (for "
+                            "example --trace NAME.dat beside --timeline NAME.png)",
+                            path);
+    return BS_OK;
+}
+
 int cli_outset_add(cli_outset *set, const char *path, FILE **file, bs_error *err)
 {
     int rc;
     if (set->count >= CLI_OUTSET_MAX)
         return cli_fail(err, BS_ERR_INTERNAL, "%s: too many output files in one set", path);
+    if ((rc = named_twice(set, path, err)))
+        return rc;
     struct cli_outset_member *m = &set->members[set->count];
     memset(m, 0, sizeof *m);
     if ((rc = cli_outfile_open(&m->file, path, err)))
@@ -322,8 +336,11 @@ int cli_outset_add(cli_outset *set, const char *path, FILE **file, bs_error *err
 int cli_outset_add_external(cli_outset *set, const char *path, cli_outset_check check,
                             bs_error *err)
 {
+    int rc;
     if (set->count >= CLI_OUTSET_MAX)
         return cli_fail(err, BS_ERR_INTERNAL, "%s: too many output files in one set", path);
+    if ((rc = named_twice(set, path, err)))
+        return rc;
     struct cli_outset_member *m = &set->members[set->count];
     memset(m, 0, sizeof *m);
     m->external = 1;

@@ -211,6 +211,13 @@ mkdir -p "$out/tracedir.json"
 check "run: trace is a directory: exit 2" test $? -eq 2
 check "run: trace is a directory: unchanged" test "$(sums "$out")" = "$before"
 
+# One name twice in a set: refused, nothing replaced.
+"$bin" run "$seed" --set microbatches=12 --trace "$out/tl/t.dat" --timeline "$out/tl/t.png" \
+    >/dev/null 2>"$tmp/twice.err"
+check "one name twice: exit 2" test $? -eq 2
+check "one name twice: message" grep -q "named twice" "$tmp/twice.err"
+check "one name twice: unchanged" test "$(sums "$out")" = "$before"
+
 # sweep: CSV + JSON + charts.
 sw="$tmp/swset"
 cat >"$tmp/grid.json" <<'EOS'
