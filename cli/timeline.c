@@ -157,8 +157,12 @@ static int write_strip(FILE *dat, const bs_result *res, const geometry *g)
             double a = fmax(tl->times[i].start, g->from), b = fmin(tl->times[i].end, g->to);
             if (b <= a)
                 continue;
-            int first = (int)((a - g->from) / bin), last = (int)((b - g->from) / bin);
-            for (int k = first < 0 ? 0 : first; k <= last && k < g->bins; k++) {
+            /* Clamped before the cast: a bin of a denormal width would
+             * put the index beyond int. */
+            double fa = (a - g->from) / bin, fb = (b - g->from) / bin;
+            int first = fa < 0 ? 0 : fa >= g->bins ? g->bins : (int)fa;
+            int last = fb < 0 ? 0 : fb >= g->bins ? g->bins : (int)fb;
+            for (int k = first; k <= last && k < g->bins; k++) {
                 double lo = g->from + k * bin, hi = lo + bin;
                 busy[k] += fmin(b, hi) - fmax(a, lo);
             }
@@ -323,6 +327,8 @@ int cli_timeline_stage(cli_outset *set, const char *image_path, const bs_result 
             g.strip = 1;
     }
     g.bins = (width - TL_MARGIN_X) / TL_BIN_PX;
+    if (!(g.to > g.from) || !isfinite(g.px_per_ms))
+        g.strip = 0; /* nothing to cut into bins */
 
     snprintf(path, sizeof path, "%s/%s.dat", dir, stem);
     if ((rc = dat_member = cli_outset_add(set, path, &dat, err)) < 0)
@@ -368,8 +374,8 @@ int cli_timeline_stage(cli_outset *set, const char *image_path, const bs_result 
         entries += (kinds >> k & 1) ? (k == BS_OP_OPTIMIZER ? 1 : prog->chunks_per_device) : 0;
     int label_every = prog->devices > 64 ? (prog->devices + 63) / 64 : 1;
     snprintf(settings, sizeof settings, "%d %d %d %d %.17g %.17g %u %d %d %d %d %d %d %d", width,
-             height + 14 * note_lines, prog->devices, prog->chunks_per_device, g.from, g.to,
-             kinds, opt->with_messages != 0, g.strip, memory_drawn, (entries + 3) / 4,
+             height + 14 * note_lines, prog->devices, prog->chunks_per_device, g.from, g.to, kinds,
+             opt->with_messages != 0, g.strip, memory_drawn, (entries + 3) / 4,
              format == CLI_IMAGE_SVG, label_every, note_lines);
     cli_chart_arg args[] = {CLI_MEMBER(dat_member), CLI_TEXT(title), CLI_TEXT(note),
                             CLI_TEXT(settings)};

@@ -211,6 +211,25 @@ mkdir -p "$out/tracedir.json"
 check "run: trace is a directory: exit 2" test $? -eq 2
 check "run: trace is a directory: unchanged" test "$(sums "$out")" = "$before"
 
+# A real full disk with the real gnuplot: a 600 KiB tmpfs, filled so that the
+# data fits but the new image does not. gnuplot exits 0 with a truncated PNG;
+# nothing may be replaced. Needs mount rights (root); skipped otherwise.
+full="$tmp/tmpfs"
+mkdir -p "$full"
+if mount -t tmpfs -o size=600k tmpfs "$full" 2>/dev/null; then
+    "$bin" run "$seed" --timeline "$full/a.png" >/dev/null 2>&1
+    before_full=$(sums "$full")
+    dd if=/dev/zero of="$full/filler" bs=1k count=520 2>/dev/null
+    before_full=$(sums "$full")
+    "$bin" run "$seed" --set microbatches=12 --timeline "$full/a.png" >/dev/null 2>"$tmp/full.err"
+    rc=$?
+    check "full tmpfs: exit 2 ($rc): $(cat "$tmp/full.err")" test $rc -eq 2
+    check "full tmpfs: the incomplete image is named" grep -q "incomplete PNG" "$tmp/full.err"
+    check "full tmpfs: every earlier file unchanged" test "$(sums "$full")" = "$before_full"
+    check "full tmpfs: no temporary file" no_temp "$full"
+    umount "$full"
+fi
+
 # One name twice in a set: refused, nothing replaced.
 "$bin" run "$seed" --set microbatches=12 --trace "$out/tl/t.dat" --timeline "$out/tl/t.png" \
     >/dev/null 2>"$tmp/twice.err"
