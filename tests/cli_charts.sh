@@ -154,6 +154,20 @@ check "hostile sweep name: charts drawn" test "$(ls "$tmp/sw/out/"*.png | wc -l)
 for sh_script in "$tmp/sw/out/"*.sh; do sh "$sh_script" 2>/dev/null; done
 check "hostile sweep name: nothing ran" eval '! pwned'
 
+# verify's comparison chart under a hostile name (a dry run needs no GPU).
+cat >"$tmp/verify.json" <<'EOS'
+{"schedule": "1f1b", "stages": 2, "microbatches": 4, "costs": {"forward": 1, "backward": 2},
+ "network": {"message_bytes": 4096},
+ "gpu": {"workload": "calibrated", "reps": 3, "warmup": 1, "tolerance": 2}}
+EOS
+vname="$tmp/names/v \$(touch PWNED) x';system('touch PWNED');'.svg"
+"$bin" verify "$tmp/verify.json" --dry-run --timeline "$vname" >/dev/null 2>"$tmp/verify.err"
+check "verify chart, hostile name: exit 0: $(cat "$tmp/verify.err")" test $? -eq 0
+check "verify chart: SVG complete" grep -q '</svg>' "$vname"
+check "verify chart: rows named" grep -q 'device 1 measured' "$vname"
+sh "${vname%.svg}.sh" 2>/dev/null
+check "verify chart: nothing ran" eval '! pwned'
+
 # tune into a hostile directory.
 cat >"$tmp/tune.json" <<'EOS'
 {"schedule": "1f1b",
