@@ -51,8 +51,12 @@ static const cli_command cli_commands[] = {
      "Simulates every combination of the lists in CONFIG's \"sweep\" object (key\n"
      "path -> values; docs/sweeps.md) and prints one CSV row per point, or writes\n"
      "DIR/NAME.csv and DIR/NAME.json (NAME: CONFIG's file name without .json).\n"
+     "\"cases\": [{KEY: VALUE, ...}, ...] adds points given one by one (their keys\n"
+     "vary together), crossed with the lists; \"baseline\": {KEY: VALUE, ...} adds a\n"
+     "speedup column: the baseline point's iteration time over each point's.\n"
      "A point the config or schedule refuses becomes a row with the reason; the\n"
-     "base config is checked once first (exit 2 on its errors).\n"
+     "base config is checked once first, and a sweep whose every point is refused\n"
+     "writes nothing (both exit 2).\n"
      "\n"
      "  --set KEY=VALUE     override a key of the base config (not a swept one)\n"
      "  --out DIR           write DIR/NAME.csv and DIR/NAME.json\n"
@@ -60,7 +64,20 @@ static const cli_command cli_commands[] = {
      "                      points to DIR/NAME.partial.csv\n"
      "  --jobs N            worker threads, 1 to 256 (default: every online CPU)\n"
      "  --plot              with --out: draw the charts the swept keys allow\n"
-     "  --max-points N      refuse a sweep of more than N points (default 1000000)\n"},
+     "  --max-points N      refuse a sweep of more than N points (default 1000000)\n"
+     "  --shard K/N         with --out: simulate only the K-th of N equal parts of the\n"
+     "                      points (K from 1 to N) into DIR/NAME.shard-K-of-N;\n"
+     "                      `bubblesim merge` joins them\n"},
+    {"merge", cli_merge, "merge DIR... --out DIR [--plot]",
+     "join the shards of a sweep run with --shard K/N",
+     "Joins the shard files (NAME.shard-K-of-N) that `bubblesim sweep CONFIG --out\n"
+     "DIR --shard K/N` wrote into the directories DIR... and writes DIR/NAME.csv and\n"
+     "DIR/NAME.json, byte for byte what the unsharded sweep writes (docs/sweeps.md).\n"
+     "Refuses (exit 2) shards of different sweeps or splits, a shard given twice,\n"
+     "and a missing shard, naming them.\n"
+     "\n"
+     "  --out DIR           where the merged files go\n"
+     "  --plot              draw the charts the swept keys allow, as sweep --plot\n"},
     {"export", cli_export, "export CONFIG --format pytorch [-o FILE] [--set KEY=VALUE]...",
      "write CONFIG's schedule as PyTorch pipelining text",
      "Writes the op order of CONFIG's schedule in PyTorch pipelining's text\n"

@@ -64,4 +64,15 @@ size_t sweep_axis_leader(const sweep_result *s, size_t axis);
 int sweep_plot(const sweep_result *s, cli_outset *set, const char *dir, const char *stem,
                bs_error *err);
 
+/* Checks the "sweep" section of a config text as `sweep` would (its keys,
+ * lists, cases and baseline, and the base config), simulating nothing: for
+ * `run`, which ignores the section. */
+int sweep_check_section(const char *text, const char *source, bs_error *err);
+
+/* `bubblesim merge DIR... --out DIR [--plot]`: joins the shard files that
+ * `sweep --shard K/N` wrote in the directories into DIR/NAME.csv and
+ * DIR/NAME.json, the same bytes as the unsharded sweep (cli/sweep.c).
+ * Returns the exit code. */
+int sweep_merge(char *const *dirs, size_t n_dirs, const char *out_dir, int plot);
+
 #endif

@@ -143,13 +143,24 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
 int bs_config_apply_overrides(const char *text, const char *source, const bs_override *overrides,
                               size_t n_overrides, char **out, bs_error *err);
 
+/* Checks the config text and the overrides key by key, as bs_config_parse
+ * does (syntax, known keys, types, ranges, a known schedule name, the model's
+ * keys), but not the values against each other (cost arrays against P and V,
+ * a schedule's constraints, size limits): for a base config whose values a
+ * sweep completes point by point. */
+int bs_config_check_keys(const char *text, const char *source, const bs_override *overrides,
+                         size_t n_overrides, bs_error *err);
+
 /* Reads and parses a config file (see bs_config_parse). */
 int bs_config_load(bs_config *cfg, const char *path, const bs_override *overrides,
                    size_t n_overrides, bs_error *err);
 
-/* Reads a whole text file (at most 64 MiB, no NUL bytes) into a new
- * NUL-terminated buffer that the caller releases with bs_text_free.
- * Errors name the file: cannot open, read error, too large, NUL byte. */
+/* Reads a whole text file (a regular file of at most 64 MiB, no NUL bytes)
+ * into a new NUL-terminated buffer that the caller releases with
+ * bs_text_free. A FIFO, directory, device or socket is refused without
+ * blocking (BS_ERR_INVALID); "-" is a file name, not standard input.
+ * Errors name the file: cannot open, not a regular file, read error, too
+ * large (BS_ERR_LIMIT), NUL byte. */
 int bs_read_text_file(const char *path, char **out, bs_error *err);
 void bs_text_free(char *text);
 

@@ -31,6 +31,24 @@ const char *bs_json_kind(const struct cJSON *item);
 int bs_json_array_int(const struct cJSON *el, int lo, int hi, const char *what, const char *source,
                       const char *path, size_t index, int *value, bs_error *err);
 
+/* Like the loop "every key against every other", but n log n: BS_ERR_INVALID
+ * "SOURCE: PREFIX.KEY: key appears more than once" for the first duplicated
+ * key of obj (prefix NULL at the top level). */
+int bs_json_check_duplicates(const struct cJSON *obj, const char *prefix, const char *source,
+                             bs_error *err);
+
+/* "Did you mean": bs_suggest_init with the unknown word, bs_suggest_consider
+ * with each known name, then bs_suggest_hint writes 'did you mean "NAME"? '
+ * into buf, or "" when no name is close (sim/suggest.c says how close). */
+typedef struct bs_suggest {
+    const char *word;
+    const char *best;
+    int distance;
+} bs_suggest;
+void bs_suggest_init(bs_suggest *s, const char *word);
+void bs_suggest_consider(bs_suggest *s, const char *candidate);
+const char *bs_suggest_hint(const bs_suggest *s, char *buf, size_t size);
+
 /* Formats a message into err (when err is non-NULL) and returns code. */
 int bs_fail(bs_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -56,6 +74,11 @@ int bs_program_reserve(bs_program *prog, size_t count, bs_error *err);
 int bs_program_build_unchecked(bs_program *prog, const bs_config *cfg, bs_error *err);
 /* The structure pass of bs_program_validate alone. */
 int bs_program_validate_structure(const bs_program *prog, bs_error *err);
+
+/* The longest time in milliseconds (about 31,700 years) that an op or a
+ * message may take, given or derived: every sum the engine forms over at
+ * most 10^15 ops then stays finite. */
+#define BS_MAX_TIME_MS 1e15
 
 /* Milliseconds a message holds its link: latency + bytes / bandwidth. The
  * engine and the GPU dry run (gpu/report.c) must agree on it exactly. */
@@ -158,6 +181,9 @@ extern const bs_writer bs_writer_trace;
  * nothing when the tree has none of them. */
 struct cJSON;
 int bs_model_is_key(const char *name);
+/* Offers the model's keys to a "did you mean": the top-level ones (model,
+ * hardware, tensor_parallel, ...) for section NULL, else those of section. */
+void bs_model_suggest(bs_suggest *s, const char *section);
 int bs_model_apply(bs_config *cfg, const struct cJSON *root, const char *source, bs_error *err);
 
 #endif

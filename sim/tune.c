@@ -243,12 +243,18 @@ static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const 
         size_t i = 0;
         while (i < TUNE_N_KEYS && strcmp(tune_keys[i].name, item->string) != 0)
             i++;
-        if (i == TUNE_N_KEYS)
+        if (i == TUNE_N_KEYS) {
+            bs_suggest near;
+            char hint[96];
+            bs_suggest_init(&near, item->string);
+            for (size_t k = 0; k < TUNE_N_KEYS; k++)
+                bs_suggest_consider(&near, tune_keys[k].name);
             return bs_fail(err, BS_ERR_INVALID,
-                           "%s: tune.%s: unknown key; expected one of devices, global_batch, "
-                           "memory_limit, schedules, tensor_parallel, virtual_stages, "
-                           "microbatch_sizes, use_all_devices",
-                           source, item->string);
+                           "%s: tune.%.128s: unknown key; %sexpected one of devices, "
+                           "global_batch, memory_limit, schedules, tensor_parallel, "
+                           "virtual_stages, microbatch_sizes, use_all_devices",
+                           source, item->string, bs_suggest_hint(&near, hint, sizeof hint));
+        }
     }
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(tune, "devices");
     if (!item)
@@ -289,11 +295,18 @@ static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const 
         cJSON_ArrayForEach(el, item)
         {
             const bs_schedule *s = cJSON_IsString(el) ? bs_schedule_find(el->valuestring) : NULL;
-            if (!s || strcmp(s->name, "custom") == 0)
+            if (!s || strcmp(s->name, "custom") == 0) {
+                bs_suggest near;
+                char hint[96] = "";
+                bs_suggest_init(&near, cJSON_IsString(el) ? el->valuestring : NULL);
+                for (size_t k = 0; k < bs_schedule_count(); k++)
+                    if (strcmp(bs_schedule_at(k)->name, "custom") != 0)
+                        bs_suggest_consider(&near, bs_schedule_at(k)->name);
                 return bs_fail(err, BS_ERR_INVALID,
-                               "%s: tune.schedules[%d]: expected the name of a built-in schedule "
-                               "(bubblesim --help lists them; custom cannot be tuned)",
-                               source, sp->n_schedules);
+                               "%s: tune.schedules[%d]: %sexpected the name of a built-in "
+                               "schedule (bubblesim --help lists them; custom cannot be tuned)",
+                               source, sp->n_schedules, bs_suggest_hint(&near, hint, sizeof hint));
+            }
             sp->schedules[sp->n_schedules++] = s;
         }
     } else {
@@ -788,6 +801,19 @@ static int rank(bs_tune *st, bs_error *err)
     st->n_front = pareto_front(st->front, by_mem, st->n_best);
     free(by_mem);
     return BS_OK;
+}
+
+int bs_tune_check(const char *text, const char *source, const bs_override *overrides,
+                  size_t n_overrides, bs_error *err)
+{
+    bs_tune *t = NULL;
+    int rc = bs_tune_create(&t);
+    if (rc)
+        return bs_fail(err, rc, "out of memory");
+    t->source = source;
+    rc = load(t, text, source, overrides, n_overrides, err);
+    bs_tune_free(&t);
+    return rc;
 }
 
 int bs_tune_run(bs_tune *tune, const char *text, const char *source, const bs_override *overrides,

@@ -102,6 +102,11 @@ void bs_tune_free(bs_tune **tune);
 int bs_tune_run(bs_tune *tune, const char *text, const char *source, const bs_override *overrides,
                 size_t n_overrides, const bs_tune_options *opts, bs_error *err);
 
+/* Reads the config text's model and "tune" object as bs_tune_run does, and
+ * searches nothing: for a front end that only checks the section. */
+int bs_tune_check(const char *text, const char *source, const bs_override *overrides,
+                  size_t n_overrides, bs_error *err);
+
 const bs_tune_info *bs_tune_get_info(const bs_tune *tune);
 /* Every candidate, in enumeration order (schedule, T, P, V, b). */
 size_t bs_tune_candidate_count(const bs_tune *tune);
