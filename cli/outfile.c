@@ -402,7 +402,9 @@ static int copy_to_device(const char *src, const char *dst, bs_error *err)
 int cli_outset_commit(cli_outset *set, bs_error *err)
 {
     int rc = BS_OK;
-    char backup[CLI_OUTSET_MAX][TEMP_PATH_MAX];
+    /* On the heap: 256 KiB of names. Without it there are no backups,
+     * which only matters if a rename fails midway. */
+    char(*backup)[TEMP_PATH_MAX] = malloc(CLI_OUTSET_MAX * sizeof *backup);
     int backup_slot[CLI_OUTSET_MAX];
     size_t renamed = 0;
     /* 1. Every member complete: our files flushed and closed without error,
@@ -434,7 +436,8 @@ int cli_outset_commit(cli_outset *set, bs_error *err)
     for (size_t i = 0; i < set->count; i++) {
         cli_outfile *f = &set->members[i].file;
         struct stat st;
-        if (!f->temp[0] || is_device(f->path) || lstat(f->path, &st) != 0 || !S_ISREG(st.st_mode))
+        if (!backup || !f->temp[0] || is_device(f->path) || lstat(f->path, &st) != 0 ||
+            !S_ISREG(st.st_mode))
             continue;
         backup_slot[i] = cli_temp_name(backup[i], sizeof backup[i], f->path);
         if (backup_slot[i] >= 0 && link(f->path, backup[i]) != 0) {
@@ -463,6 +466,7 @@ int cli_outset_commit(cli_outset *set, bs_error *err)
         if (backup_slot[i] >= 0)
             cli_temp_release(backup_slot[i], backup[i], 1);
     cli_outset_abort(set); /* releases the slots; the temporary names are gone */
+    free(backup);
     return BS_OK;
 undo:
     for (size_t i = 0; i < renamed; i++) {
@@ -482,6 +486,7 @@ undo:
             cli_temp_release(backup_slot[i], backup[i], 1);
 error:
     cli_outset_abort(set);
+    free(backup);
     return rc;
 }
 

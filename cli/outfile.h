@@ -50,7 +50,7 @@ void cli_temp_release(int slot, const char *name, int remove);
  * from hard-link backups). A target that exists and is not a regular file
  * (/dev/stdout, /dev/full, a FIFO) is written directly, as cli_outfile does,
  * and its write errors surface at commit before any rename. */
-#define CLI_OUTSET_MAX 48
+#define CLI_OUTSET_MAX 64
 
 typedef int (*cli_outset_check)(const char *temp_path, const char *target, bs_error *err);
 

@@ -18,7 +18,9 @@
  *
  * Readability: at most CHART_MAX_SERIES series per line chart and
  * CHART_MAX_BARS bars per comparison; beyond that the chart is split into
- * STEM-NAME-1.png, -2, ... (said on stderr). Tick marks sit at the swept
+ * STEM-NAME-1.png, -2, ... (said on stderr), up to CHART_MAX_PARTS
+ * pictures; a chart that would need more is left out with a hint (the CSV
+ * has every point), which also bounds the files of one output set. Tick marks sit at the swept
  * values themselves, the last included, also on a log axis. Byte-valued
  * swept keys are labelled in GiB (or MiB, KiB), and the memory panel shows
  * GiB when the config gives activation bytes.
@@ -38,6 +40,7 @@
 
 #define CHART_MAX_SERIES 8
 #define CHART_MAX_BARS 12
+#define CHART_MAX_PARTS 4 /* beyond 32 series or 48 bars a chart is refused */
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
 static long find_axis(const sweep_result *s, const char *path)
@@ -231,6 +234,14 @@ static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set
     if (!n_shown)
         goto done;
     size_t parts = (n_shown + CHART_MAX_SERIES - 1) / CHART_MAX_SERIES;
+    if (parts > CHART_MAX_PARTS) {
+        fprintf(stderr,
+                "bubblesim: --plot: no %s chart: %zu series would take %zu pictures of %d; "
+                "sweep fewer values besides the x axis, or plot from the CSV\n",
+                name, n_shown, parts, CHART_MAX_SERIES);
+        rc = 0;
+        goto done;
+    }
     for (size_t j = 0, n = 0; j < nx && nx <= 24; j++) {
         if (isnan(s->axes[x].number[j]))
             continue;
@@ -334,6 +345,13 @@ static int schedule_chart(const sweep_result *s, long sched, cli_outset *set, co
     if (!bars)
         return 0;
     size_t parts = (bars + CHART_MAX_BARS - 1) / CHART_MAX_BARS;
+    if (parts > CHART_MAX_PARTS) {
+        fprintf(stderr,
+                "bubblesim: --plot: no schedules chart: %zu bars would take %zu pictures of %d; "
+                "sweep fewer values, or plot from the CSV\n",
+                bars, parts, CHART_MAX_BARS);
+        return 0;
+    }
     for (size_t part = 0; part < parts; part++) {
         FILE *dat;
         int member;

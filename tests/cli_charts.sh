@@ -349,6 +349,20 @@ check "10 series: split: $(cat "$tmp/many.err")" \
     test -s "$tmp/read/many-bubble-1.png" -a -s "$tmp/read/many-bubble-2.png"
 check "10 series: the split is said" grep -q "split: too many series" "$tmp/many.err"
 check "10 series: 8 in the first chart" test "$(grep -c '^"' "$tmp/read/many-bubble-1.dat")" -eq 8
+# 40 series would take 5 pictures: that chart is left out with a hint, the rest is written.
+cat >"$tmp/toomany.json" <<'EOS'
+{"schedule": "1f1b", "stages": 4, "microbatches": 8,
+ "sweep": {"stages": [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                      22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41],
+           "microbatches": [64, 128]}}
+EOS
+"$bin" sweep "$tmp/toomany.json" --out "$tmp/read" --plot >/dev/null 2>"$tmp/toomany.err"
+check "40 series: exit 0" test $? -eq 0
+check "40 series: the hint" grep -q "no bubble chart: 40 series would take 5 pictures" \
+    "$tmp/toomany.err"
+check "40 series: CSV written, no bubble chart" \
+    test -s "$tmp/read/toomany.csv" -a ! -e "$tmp/read/toomany-bubble-1.png"
+
 # 24 bars: two comparisons of 12; peak activation memory in GiB.
 cat >"$tmp/bars.json" <<'EOS'
 {"schedule": "1f1b", "stages": 4, "microbatches": 8, "memory": {"activation_bytes": 3221225472},
