@@ -26,8 +26,8 @@ static int cli_help_command(int argc, char **argv);
 
 static const cli_command cli_commands[] = {
     {"run", cli_run,
-     "run CONFIG [--set KEY=VALUE]... [--json] [--timeline FILE.png|FILE.svg [--messages]] "
-     "[--trace FILE.json]",
+     "run CONFIG [--set KEY=VALUE]... [--json] [--timeline FILE.png|FILE.svg [--messages] "
+     "[--memory] [--window START:END]] [--trace FILE.json]",
      "simulate one config; a table, or the result as JSON",
      "Simulates the pipeline described by the JSON file CONFIG (docs/config.md;\n"
      "`bubblesim help config` lists every key) and prints a table of its metrics\n"
@@ -38,8 +38,11 @@ static const cli_command cli_commands[] = {
      "                      string: --set schedule=gpipe --set costs.forward=1.5\n"
      "  --json              print the result object (docs/metrics.md) instead\n"
      "  --timeline FILE     draw the run with gnuplot into FILE.png or FILE.svg,\n"
-     "                      FILE.gp and FILE.dat beside it (docs/timelines.md)\n"
+     "                      FILE.dat, FILE.gp and FILE.sh (redraws) beside it\n"
+     "                      (docs/timelines.md)\n"
      "  --messages          with --timeline: draw the transfers too\n"
+     "  --memory            with --timeline: a live-activation line per device\n"
+     "  --window START:END  with --timeline: only that span of the run, in ms\n"
      "  --trace FILE.json   write a Chrome/Perfetto trace (docs/timelines.md)\n"},
     {"sweep", cli_sweep,
      "sweep CONFIG [--set KEY=VALUE]... [--out DIR [--partial]] [--jobs N] [--plot] [--max-points "
@@ -75,19 +78,25 @@ static const cli_command cli_commands[] = {
      "\n"
      "  --out DIR           where the merged files go\n"
      "  --plot              draw the charts the swept keys allow, as sweep --plot\n"},
-    {"export", cli_export, "export CONFIG --format pytorch [-o FILE] [--set KEY=VALUE]...",
+    {"export", cli_export,
+     "export CONFIG [--format pytorch|pytorch-comms] [-o FILE] [--set KEY=VALUE]...",
      "write CONFIG's schedule as PyTorch pipelining text",
      "Writes the op order of CONFIG's schedule in PyTorch pipelining's text\n"
      "format, one row per rank; \"schedule\": \"custom\" with \"order_file\" reads it\n"
      "back (docs/schedules.md).\n"
      "\n"
-     "  --format pytorch    the output format (the only one)\n"
+     "  --format pytorch    compute actions only (the default), what PyTorch 2.15's\n"
+     "                      _load_csv reads in its compute_only format\n"
+     "  --format pytorch-comms\n"
+     "                      with the send, receive and wait actions: its\n"
+     "                      compute_comms format\n"
      "  -o FILE             write FILE, whole or not at all (default: standard output)\n"
      "  --set KEY=VALUE     override a config key, as for run\n"},
     {"tune", cli_tune,
      "tune CONFIG [--set KEY=VALUE]... [--top N] [--out DIR] [--jobs N] [--no-prune]",
-     "the fastest schedule, P, T, V and micro-batch size that fit memory",
-     "Searches schedule x P x T x V x micro-batch size for the model in CONFIG\n"
+     "the fastest schedule, D, P, T, V, micro-batch size and ZeRO stage that fit memory",
+     "Searches schedule x D x P x T x V x micro-batch size x ZeRO stage (x\n"
+     "recomputation) for the model in CONFIG\n"
      "(\"model\", \"hardware\", \"tune\": docs/model.md, docs/tune.md) and prints the\n"
      "fastest candidates that fit the memory limit and the time-memory Pareto\n"
      "front. Exit 2 when nothing fits.\n"
