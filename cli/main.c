@@ -15,6 +15,8 @@ static const char usage[] =
     "       bubblesim verify CONFIG [--json] [--tolerance PCT] [--reps N] | verify --probe\n"
     "       bubblesim export CONFIG --format pytorch [-o FILE] [--set KEY=VALUE]...\n"
     "       bubblesim tune CONFIG [--set KEY=VALUE]... [--top N] [--out DIR] [--jobs N]\n"
+    "       bubblesim calibrate TRACE.json -o CONFIG\n"
+    "       bubblesim compare CONFIG TRACE.json [--json] [--tolerance PCT] [--set KEY=VALUE]...\n"
     "       bubblesim --help | --version\n"
     "\n"
     "run       simulate the pipeline described by the JSON file CONFIG and print a table\n"
@@ -41,6 +43,14 @@ static const char usage[] =
     "          (docs/validation.md); exit 3 without a usable GPU, 4 outside --tolerance.\n"
     "          --timeline FILE.png draws predicted and measured rows; --dry-run checks\n"
     "          the whole path without a GPU (no measurement).\n"
+    "\n"
+    "calibrate derive per-chunk costs, message latency and per-op overhead from a\n"
+    "          trace of a real run (tools/pytorch/run_schedule.py) and write them with\n"
+    "          the executed order and placement as a custom-schedule CONFIG.\n"
+    "\n"
+    "compare   CONFIG's prediction beside a measured trace: makespan error, busy and\n"
+    "          idle per rank, per-op error, the run's own noise; exit 4 outside\n"
+    "          --tolerance (percent, default 5).\n"
     "\n"
     "schedules:";
 
@@ -95,7 +105,7 @@ static void print_usage(FILE *out)
     for (size_t i = 0; i < bs_schedule_count(); i++)
         fprintf(out, "%s %s", i ? "," : "", bs_schedule_at(i)->name);
     fputs("\nexit codes: 0 ok, 2 bad input or usage, 3 deadlock (verify: no usable GPU),\n"
-          "4 verify outside its tolerance.\n"
+          "4 verify or compare outside its tolerance.\n"
           "docs: docs/config.md (keys), docs/metrics.md (definitions)\n",
           out);
 }
@@ -123,6 +133,10 @@ int main(int argc, char **argv)
         return cli_tune(argc - 2, argv + 2);
     if (strcmp(argv[1], "verify") == 0)
         return cli_verify(argc - 2, argv + 2);
+    if (strcmp(argv[1], "calibrate") == 0)
+        return cli_calibrate(argc - 2, argv + 2);
+    if (strcmp(argv[1], "compare") == 0)
+        return cli_compare(argc - 2, argv + 2);
     fprintf(stderr, "bubblesim: unknown command \"%s\"\n", argv[1]);
     print_usage(stderr);
     return EXIT_BAD_INPUT;

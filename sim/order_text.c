@@ -6,9 +6,10 @@
  * I (input gradient) or W (weight gradient); an empty field is an idle slot;
  * an overlapped pair is written `(0F7;7B3)OVERLAP_F_B`. PyTorch's comms
  * lowering adds SEND_F/RECV_F/SEND_B/RECV_B actions, and its runtime adds
- * UNSHARD/RESHARD/REDUCE_GRAD; the engine models communication itself, so
- * those parse as no-ops. Anything else is an error that says what was
- * expected.
+ * UNSHARD/RESHARD/REDUCE_GRAD and the waits WAIT_SEND_F/WAIT_SEND_B/
+ * WAIT_REDUCE_GRAD (PyTorch 2.15's compute_comms dumps); the engine
+ * models communication itself, so those parse as no-ops. Anything else
+ * is an error that says what was expected.
  *
  * Reading and writing are exact inverses on what bubblesim generates: the
  * writer emits no idle slots and no comms, so a written program read back
@@ -45,8 +46,12 @@ static int starts_with(const char *text, size_t len, size_t at, const char *word
 /* One `{stage}{type}{mb}` compute action or a no-op, in text[0..len). */
 static const char *parse_single(const char *text, size_t len, bs_action *out, int *is_op)
 {
-    static const char *const no_ops[] = {"SEND_F",  "RECV_F",  "SEND_B",     "RECV_B",
-                                         "UNSHARD", "RESHARD", "REDUCE_GRAD"};
+    /* The WAIT_* actions come first: they start with W, and a wait is not
+     * a weight-gradient op. */
+    static const char *const no_ops[] = {"WAIT_SEND_F", "WAIT_SEND_B", "WAIT_REDUCE_GRAD",
+                                         "SEND_F",      "RECV_F",      "SEND_B",
+                                         "RECV_B",      "UNSHARD",     "RESHARD",
+                                         "REDUCE_GRAD"};
     size_t at = 0;
     uint32_t stage, mb;
     *is_op = 0;
