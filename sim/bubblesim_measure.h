@@ -23,7 +23,8 @@ extern "C" {
 /* ----------------------------------------------------------------- trace */
 
 /* One compute op (F, B, I or W) as it ran on its rank in one step. Times are
- * ms from the step's origin (its earliest compute start). */
+ * ms from the step's origin: the earliest start of any action in the step,
+ * on any rank (the runtime's work before the first op belongs to the step). */
 typedef struct bs_trace_op {
     uint32_t microbatch;
     uint16_t stage;
@@ -44,10 +45,10 @@ typedef struct bs_trace {
     size_t ops_per_step;
     size_t *rank_first; /* [ranks + 1] */
     bs_trace_op *ops;   /* [steps * ops_per_step] */
-    /* [steps]: when the step's last action (of any kind, on any rank)
-     * ended, from the step's origin: the runtime's own work after the last
-     * compute op (its trailing overhead) belongs to the step. */
-    double *step_end;
+    /* [steps * ranks]: when each rank began its first action of the step
+     * (of any kind), from the step's origin: the runtime's own work before a
+     * rank's first compute op is measured from here. */
+    double *rank_start;
     char source[64];     /* "pytorch" */
     char workload[16];   /* "sleep", "mlp", or "" */
     size_t comm_actions; /* communication and wait actions seen in step 0 */
@@ -75,10 +76,11 @@ int bs_trace_write_order(FILE *out, const bs_trace *tr, bs_error *err);
 /* ------------------------------------------------------------- calibrate */
 
 /* Costs derived from a trace. Per-op overhead (the runtime's own time
- * between one compute op's end and the next one's start, waits excluded)
- * has no config key yet, so it is folded into the op costs: each chunk's
- * cost of a kind is the duration of that kind plus the gap that follows
- * such an op, each the mean within a step and then the median over steps. */
+ * before a compute op starts: from the previous compute op's end, or the
+ * rank's first action, to its start, waits excluded) has no config key
+ * yet, so it is folded into the op costs: each chunk's cost of a kind is
+ * the duration of that kind plus the gap before such an op, each the mean
+ * within a step and then the median over steps. */
 typedef struct bs_calibration {
     int ranks, stages, microbatches, virtual_stages;
     uint16_t *placement; /* [stages] */
@@ -115,9 +117,9 @@ typedef struct bs_compare_op {
     int rank;
     double predicted_start, predicted_end;
     double measured_start, measured_end; /* medians over steps */
-    /* predicted_start - measured_start: starts line up in the model (the
-     * overhead is folded into the end of each op's cost), ends do not. */
-    double start_error;
+    /* predicted_end - measured_end: ends line up in the model (the
+     * overhead is folded into the start of each op's cost), starts do not. */
+    double end_error;
     double duration_error; /* predicted - measured duration */
 } bs_compare_op;
 
@@ -138,9 +140,9 @@ typedef struct bs_comparison {
     double *predicted_busy, *predicted_idle, *measured_busy, *measured_idle; /* [ranks] */
     size_t op_count;
     bs_compare_op *ops;
-    /* |start_error| and |duration_error| over the ops: median and worst
+    /* |end_error| and |duration_error| over the ops: median and worst
      * (the worst with its sign). */
-    double op_start_error_median, op_start_error_worst;
+    double op_end_error_median, op_end_error_worst;
     double op_duration_error_median, op_duration_error_worst;
 } bs_comparison;
 

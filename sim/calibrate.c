@@ -5,14 +5,15 @@
  * The model this fits (docs/validation.md, "PyTorch runtime"):
  *  - an op of chunk s and kind k lasts its measured duration (the mean
  *    within a step, the median over steps);
- *  - after every op the runtime spends some time of its own before the next
- *    compute op can start (posting sends and receives, Python); with no
- *    config key for it, that gap (per chunk and kind, waits left out,
- *    averaged the same way) is added to the op's cost, so the next op
- *    starts where it did;
- *  - a message from one rank to another arrives `latency` after its
- *    producer's cost (overhead included) ends; latency is the median over
- *    the receives that really blocked, the only ones that show it.
+ *  - before every op the runtime spends some time of its own (posting sends
+ *    and receives, Python, the step's preamble before a rank's first op);
+ *    with no config key for it, that gap (per chunk and kind, waits left
+ *    out, averaged the same way) is added to the start of the op's cost,
+ *    so the op ends where it did;
+ *  - a message leaves when its producer ends (PyTorch posts the send right
+ *    after the op) and arrives `latency` later; the consumer then spends
+ *    its own gap before computing. Latency is the median over the receives
+ *    that really blocked, the only ones that show it.
  */
 #include "bubblesim_measure.h"
 #include "internal.h"
@@ -141,13 +142,14 @@ int bs_calibrate(bs_calibration **out, const bs_trace *tr, bs_error *err)
         goto nomem;
     memcpy(c->placement, tr->placement, (size_t)tr->stages * sizeof *c->placement);
 
-    /* Durations and the gaps that follow each op on its rank: the mean of
-     * each chunk and kind within a step, then the median of those over the
+    /* Durations and the gaps before each op on its rank: the mean of each
+     * chunk and kind within a step, then the median of those over the
      * steps. The mean keeps a step's slow ops (preemption on a busy host
      * lands on some of them), which add to the makespan; the median over
      * steps drops a step that was slow throughout. */
     for (int st = 0; st < tr->steps; st++) {
         const bs_trace_op *ops = tr->ops + (size_t)st * tr->ops_per_step;
+        const double *rank_start = tr->rank_start + (size_t)st * (size_t)tr->ranks;
         double all_sum = 0.0;
         size_t all_n = 0;
         for (size_t k = 0; k < 2 * cells; k++)
@@ -155,15 +157,14 @@ int bs_calibrate(bs_calibration **out, const bs_trace *tr, bs_error *err)
         for (int r = 0; r < tr->ranks; r++) {
             for (size_t i = tr->rank_first[r]; i < tr->rank_first[r + 1]; i++) {
                 size_t cell = (size_t)ops[i].stage * KINDS + ops[i].kind;
+                double prev_end = i == tr->rank_first[r] ? rank_start[r] : ops[i - 1].end;
+                double g = ops[i].start - prev_end - ops[i].wait_before;
                 sums[cell] += ops[i].end - ops[i].start;
                 counts[cell]++;
-                if (i + 1 < tr->rank_first[r + 1]) {
-                    double g = ops[i + 1].start - ops[i].end - ops[i + 1].wait_before;
-                    sums[cells + cell] += g;
-                    counts[cells + cell]++;
-                    all_sum += g;
-                    all_n++;
-                }
+                sums[cells + cell] += g;
+                counts[cells + cell]++;
+                all_sum += g;
+                all_n++;
             }
         }
         for (size_t k = 0; k < cells; k++) {
@@ -183,22 +184,23 @@ int bs_calibrate(bs_calibration **out, const bs_trace *tr, bs_error *err)
         cost[k] = dur[k].n ? dur_med[k] + g : 0.0;
     }
 
-    /* Message delay: consumer start - producer end - the producer's folded
-     * overhead, over receives from another rank that blocked. */
+    /* Message delay: consumer start - its folded overhead - producer end,
+     * over receives from another rank that blocked (the consumer waited and
+     * the producer finished after the consumer's previous op). */
     for (int st = 0; st < tr->steps; st++) {
         const bs_trace_op *ops = tr->ops + (size_t)st * tr->ops_per_step;
+        const double *rank_start = tr->rank_start + (size_t)st * (size_t)tr->ranks;
         for (int r = 0; r < tr->ranks; r++) {
             for (size_t i = tr->rank_first[r]; i < tr->rank_first[r + 1]; i++) {
                 size_t p = producer_of(tr, idx, &ops[i]);
                 if (p == SIZE_MAX || tr->placement[ops[p].stage] == r)
                     continue;
-                int blocked = ops[i].wait_before > BLOCKED_MS &&
-                              (i == tr->rank_first[r] || ops[p].end > ops[i - 1].end);
-                if (!blocked)
+                double prev_end = i == tr->rank_first[r] ? rank_start[r] : ops[i - 1].end;
+                if (ops[i].wait_before <= BLOCKED_MS || ops[p].end <= prev_end)
                     continue;
-                size_t pcell = (size_t)ops[p].stage * KINDS + ops[p].kind;
-                double folded = cost[pcell] - dur_med[pcell];
-                if (push(&lat, ops[i].start - ops[p].end - folded) < 0)
+                size_t cell = (size_t)ops[i].stage * KINDS + ops[i].kind;
+                double folded = cost[cell] - dur_med[cell];
+                if (push(&lat, ops[i].start - folded - ops[p].end) < 0)
                     goto nomem;
             }
         }

@@ -4,11 +4,12 @@
  * with the run's own noise beside the error.
  *
  * The prediction is the engine's timeline of the config's program, one
- * iteration. Both sides count time from the first compute op's start. A
- * measured step ends with its last action (the runtime's work after the
- * last compute op is part of it, as the overhead calibrate folds into that
- * op's cost is part of the prediction). The optimizer step is not part of
- * a traced step, so optimizer ops are left out of the predicted makespan.
+ * iteration. A measured step runs from its first action (on any rank) to
+ * its last compute op's end: the runtime's work before each op is part of
+ * the step, as calibrate folds it into the start of each op's cost; its
+ * work after the last op (gradient reduction, waits on sends) is not
+ * modelled. The optimizer step is not part of a traced step, so optimizer
+ * ops are left out of the predicted makespan.
  */
 #include "bubblesim_measure.h"
 #include "internal.h"
@@ -162,7 +163,7 @@ int bs_compare(bs_comparison **out, const bs_config *cfg, const bs_trace *tr, bs
     /* Measurement: each step's makespan, then medians. */
     for (size_t st = 0; st < steps; st++) {
         const bs_trace_op *ops = tr->ops + st * n;
-        double span = tr->step_end[st];
+        double span = 0.0;
         for (size_t i = 0; i < n; i++)
             span = fmax(span, ops[i].end);
         step_span[st] = span;
@@ -225,13 +226,13 @@ int bs_compare(bs_comparison **out, const bs_config *cfg, const bs_trace *tr, bs
             for (size_t st = 0; st < steps; st++)
                 scratch[st] = tr->ops[st * n + i].end;
             o->measured_end = bs_median(scratch, steps);
-            o->start_error = o->predicted_start - o->measured_start;
+            o->end_error = o->predicted_end - o->measured_end;
             o->duration_error = (o->predicted_end - o->predicted_start) - dmed;
         }
     }
     for (size_t i = 0; i < n; i++)
-        errs[i] = c->ops[i].start_error;
-    median_worst(errs, n, scratch, &c->op_start_error_median, &c->op_start_error_worst);
+        errs[i] = c->ops[i].end_error;
+    median_worst(errs, n, scratch, &c->op_end_error_median, &c->op_end_error_worst);
     for (size_t i = 0; i < n; i++)
         errs[i] = c->ops[i].duration_error;
     median_worst(errs, n, scratch, &c->op_duration_error_median, &c->op_duration_error_worst);
@@ -277,8 +278,8 @@ int bs_comparison_write_table(FILE *out, const bs_comparison *c, double toleranc
         fprintf(out, "%-34s %12.3f %12.3f %+8.3f ms\n", label, c->predicted_idle[r],
                 c->measured_idle[r], c->predicted_idle[r] - c->measured_idle[r]);
     }
-    fprintf(out, "%-34s %12s %12s %+8.3f ms median |err|, %+.3f ms worst\n", "op start time", "",
-            "", c->op_start_error_median, c->op_start_error_worst);
+    fprintf(out, "%-34s %12s %12s %+8.3f ms median |err|, %+.3f ms worst\n", "op end time", "",
+            "", c->op_end_error_median, c->op_end_error_worst);
     fprintf(out, "%-34s %12s %12s %+8.3f ms median |err|, %+.3f ms worst\n", "op duration", "", "",
             c->op_duration_error_median, c->op_duration_error_worst);
     fprintf(out, "%s: |makespan error| %.2f%% %s tolerance %.2f%%\n",
@@ -302,9 +303,9 @@ int bs_comparison_write_json(FILE *out, const bs_comparison *c, double tolerance
             c->measured_max, c->makespan_error, c->step_error_median, c->step_error_worst,
             c->noise_spread, c->noise_stdev, tolerance, within(c, tolerance) ? "true" : "false");
     fprintf(out,
-            " \"op_start_error_median\": %.17g, \"op_start_error_worst\": %.17g, "
+            " \"op_end_error_median\": %.17g, \"op_end_error_worst\": %.17g, "
             "\"op_duration_error_median\": %.17g, \"op_duration_error_worst\": %.17g,\n",
-            c->op_start_error_median, c->op_start_error_worst, c->op_duration_error_median,
+            c->op_end_error_median, c->op_end_error_worst, c->op_duration_error_median,
             c->op_duration_error_worst);
     fputs(" \"rank\": [", out);
     for (int r = 0; r < c->ranks; r++)
@@ -319,10 +320,10 @@ int bs_comparison_write_json(FILE *out, const bs_comparison *c, double tolerance
         fprintf(out,
                 "%s\n  {\"op\": \"%u%c%u\", \"rank\": %d, \"predicted_start\": %.17g, "
                 "\"predicted_end\": %.17g, \"measured_start\": %.17g, \"measured_end\": %.17g, "
-                "\"start_error\": %.17g, \"duration_error\": %.17g}",
+                "\"end_error\": %.17g, \"duration_error\": %.17g}",
                 i ? "," : "", (unsigned)o->stage, letter[o->kind], (unsigned)o->microbatch, o->rank,
                 o->predicted_start, o->predicted_end, o->measured_start, o->measured_end,
-                o->start_error, o->duration_error);
+                o->end_error, o->duration_error);
     }
     fputs("]}\n", out);
     if (ferror(out))

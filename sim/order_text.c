@@ -48,10 +48,9 @@ static const char *parse_single(const char *text, size_t len, bs_action *out, in
 {
     /* The WAIT_* actions come first: they start with W, and a wait is not
      * a weight-gradient op. */
-    static const char *const no_ops[] = {"WAIT_SEND_F", "WAIT_SEND_B", "WAIT_REDUCE_GRAD",
-                                         "SEND_F",      "RECV_F",      "SEND_B",
-                                         "RECV_B",      "UNSHARD",     "RESHARD",
-                                         "REDUCE_GRAD"};
+    static const char *const no_ops[] = {
+        "WAIT_SEND_F", "WAIT_SEND_B", "WAIT_REDUCE_GRAD", "SEND_F",  "RECV_F",
+        "SEND_B",      "RECV_B",      "UNSHARD",          "RESHARD", "REDUCE_GRAD"};
     size_t at = 0;
     uint32_t stage, mb;
     *is_op = 0;

@@ -95,7 +95,7 @@ static int copy_string(const cJSON *obj, const char *key, char *dst, size_t size
 /* Reads one rank's actions of one step into ops (room for `room`), returning
  * the op count in *count. */
 static int read_rank(bs_trace *tr, const cJSON *actions, int rank, int step, bs_trace_op *ops,
-                     size_t room, size_t *count, size_t *comms, double *latest, const char *source,
+                     size_t room, size_t *count, size_t *comms, double *earliest, const char *source,
                      bs_error *err)
 {
     char where[96];
@@ -142,7 +142,7 @@ static int read_rank(bs_trace *tr, const cJSON *actions, int rank, int step, bs_
                            "start %g, end %g, wait %g",
                            source, where, start, end, wait);
         pending_wait += wait;
-        *latest = fmax(*latest, end);
+        *earliest = fmin(*earliest, start);
         if (act.count == 0) {
             if (step == 0)
                 (*comms)++;
@@ -339,8 +339,8 @@ int bs_trace_parse(bs_trace **out, const char *text, const char *source, bs_erro
         goto error;
     }
     tr->ops = bs_alloc_array(per_step * (size_t)n_steps, sizeof *tr->ops);
-    tr->step_end = bs_alloc_array((size_t)n_steps, sizeof *tr->step_end);
-    if (!tr->ops || !tr->step_end) {
+    tr->rank_start = bs_alloc_array((size_t)n_steps * (size_t)tr->ranks, sizeof *tr->rank_start);
+    if (!tr->ops || !tr->rank_start) {
         rc = bs_fail(err, BS_ERR_NOMEM, "out of memory");
         goto error;
     }
@@ -348,15 +348,16 @@ int bs_trace_parse(bs_trace **out, const char *text, const char *source, bs_erro
         const cJSON *ranks = get(cJSON_GetArrayItem(steps, st), "ranks");
         bs_trace_op *base = tr->ops + (size_t)st * (st ? tr->ops_per_step : 0);
         size_t at = 0;
-        double latest = -INFINITY;
+        double *rank_start = tr->rank_start + (size_t)st * (size_t)tr->ranks;
         for (int r = 0; r < tr->ranks; r++) {
             const cJSON *acts = get(cJSON_GetArrayItem(ranks, r), "actions");
             size_t room = st == 0 ? per_step - at : tr->rank_first[r + 1] - tr->rank_first[r];
             size_t count = 0;
+            rank_start[r] = INFINITY;
             if (st == 0)
                 tr->rank_first[r] = at;
             if ((rc = read_rank(tr, acts, r, st, base + at, room, &count, &tr->comm_actions,
-                                &latest, source, err)) < 0)
+                                &rank_start[r], source, err)) < 0)
                 goto error;
             if (st > 0) {
                 const bs_trace_op *ref = tr->ops + tr->rank_first[r];
@@ -384,16 +385,17 @@ int bs_trace_parse(bs_trace **out, const char *text, const char *source, bs_erro
             if ((rc = check_unique(tr, tr->ops, at, source, err)) < 0)
                 goto error;
         }
-        /* The origin of each step: its earliest compute start. */
+        /* The origin of each step: its earliest action start. */
         bs_trace_op *ops = tr->ops + (size_t)st * tr->ops_per_step;
         double origin = INFINITY;
-        for (size_t i = 0; i < tr->ops_per_step; i++)
-            origin = fmin(origin, ops[i].start);
+        for (int r = 0; r < tr->ranks; r++)
+            origin = fmin(origin, rank_start[r]);
+        for (int r = 0; r < tr->ranks; r++)
+            rank_start[r] = isfinite(rank_start[r]) ? rank_start[r] - origin : 0.0;
         for (size_t i = 0; i < tr->ops_per_step; i++) {
             ops[i].start -= origin;
             ops[i].end -= origin;
         }
-        tr->step_end[st] = latest - origin;
     }
     cJSON_Delete(root);
     *out = tr;
@@ -423,7 +425,7 @@ void bs_trace_free(bs_trace **tr)
     bs_free((*tr)->placement);
     bs_free((*tr)->rank_first);
     bs_free((*tr)->ops);
-    bs_free((*tr)->step_end);
+    bs_free((*tr)->rank_start);
     free(*tr);
     *tr = NULL;
 }

@@ -8,7 +8,10 @@
 #
 # usage: tools/pytorch/measure.sh [OUTDIR]     (default: pytorch-measure)
 # env:   BUBBLESIM (default build/cli/bubblesim), STEPS (10), WARMUP (2),
-#        PYTHON (python3), WORKLOADS ("sleep mlp"), SCHEDULES (all five)
+#        PYTHON (python3), WORKLOADS ("sleep mlp"), SCHEDULES (all five),
+#        NICE (e.g. -10: run the ranks at that nice level, root only, so that
+#        other work on a shared machine disturbs the timings less; default:
+#        not changed)
 # Needs torch 2.15; takes about 20 s per run (most of it is import torch).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -19,11 +22,13 @@ steps=${STEPS:-10}
 warmup=${WARMUP:-2}
 workloads=${WORKLOADS:-"sleep mlp"}
 schedules=${SCHEDULES:-"gpipe 1f1b interleaved zb-h1 zbv"}
+nice=
+[ -n "${NICE:-}" ] && nice="nice -n $NICE"
 mkdir -p "$out"
 [ -x "$bubblesim" ] || { echo "measure.sh: no $bubblesim (meson compile -C build)" >&2; exit 2; }
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
-echo "# $($python -c 'import torch; print("torch", torch.__version__)' 2>/dev/null)"
+echo "# $($python -c 'import torch; print("torch", torch.__version__)' 2>/dev/null); steps $steps (+$warmup warm-up); nice ${NICE:-unchanged}"
 echo
 echo "| schedule | workload | measured makespan (ms, median) | predicted (ms) | makespan_error | worst step error | noise (max-min)/median | overhead (ms/op) | latency (ms) |"
 echo "|---|---|---|---|---|---|---|---|---|"
@@ -39,7 +44,7 @@ for w in $workloads; do
         esac
         name=$s-$w
         # shellcheck disable=SC2086
-        if ! $python tools/pytorch/run_schedule.py configs/seed-p4-m8.json --out "$out/$name.trace.json" \
+        if ! $nice $python tools/pytorch/run_schedule.py configs/seed-p4-m8.json --out "$out/$name.trace.json" \
             --bubblesim "$bubblesim" --workload "$w" --steps "$steps" --warmup "$warmup" \
             --set schedule="$s" --set stages=2 --set microbatches=8 --set virtual_stages=$v \
             $costs > "$out/$name.run.log" 2>&1; then
