@@ -30,8 +30,8 @@ mkdir -p "$out"
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
 echo "# $($python -c 'import torch; print("torch", torch.__version__)' 2>/dev/null); steps $steps (+$warmup warm-up); nice ${NICE:-unchanged}"
 echo
-echo "| schedule | workload | measured makespan (ms, median) | predicted (ms) | makespan_error | worst step error | noise (max-min)/median | overhead (ms/op) | latency (ms) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| schedule | workload | measured makespan (ms, median) | predicted (ms) | makespan_error | worst step error | noise (max-min)/median | held-out error | overhead (ms/op) | latency (ms) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 status=0
 for w in $workloads; do
     for s in $schedules; do
@@ -48,24 +48,37 @@ for w in $workloads; do
             --bubblesim "$bubblesim" --workload "$w" --steps "$steps" --warmup "$warmup" \
             --set schedule="$s" --set stages=2 --set microbatches=8 --set virtual_stages=$v \
             $costs > "$out/$name.run.log" 2>&1; then
-            echo "| $s | $w | run failed: see $out/$name.run.log | | | | | | |"
+            echo "| $s | $w | run failed: see $out/$name.run.log | | | | | | | |"
             status=1
             continue
         fi
         "$bubblesim" calibrate "$out/$name.trace.json" -o "$out/$name.config.json" > "$out/$name.calibrate.txt"
+        # Held out: calibrated on the even steps, compared with the odd ones.
+        $python - "$out/$name.trace.json" "$out/$name" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+for part, steps in (("even", t["steps"][0::2]), ("odd", t["steps"][1::2])):
+    u = dict(t, steps=steps)
+    json.dump(u, open(f"{sys.argv[2]}.{part}.trace.json", "w"))
+PY
+        "$bubblesim" calibrate "$out/$name.even.trace.json" -o "$out/$name.even.config.json" > /dev/null
         set +e
         "$bubblesim" compare "$out/$name.config.json" "$out/$name.trace.json" --json --tolerance 100 \
             > "$out/$name.compare.json"
+        "$bubblesim" compare "$out/$name.even.config.json" "$out/$name.odd.trace.json" --json \
+            --tolerance 100 > "$out/$name.heldout.json"
         set -e
-        $python - "$out/$name.compare.json" "$out/$name.calibrate.txt" "$s" "$w" <<'PY'
+        $python - "$out/$name.compare.json" "$out/$name.calibrate.txt" "$s" "$w" "$out/$name.heldout.json" <<'PY'
 import json, re, sys
 c = json.load(open(sys.argv[1]))
+h = json.load(open(sys.argv[5]))
 cal = open(sys.argv[2]).read()
 ovh = re.search(r"per-op overhead ([0-9.]+)", cal).group(1)
 lat = re.search(r"message latency ([0-9.]+)", cal).group(1)
 print(f"| {sys.argv[3]} | {sys.argv[4]} | {c['measured_makespan']:.2f} | {c['predicted_makespan']:.2f} "
       f"| {100*c['makespan_error']:+.2f} % | {100*c['step_error_worst']:+.2f} % "
-      f"| {100*c['noise_spread']:.2f} % | {float(ovh):.3f} | {float(lat):.3f} |")
+      f"| {100*c['noise_spread']:.2f} % | {100*h['makespan_error']:+.2f} % "
+      f"| {float(ovh):.3f} | {float(lat):.3f} |")
 PY
     done
 done

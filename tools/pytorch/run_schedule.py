@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -409,6 +410,16 @@ def main():
 
     t_start = time.monotonic()
     ctx = mp.start_processes(worker, args=(args,), nprocs=ranks, join=False, start_method="spawn")
+
+    def stop(signum, frame):
+        # The ranks are this script's children: end them with it.
+        for proc in ctx.processes:
+            if proc.is_alive():
+                proc.kill()
+        fail(1, f"stopped by signal {signum}; ranks killed")
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         while not ctx.join(timeout=1.0):
             if time.monotonic() - t_start > a.timeout:
