@@ -6,12 +6,16 @@
 
 #include "bubblesim.h"
 
+#include <stdio.h>
+
 enum {
     EXIT_OK = 0,
     EXIT_FAILURE_OTHER = 1, /* out of memory, internal error */
     EXIT_BAD_INPUT = 2,     /* bad config, bad usage, unwritable output */
     EXIT_DEADLOCK = 3
 };
+
+/* cli/common.c --------------------------------------------------------- */
 
 /* Maps a library status to the documented exit code. */
 int cli_exit_code(int status);
@@ -26,6 +30,27 @@ int cli_report_file(const char *path, int rc, const bs_error *err);
  * into *ov, which then points into kv. Returns -1, leaving kv as it was,
  * when there is no '=' or the key is empty; the caller reports it. */
 int cli_parse_override(char *kv, bs_override *ov);
+
+/* cli/help.c ----------------------------------------------------------- */
+
+/* One subcommand: a row of the command table in cli/help.c. */
+typedef struct cli_command {
+    const char *name;
+    int (*main)(int argc, char **argv); /* argv after the command name */
+    const char *synopsis;               /* "run CONFIG [--json] ..." */
+    const char *summary;                /* one line for the overview */
+    const char *help;                   /* description and one line per option */
+} cli_command;
+
+/* The command called name, or NULL. */
+const cli_command *cli_command_find(const char *name);
+/* The overview: every command's synopsis and summary, the schedules, the
+ * exit codes. */
+void cli_print_usage(FILE *out);
+/* One command's help; returns the exit code. */
+int cli_command_help(const cli_command *cmd, FILE *out);
+
+/* The subcommands ------------------------------------------------------- */
 
 int cli_demo(void);
 int cli_run(int argc, char **argv);

@@ -62,14 +62,6 @@ typedef struct sweep {
     size_t sigint_after; /* test hook, 0 = off */
 } sweep;
 
-size_t sweep_value_index(const sweep_result *s, size_t point, size_t axis)
-{
-    size_t stride = 1;
-    for (size_t k = s->n_axes; k-- > axis + 1;)
-        stride *= s->axes[k].count;
-    return point / stride % s->axes[axis].count;
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;

@@ -1,6 +1,7 @@
 /*
  * sweep.h - what `bubblesim sweep` computes and what its charts read: the
- * swept axes and one row per point of their cross product.
+ * swept axes and one row per point of their cross product (the keys of the
+ * sweep's "cases" vary together, as one axis).
  */
 #ifndef BS_CLI_SWEEP_H
 #define BS_CLI_SWEEP_H
@@ -16,6 +17,11 @@ typedef struct sweep_axis {
     char **values;  /* [count] JSON text of each value */
     char **labels;  /* [count] the value for people: strings unquoted */
     double *number; /* [count] the value as a number, NAN when not one */
+    /* A key of the sweep's "cases": it takes its value index from the axis
+     * before it (the cases are zipped, not crossed). The first key of the
+     * cases is not zipped: it leads the group, whose count is the number
+     * of cases. */
+    int zipped;
 } sweep_axis;
 
 /* The outcome of one point. A refused point (config or schedule not
@@ -33,6 +39,9 @@ typedef struct sweep_row {
     int weight_versions;
     uint64_t messages;
     double message_bytes;
+    /* Iteration time of the point's baseline over its own (the sweep's
+     * "baseline"); NAN without a baseline or when either was refused. */
+    double speedup;
 } sweep_row;
 
 typedef struct sweep_result {
@@ -42,8 +51,11 @@ typedef struct sweep_result {
     size_t points;
 } sweep_result;
 
-/* Value index of axis k at point i. */
+/* Value index of axis k at point i (cli/sweep_result.c). */
 size_t sweep_value_index(const sweep_result *s, size_t point, size_t axis);
+/* The first axis of the group that axis k belongs to: k itself unless it is
+ * a zipped key of the cases. Axes with the same leader vary together. */
+size_t sweep_axis_leader(const sweep_result *s, size_t axis);
 
 /* Draws the charts that the swept keys allow into dir as STEM-*.png (+ .gp
  * and .dat each); says on stderr which ones, or that none applies. */

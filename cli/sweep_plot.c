@@ -133,7 +133,7 @@ static size_t series_order(const sweep_result *s, long x, size_t **order)
     for (size_t i = 0; i < s->points; i++) {
         size_t g = 0;
         for (size_t k = 0; k < s->n_axes; k++)
-            if ((long)k != x)
+            if (!s->axes[k].zipped && k != sweep_axis_leader(s, (size_t)x))
                 g = g * s->axes[k].count + sweep_value_index(s, i, k);
         o[g * nx + rank[sweep_value_index(s, i, (size_t)x)]] = i;
     }

@@ -153,6 +153,23 @@ int bs_config_load(bs_config *cfg, const char *path, const bs_override *override
 int bs_read_text_file(const char *path, char **out, bs_error *err);
 void bs_text_free(char *text);
 
+/* One config key the library's schema tables accept, described for people
+ * (`bubblesim help config`): its dotted path (what --set takes), its JSON
+ * type, its allowed range, one line of meaning, and the page documenting it. */
+typedef struct bs_config_key {
+    char path[64];
+    char type[48];
+    char range[96];
+    const char *description;
+    const char *doc; /* "docs/config.md", ... */
+} bs_config_key;
+
+/* Every key of every section (the core config, the model and hardware, the
+ * planner's "tune"), in table order; keys added to a table appear here. */
+size_t bs_config_key_count(void);
+/* Fills *out with key i; BS_ERR_INVALID when i >= bs_config_key_count(). */
+int bs_config_key_at(size_t i, bs_config_key *out);
+
 /* Checks the values against each other (array lengths against P and V, size
  * limits). `source` prefixes messages. bs_config_parse calls it; callers that
  * fill a bs_config by hand should too (bs_context_run does). */

@@ -48,34 +48,57 @@ typedef struct field {
     double min;        /* smallest allowed value */
     int min_exclusive; /* value must be strictly greater than min */
     double max;
+    const char *description; /* one line, for `bubblesim help config` */
 } field;
 
 #define OFF(member) offsetof(bs_config, member)
 
 static const field fields[] = {
-    {NULL, "schedule", F_STRING, OFF(schedule), 0, 0, 0},
-    {NULL, "stages", F_INT, OFF(stages), 1, 0, BS_MAX_STAGES},
-    {NULL, "microbatches", F_INT, OFF(microbatches), 1, 0, INT_MAX},
-    {NULL, "virtual_stages", F_INT, OFF(virtual_stages), 1, 0, 256},
-    {NULL, "iterations", F_INT, OFF(iterations), 1, 0, INT_MAX},
-    {NULL, "group_size", F_INT, OFF(group_size), 0, 0, INT_MAX},
-    {"costs", "forward", F_VALUES, OFF(forward), 0, 1, 1e15},
-    {"costs", "backward", F_VALUES, OFF(backward), 0, 0, 1e15},
-    {"costs", "weight", F_VALUES, OFF(weight), 0, 0, 1e15},
-    {"costs", "optimizer", F_NUMBER, OFF(optimizer), 0, 0, 1e15},
-    {"costs", "overlap", F_NUMBER, OFF(overlap), 0, 1, 1},
-    {"memory", "kept_fraction", F_NUMBER, OFF(kept_fraction), 0, 0, 1},
-    {NULL, "placement", F_PLACEMENT, OFF(placement), 0, 0, 0},
-    {NULL, "order", F_ORDER, OFF(order), 0, 0, 0},
-    {NULL, "order_file", F_ORDER_FILE, OFF(order), 0, 0, 0},
-    {NULL, "updates", F_UPDATES, OFF(updates), 0, 0, 0},
-    {"memory", "activation_bytes", F_NUMBER, OFF(activation_bytes), 0, 0, 1e18},
-    {"memory", "weight_bytes", F_NUMBER, OFF(weight_bytes), 0, 0, 1e18},
-    {"network", "latency", F_NUMBER, OFF(latency), 0, 0, 1e15},
-    {"network", "bandwidth", F_NUMBER, OFF(bandwidth), 0, 0, 1e18},
-    {"network", "message_bytes", F_NUMBER, OFF(message_bytes), 0, 0, 1e18},
-    {"limits", "max_ops", F_NUMBER, OFF(max_ops), 0, 0, 1e15},
-    {"limits", "max_memory", F_NUMBER, OFF(max_memory), 0, 0, 1e18},
+    {NULL, "schedule", F_STRING, OFF(schedule), 0, 0, 0,
+     "the schedule: a name `bubblesim --help` lists"},
+    {NULL, "stages", F_INT, OFF(stages), 1, 0, BS_MAX_STAGES,
+     "P, the pipeline depth: number of devices"},
+    {NULL, "microbatches", F_INT, OFF(microbatches), 1, 0, INT_MAX,
+     "M, micro-batches per iteration"},
+    {NULL, "virtual_stages", F_INT, OFF(virtual_stages), 1, 0, 256,
+     "V, model chunks per device (interleaved: >= 2)"},
+    {NULL, "iterations", F_INT, OFF(iterations), 1, 0, INT_MAX,
+     "training iterations run back to back"},
+    {NULL, "group_size", F_INT, OFF(group_size), 0, 0, INT_MAX,
+     "interleaved only: micro-batches per group; 0 means P"},
+    {"costs", "forward", F_VALUES, OFF(forward), 0, 1, 1e15,
+     "F (ms): forward time of one micro-batch on one device stage; a number, or P or P*V of them"},
+    {"costs", "backward", F_VALUES, OFF(backward), 0, 0, 1e15,
+     "B (ms): input-gradient time; a number, or P or P*V of them"},
+    {"costs", "weight", F_VALUES, OFF(weight), 0, 0, 1e15,
+     "W (ms): weight-gradient time (0: backward is one op of B + W)"},
+    {"costs", "optimizer", F_NUMBER, OFF(optimizer), 0, 0, 1e15,
+     "optimizer step (ms) on every device at each flush"},
+    {"costs", "overlap", F_NUMBER, OFF(overlap), 0, 1, 1,
+     "an overlapped forward+backward pair takes (F + B) * overlap"},
+    {"memory", "kept_fraction", F_NUMBER, OFF(kept_fraction), 0, 0, 1,
+     "split backward: share of a chunk's activations kept from I until W"},
+    {NULL, "placement", F_PLACEMENT, OFF(placement), 0, 0, 0,
+     "custom: \"looped\", \"v\" or one device number per model chunk"},
+    {NULL, "order", F_ORDER, OFF(order), 0, 0, 0,
+     "custom: one array of PyTorch action strings per device"},
+    {NULL, "order_file", F_ORDER_FILE, OFF(order), 0, 0, 0,
+     "custom: the order as a PyTorch pipelining text file (relative to the config)"},
+    {NULL, "updates", F_UPDATES, OFF(updates), 0, 0, 0,
+     "custom: \"flush\", \"no-flush\" or \"per-backward\""},
+    {"memory", "activation_bytes", F_NUMBER, OFF(activation_bytes), 0, 0, 1e18,
+     "activations of one micro-batch on one whole device stage (bytes)"},
+    {"memory", "weight_bytes", F_NUMBER, OFF(weight_bytes), 0, 0, 1e18,
+     "weights of one whole device stage (bytes)"},
+    {"network", "latency", F_NUMBER, OFF(latency), 0, 0, 1e15, "fixed time of every message (ms)"},
+    {"network", "bandwidth", F_NUMBER, OFF(bandwidth), 0, 0, 1e18,
+     "bytes/s of each directed link; 0 = unlimited"},
+    {"network", "message_bytes", F_NUMBER, OFF(message_bytes), 0, 0, 1e18,
+     "size of one activation or gradient message (bytes)"},
+    {"limits", "max_ops", F_NUMBER, OFF(max_ops), 0, 0, 1e15,
+     "the most ops one run may hold; 0 = 1e8"},
+    {"limits", "max_memory", F_NUMBER, OFF(max_memory), 0, 0, 1e18,
+     "the most memory (bytes) one run may need; 0 = 8 GiB"},
 };
 
 static const char *const sections[] = {"costs", "memory", "network", "limits"};
@@ -179,39 +202,7 @@ int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
     return BS_OK;
 }
 
-/* --------------------------------------------------------- JSON helpers */
-
-const char *bs_json_kind(const cJSON *item)
-{
-    if (cJSON_IsString(item))
-        return "a string";
-    if (cJSON_IsNumber(item))
-        return "a number";
-    if (cJSON_IsBool(item))
-        return "a boolean";
-    if (cJSON_IsNull(item))
-        return "null";
-    if (cJSON_IsArray(item))
-        return "an array";
-    if (cJSON_IsObject(item))
-        return "an object";
-    return "an invalid value";
-}
-
-int bs_json_array_int(const cJSON *el, int lo, int hi, const char *what, const char *source,
-                      const char *path, size_t index, int *value, bs_error *err)
-{
-    double x = cJSON_IsNumber(el) ? el->valuedouble : NAN;
-    if (x >= lo && x <= hi && x == floor(x)) {
-        *value = (int)x;
-        return BS_OK;
-    }
-    if (cJSON_IsNumber(el))
-        return bs_fail(err, BS_ERR_INVALID, "%s: %s[%zu]: expected %s from %d to %d, got %g",
-                       source, path, index, what, lo, hi, x);
-    return bs_fail(err, BS_ERR_INVALID, "%s: %s[%zu]: expected %s from %d to %d, got %s", source,
-                   path, index, what, lo, hi, bs_json_kind(el));
-}
+/* --------------------------------------------------------- JSON parsing */
 
 static void where_in_text(const char *text, const char *at, int *line, int *col)
 {
@@ -973,4 +964,36 @@ void bs_chunk_costs_free(bs_chunk_costs *costs)
     bs_free(costs->backward);
     bs_free(costs->weight);
     memset(costs, 0, sizeof *costs);
+}
+
+/* ------------------------------------------------------- key listing */
+
+size_t bs_config_field_count(void)
+{
+    return COUNT(fields);
+}
+
+void bs_config_field_describe(size_t i, bs_config_key *out)
+{
+    static const char *const types[] = {
+        [F_STRING] = "string",
+        [F_INT] = "integer",
+        [F_NUMBER] = "number",
+        [F_VALUES] = "number or array of numbers",
+        [F_PLACEMENT] = "string or array of integers",
+        [F_ORDER] = "array of arrays of strings",
+        [F_ORDER_FILE] = "string (file name)",
+        [F_UPDATES] = "string",
+    };
+    const field *f = &fields[i];
+    snprintf(out->path, sizeof out->path, "%s%s%s", f->section ? f->section : "",
+             f->section ? "." : "", f->name);
+    snprintf(out->type, sizeof out->type, "%s", types[f->type]);
+    if (f->type == F_INT || f->type == F_NUMBER || f->type == F_VALUES)
+        bs_key_range_text(out->range, sizeof out->range, f->type == F_INT, f->min, f->min_exclusive,
+                          f->max);
+    else
+        snprintf(out->range, sizeof out->range, "see the description");
+    out->description = f->description;
+    out->doc = "docs/config.md";
 }

@@ -34,6 +34,18 @@ int bs_json_array_int(const struct cJSON *el, int lo, int hi, const char *what, 
 /* Formats a message into err (when err is non-NULL) and returns code. */
 int bs_fail(bs_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The schema tables, row by row, for bs_config_key_at (sim/keys.c): the
+ * core config (config.c), the model and hardware (model.c), "tune" (tune.c). */
+size_t bs_config_field_count(void);
+void bs_config_field_describe(size_t i, bs_config_key *out);
+size_t bs_model_key_count(void);
+void bs_model_key_describe(size_t i, bs_config_key *out);
+size_t bs_tune_key_count(void);
+void bs_tune_key_describe(size_t i, bs_config_key *out);
+/* The range of a numeric key as text: "1 to 4096", ">= 0", "> 0 and <= 1". */
+void bs_key_range_text(char *buf, size_t size, int integer, double min, int min_exclusive,
+                       double max);
+
 /* Grows the program's op array to hold at least `count` ops. */
 int bs_program_reserve(bs_program *prog, size_t count, bs_error *err);
 

@@ -50,35 +50,49 @@ typedef struct model_key {
     int min_exclusive;
     double max;
     int required;
+    const char *description; /* one line, for `bubblesim help config` */
 } model_key;
 
 #define MOFF(member) offsetof(bs_model, member)
 
 static const model_key model_keys[] = {
-    {"model", "layers", K_INT, MOFF(layers), 1, 0, MODEL_MAX_LAYERS, 1},
-    {"model", "hidden", K_INT, MOFF(hidden), 1, 0, MODEL_MAX_DIM, 1},
-    {"model", "heads", K_INT, MOFF(heads), 1, 0, MODEL_MAX_DIM, 1},
-    {"model", "kv_heads", K_INT, MOFF(kv_heads), 1, 0, MODEL_MAX_DIM, 0},
-    {"model", "ffn_hidden", K_INT, MOFF(ffn_hidden), 1, 0, MODEL_MAX_DIM, 0},
-    {"model", "sequence", K_INT, MOFF(sequence), 1, 0, MODEL_MAX_DIM, 1},
-    {"model", "microbatch_size", K_INT, MOFF(microbatch_size), 1, 0, MODEL_MAX_DIM, 0},
-    {"model", "vocabulary", K_INT, MOFF(vocabulary), 0, 0, MODEL_MAX_DIM * 10.0, 0},
-    {"model", "bytes_per_element", K_NUMBER, MOFF(bytes_per_element), 0, 1, 16, 0},
+    {"model", "layers", K_INT, MOFF(layers), 1, 0, MODEL_MAX_LAYERS, 1, "transformer layers L"},
+    {"model", "hidden", K_INT, MOFF(hidden), 1, 0, MODEL_MAX_DIM, 1, "hidden size h"},
+    {"model", "heads", K_INT, MOFF(heads), 1, 0, MODEL_MAX_DIM, 1, "attention heads a"},
+    {"model", "kv_heads", K_INT, MOFF(kv_heads), 1, 0, MODEL_MAX_DIM, 0,
+     "key/value heads (grouped-query attention); default heads"},
+    {"model", "ffn_hidden", K_INT, MOFF(ffn_hidden), 1, 0, MODEL_MAX_DIM, 0,
+     "MLP inner size; default 4h"},
+    {"model", "sequence", K_INT, MOFF(sequence), 1, 0, MODEL_MAX_DIM, 1,
+     "sequence length s (tokens)"},
+    {"model", "microbatch_size", K_INT, MOFF(microbatch_size), 1, 0, MODEL_MAX_DIM, 0,
+     "sequences per micro-batch b"},
+    {"model", "vocabulary", K_INT, MOFF(vocabulary), 0, 0, MODEL_MAX_DIM * 10.0, 0,
+     "vocabulary size (embedding and output layer); 0 leaves them out"},
+    {"model", "bytes_per_element", K_NUMBER, MOFF(bytes_per_element), 0, 1, 16, 0,
+     "bytes per activation, weight and gradient element (2 = bf16)"},
     {"model", "optimizer_bytes_per_parameter", K_NUMBER, MOFF(optimizer_bytes_per_parameter), 0, 0,
-     1024, 0},
-    {"model", "recompute", K_RECOMPUTE, MOFF(recompute), 0, 0, 0, 0},
-    {"hardware", "peak_flops", K_NUMBER, MOFF(peak_flops), 0, 1, 1e21, 1},
-    {"hardware", "efficiency", K_NUMBER, MOFF(efficiency), 0, 1, 1, 0},
-    {"hardware", "memory_bytes", K_NUMBER, MOFF(memory_bytes), 0, 0, 1e18, 0},
-    {"hardware", "bandwidth", K_NUMBER, MOFF(bandwidth), 0, 0, 1e18, 0},
-    {"hardware", "latency", K_NUMBER, MOFF(latency), 0, 0, 1e15, 0},
-    {"hardware", "tp_bandwidth", K_NUMBER, MOFF(tp_bandwidth), 0, 0, 1e18, 0},
-    {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0},
+     1024, 0, "optimizer state per parameter (mixed-precision Adam: 12)"},
+    {"model", "recompute", K_RECOMPUTE, MOFF(recompute), 0, 0, 0, 0,
+     "\"none\", \"selective\" or \"full\" activation recomputation"},
+    {"hardware", "peak_flops", K_NUMBER, MOFF(peak_flops), 0, 1, 1e21, 1,
+     "peak FLOP/s of one device"},
+    {"hardware", "efficiency", K_NUMBER, MOFF(efficiency), 0, 1, 1, 0,
+     "achievable fraction of peak_flops"},
+    {"hardware", "memory_bytes", K_NUMBER, MOFF(memory_bytes), 0, 0, 1e18, 0,
+     "memory of one device (bytes); 0 = not given"},
+    {"hardware", "bandwidth", K_NUMBER, MOFF(bandwidth), 0, 0, 1e18, 0,
+     "pipeline link bytes/s; 0 = unlimited"},
+    {"hardware", "latency", K_NUMBER, MOFF(latency), 0, 0, 1e15, 0, "pipeline link latency (ms)"},
+    {"hardware", "tp_bandwidth", K_NUMBER, MOFF(tp_bandwidth), 0, 0, 1e18, 0,
+     "tensor-parallel link bytes/s; 0 = unlimited"},
+    {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0,
+     "tensor-parallel link latency (ms)"},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* "tune" belongs to `bubblesim tune` (cli/tune.c), which reads it; the
+/* "tune" belongs to the planner (sim/tune.c, `bubblesim tune`), which reads it; the
  * config reader only lets it through. */
 static const char *const top_keys[] = {"model",   "hardware", "tensor_parallel", "layers_per_stage",
                                        "balance", "tune"};
@@ -242,7 +256,7 @@ static int read_model(bs_model *m, const cJSON *root, const char *source, bs_err
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "tensor_parallel");
     if (item) {
         static const model_key tp = {
-            "", "tensor_parallel", K_INT, MOFF(tensor_parallel), 1, 0, 4096, 0};
+            "", "tensor_parallel", K_INT, MOFF(tensor_parallel), 1, 0, 4096, 0, NULL};
         char want[96];
         double x = cJSON_IsNumber(item) ? item->valuedouble : 0;
         if (!cJSON_IsNumber(item))
@@ -716,4 +730,48 @@ error:
     bs_model_plan_free(&plan);
     bs_model_free(&m);
     return rc;
+}
+
+/* ------------------------------------------------------- key listing */
+
+/* The model's top-level keys, read by hand in bs_model_parse. */
+static const struct {
+    const char *name, *type, *range, *description;
+} model_top_keys[] = {
+    {"tensor_parallel", "integer", "divides model.heads",
+     "T, devices that share each layer (Megatron tensor parallelism)"},
+    {"layers_per_stage", "array of integers", "P*V (or P) entries >= 1 summing to model.layers",
+     "layers of each model chunk in model order"},
+    {"balance", "boolean", "true or false",
+     "choose the layer split that minimises the slowest chunk"},
+};
+
+size_t bs_model_key_count(void)
+{
+    return COUNT(model_keys) + COUNT(model_top_keys);
+}
+
+void bs_model_key_describe(size_t i, bs_config_key *out)
+{
+    out->doc = "docs/model.md";
+    if (i >= COUNT(model_keys)) {
+        i -= COUNT(model_keys);
+        snprintf(out->path, sizeof out->path, "%s", model_top_keys[i].name);
+        snprintf(out->type, sizeof out->type, "%s", model_top_keys[i].type);
+        snprintf(out->range, sizeof out->range, "%s", model_top_keys[i].range);
+        out->description = model_top_keys[i].description;
+        return;
+    }
+    const model_key *k = &model_keys[i];
+    snprintf(out->path, sizeof out->path, "%s.%s", k->section, k->name);
+    if (k->type == K_RECOMPUTE) {
+        snprintf(out->type, sizeof out->type, "string");
+        snprintf(out->range, sizeof out->range, "\"none\", \"selective\" or \"full\"");
+    } else {
+        snprintf(out->type, sizeof out->type, "%s%s", k->type == K_INT ? "integer" : "number",
+                 k->required ? ", required" : "");
+        bs_key_range_text(out->range, sizeof out->range, k->type == K_INT, k->min, k->min_exclusive,
+                          k->max);
+    }
+    out->description = k->description;
 }

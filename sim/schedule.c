@@ -162,14 +162,3 @@ int bs_check_single_chunk(const bs_config *cfg, const char *name, bs_error *err)
                        name, cfg->virtual_stages);
     return BS_OK;
 }
-
-const char *bs_op_format(const bs_op *op, char *buf, size_t size)
-{
-    static const char letter[] = {'F', 'B', 'I', 'W', 'O'};
-    if (op->kind == BS_OP_OPTIMIZER)
-        snprintf(buf, size, "OPT(iteration %u)", op->microbatch);
-    else
-        snprintf(buf, size, "%c(s%u,m%u)", op->kind < sizeof letter ? letter[op->kind] : '?',
-                 op->stage, op->microbatch);
-    return buf;
-}

@@ -10,7 +10,7 @@ src=$2
 # Demo, help, version.
 expect 0 "interleaved   2     28.50" "$bin"
 expect 0 "gpipe" "$bin"
-expect 0 "usage: bubblesim" "$bin" --help
+expect 0 "bubblesim run CONFIG" "$bin" --help
 expect 0 "bubblesim 0.1.0" "$bin" --version
 expect 2 "unknown command \"frobnicate\"" "$bin" frobnicate
 

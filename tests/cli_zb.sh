@@ -20,7 +20,7 @@ expect 0 "schedule dualpipev" "$bin" run "$src/configs/zb-dualpipev.json"
 expect 0 "28.500         28.500" "$bin" run "$src/configs/zb-looped-bfs.json"
 expect 0 "9.000" "$bin" run "$src/configs/custom-pytorch-2rank.json"
 expect 0 "10.500" "$bin" run "$src/configs/custom-inline-v.json"
-expect 0 "export    write CONFIG's schedule" "$bin" --help
+expect 0 "export   write CONFIG's schedule" "$bin" --help
 
 # Export every built-in schedule and read it back: the same makespan.
 for s in gpipe 1f1b pipedream interleaved forward zb-h1 zb-h2 zbv dualpipev looped-bfs; do
