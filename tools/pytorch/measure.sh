@@ -37,11 +37,13 @@ for w in $workloads; do
     for s in $schedules; do
         v=1
         case $s in interleaved|zbv) v=2 ;; esac
-        # Sleep costs (ms): a split backward gets I = W = F; a full one B = 2F.
+        # Sleep costs per chunk op (ms): F = 4; a split backward I = W = 4, a full one
+        # B = 8. A config's number is a device stage's cost, shared by its V chunks.
         case $s in
-            zb-h1|zbv) costs='--set costs.forward=4 --set costs.backward=4 --set costs.weight=4' ;;
-            *) costs='--set costs.forward=4 --set costs.backward=8 --set costs.weight=0' ;;
+            zb-h1|zbv) f=4 b=4 wt=4 ;;
+            *) f=4 b=8 wt=0 ;;
         esac
+        costs="--set costs.forward=$((f * v)) --set costs.backward=$((b * v)) --set costs.weight=$((wt * v))"
         name=$s-$w
         # shellcheck disable=SC2086
         if ! $nice $python tools/pytorch/run_schedule.py configs/seed-p4-m8.json --out "$out/$name.trace.json" \

@@ -113,22 +113,24 @@ def analyse_order(rows):
     return [placement[s] for s in range(n_stages)], n_stages, max(mbs) + 1
 
 
-def cost_array(costs, key, default, n_stages, ranks):
-    """Per-chunk cost in ms from costs.KEY: a number, P values or P*V values."""
+def cost_array(costs, key, default, placement, ranks):
+    """Per-chunk cost in ms from costs.KEY, as bubblesim reads it (docs/config.md): one
+    number or P numbers are a device stage's cost, shared evenly by its V chunks; P*V
+    numbers are per chunk in model order."""
+    n_stages = len(placement)
+    per = n_stages // ranks
     v = costs.get(key, default)
-    if isinstance(v, (int, float)):
-        return [float(v)] * n_stages
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return [float(v) / per] * n_stages
     if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v):
         if len(v) == n_stages:
             return [float(x) for x in v]
         if len(v) == ranks:
-            per = n_stages // ranks
-            # a device stage's cost is split evenly among its chunks (docs/config.md)
-            return [float(v[s % ranks]) / per for s in range(n_stages)]
+            return [float(v[placement[s]]) / per for s in range(n_stages)]
     fail(2, f"costs.{key}: expected a number or an array of P or P*V numbers")
 
 
-def sleep_costs(config_path, sets, n_stages, ranks):
+def sleep_costs(config_path, sets, placement, ranks):
     with open(config_path) as f:
         try:
             cfg = json.load(f)
@@ -146,9 +148,9 @@ def sleep_costs(config_path, sets, n_stages, ranks):
             except ValueError:
                 fail(2, f"--set {k}: not a JSON value")
     out = {
-        "F": cost_array(costs, "forward", 1.0, n_stages, ranks),
-        "I": cost_array(costs, "backward", 2.0, n_stages, ranks),
-        "W": cost_array(costs, "weight", 0.0, n_stages, ranks),
+        "F": cost_array(costs, "forward", 1.0, placement, ranks),
+        "I": cost_array(costs, "backward", 2.0, placement, ranks),
+        "W": cost_array(costs, "weight", 0.0, placement, ranks),
     }
     out["B"] = [i + w for i, w in zip(out["I"], out["W"])]
     for kind, vals in out.items():
@@ -391,7 +393,7 @@ def main():
     if a.backend == "nccl" and torch.cuda.device_count() < ranks:
         fail(3, f"--backend nccl: {ranks} ranks need {ranks} GPUs, found {torch.cuda.device_count()}")
     if a.workload == "sleep":
-        sleeps = sleep_costs(a.config, a.set, n_stages, ranks)
+        sleeps = sleep_costs(a.config, a.set, placement, ranks)
         sleeps = {k: [x * a.sleep_scale for x in v] for k, v in sleeps.items()}
     else:
         sleeps = {k: [0.0] * n_stages for k in ("F", "B", "I", "W")}
