@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Prints a usage error (fmt with one string) and returns exit code 2. */
 static int usage_error(const char *fmt, const char *arg)
 {
     fputs("bubblesim: calibrate: ", stderr);
@@ -22,6 +23,7 @@ static int usage_error(const char *fmt, const char *arg)
     return EXIT_BAD_INPUT;
 }
 
+/* What calibrate derived, for the person who ran it (standard output). */
 static void print_summary(const bs_calibration *cal, const char *trace_path, const char *out_path)
 {
     static const char *const bwd_name[] = {"B", "I"};
@@ -41,6 +43,7 @@ static void print_summary(const bs_calibration *cal, const char *trace_path, con
                bwd_name[cal->weight_op[s] > 0 || cal->weight[s] > 0]);
 }
 
+/* Contract in cli.h: parse, load, calibrate, write, summarise. */
 int cli_calibrate(int argc, char **argv)
 {
     const char *trace_path = NULL, *out_path = NULL;

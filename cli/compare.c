@@ -17,6 +17,7 @@
 
 enum { EXIT_OUTSIDE_TOLERANCE = 4 };
 
+/* Prints a usage error (fmt with one string) and returns exit code 2. */
 static int usage_error(const char *fmt, const char *arg)
 {
     fputs("bubblesim: compare: ", stderr);
@@ -27,6 +28,8 @@ static int usage_error(const char *fmt, const char *arg)
     return EXIT_BAD_INPUT;
 }
 
+/* Contract in cli.h: parse, load config and trace, compare, print; exit 4
+ * outside the tolerance. */
 int cli_compare(int argc, char **argv)
 {
     const char *config_path = NULL, *trace_path = NULL;

@@ -36,6 +36,7 @@ typedef struct samples {
     size_t n, cap;
 } samples;
 
+/* Appends x, growing the array by doubling; BS_ERR_NOMEM on failure. */
 static int push(samples *s, double x)
 {
     if (s->n == s->cap) {
@@ -48,6 +49,7 @@ static int push(samples *s, double x)
     return BS_OK;
 }
 
+/* Contract in bubblesim_measure.h. */
 void bs_calibration_free(bs_calibration **cal)
 {
     if (!cal || !*cal)
@@ -80,6 +82,8 @@ static size_t *op_index(const bs_trace *tr)
     return idx;
 }
 
+/* The op (stage, mb, kind) of a step through op_index's table; SIZE_MAX when
+ * the stage is out of range or the op did not run. */
 static size_t lookup(const bs_trace *tr, const size_t *idx, int stage, uint32_t mb, int kind)
 {
     if (stage < 0 || stage >= tr->stages)
@@ -100,6 +104,7 @@ static size_t producer_of(const bs_trace *tr, const size_t *idx, const bs_trace_
     return SIZE_MAX;
 }
 
+/* Contract in bubblesim_measure.h. */
 int bs_calibrate(bs_calibration **out, const bs_trace *tr, bs_error *err)
 {
     int rc = BS_OK;
@@ -251,6 +256,7 @@ done:
     return rc;
 }
 
+/* A JSON array of v[0..n), each rounded to 1 ns; NULL when out of memory. */
 static cJSON *number_array(const double *v, int n)
 {
     cJSON *a = cJSON_CreateArray();
@@ -266,6 +272,7 @@ static cJSON *number_array(const double *v, int n)
     return a;
 }
 
+/* Contract in bubblesim_measure.h. */
 int bs_calibration_write_config(FILE *out, const bs_calibration *cal, bs_error *err)
 {
     static const char letter[] = {'F', 'B', 'I', 'W'};

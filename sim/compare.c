@@ -20,6 +20,7 @@
 
 enum { KINDS = 4 };
 
+/* Contract in bubblesim_measure.h. */
 void bs_comparison_free(bs_comparison **cmp)
 {
     if (!cmp || !*cmp)
@@ -72,6 +73,7 @@ static void median_worst(const double *v, size_t n, double *scratch, double *med
     *worst = w;
 }
 
+/* Contract in bubblesim_measure.h. */
 int bs_compare(bs_comparison **out, const bs_config *cfg, const bs_trace *tr, bs_error *err)
 {
     int rc;
@@ -253,11 +255,13 @@ done:
     return rc;
 }
 
+/* |makespan_error| in percent is at most the tolerance. */
 static int within(const bs_comparison *c, double tolerance)
 {
     return fabs(c->makespan_error) * 100.0 <= tolerance;
 }
 
+/* Contract in bubblesim_measure.h. */
 int bs_comparison_write_table(FILE *out, const bs_comparison *c, double tolerance, bs_error *err)
 {
     fprintf(out, "%-34s %12s %12s %9s\n", "", "predicted", "measured", "error");
@@ -278,8 +282,8 @@ int bs_comparison_write_table(FILE *out, const bs_comparison *c, double toleranc
         fprintf(out, "%-34s %12.3f %12.3f %+8.3f ms\n", label, c->predicted_idle[r],
                 c->measured_idle[r], c->predicted_idle[r] - c->measured_idle[r]);
     }
-    fprintf(out, "%-34s %12s %12s %+8.3f ms median |err|, %+.3f ms worst\n", "op end time", "",
-            "", c->op_end_error_median, c->op_end_error_worst);
+    fprintf(out, "%-34s %12s %12s %+8.3f ms median |err|, %+.3f ms worst\n", "op end time", "", "",
+            c->op_end_error_median, c->op_end_error_worst);
     fprintf(out, "%-34s %12s %12s %+8.3f ms median |err|, %+.3f ms worst\n", "op duration", "", "",
             c->op_duration_error_median, c->op_duration_error_worst);
     fprintf(out, "%s: |makespan error| %.2f%% %s tolerance %.2f%%\n",
@@ -290,6 +294,7 @@ int bs_comparison_write_table(FILE *out, const bs_comparison *c, double toleranc
     return BS_OK;
 }
 
+/* Contract in bubblesim_measure.h. */
 int bs_comparison_write_json(FILE *out, const bs_comparison *c, double tolerance, bs_error *err)
 {
     static const char letter[] = {'F', 'B', 'I', 'W'};

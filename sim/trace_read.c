@@ -23,12 +23,14 @@
 /* Timestamps beyond this many ms (about 11.6 days) are not a pipeline step. */
 #define TIME_LIMIT 1e9
 
+/* qsort order of doubles, ascending. */
 static int compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
+/* Contract in internal.h. */
 double bs_median(double *v, size_t n)
 {
     if (n == 0)
@@ -37,6 +39,7 @@ double bs_median(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* obj[key], case-sensitive; NULL when absent. */
 static const cJSON *get(const cJSON *obj, const char *key)
 {
     return cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -78,6 +81,8 @@ static int read_time(const cJSON *obj, const char *key, int required, double *ou
     return 1;
 }
 
+/* An optional string key into dst (empty when absent or null); too long or
+ * not a string is BS_ERR_INVALID naming the key. */
 static int copy_string(const cJSON *obj, const char *key, char *dst, size_t size,
                        const char *source, bs_error *err)
 {
@@ -95,8 +100,8 @@ static int copy_string(const cJSON *obj, const char *key, char *dst, size_t size
 /* Reads one rank's actions of one step into ops (room for `room`), returning
  * the op count in *count. */
 static int read_rank(bs_trace *tr, const cJSON *actions, int rank, int step, bs_trace_op *ops,
-                     size_t room, size_t *count, size_t *comms, double *earliest, const char *source,
-                     bs_error *err)
+                     size_t room, size_t *count, size_t *comms, double *earliest,
+                     const char *source, bs_error *err)
 {
     char where[96];
     size_t n = 0;
@@ -212,6 +217,8 @@ static int check_unique(const bs_trace *tr, const bs_trace_op *ops, size_t n, co
     return BS_OK;
 }
 
+/* Contract in bubblesim_measure.h. Reads the header keys, sizes the ops from
+ * step 0, then reads every step against step 0's order. */
 int bs_trace_parse(bs_trace **out, const char *text, const char *source, bs_error *err)
 {
     int rc = BS_OK;
@@ -406,6 +413,7 @@ error:
     return rc;
 }
 
+/* Contract in bubblesim_measure.h. */
 int bs_trace_load(bs_trace **out, const char *path, bs_error *err)
 {
     char *text = NULL;
@@ -418,6 +426,7 @@ int bs_trace_load(bs_trace **out, const char *path, bs_error *err)
     return rc;
 }
 
+/* Contract in bubblesim_measure.h. */
 void bs_trace_free(bs_trace **tr)
 {
     if (!tr || !*tr)
@@ -430,6 +439,7 @@ void bs_trace_free(bs_trace **tr)
     *tr = NULL;
 }
 
+/* Contract in bubblesim_measure.h. */
 int bs_trace_write_order(FILE *out, const bs_trace *tr, bs_error *err)
 {
     static const char letter[] = {'F', 'B', 'I', 'W'};
