@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -399,6 +400,10 @@ def main():
         sleeps = {k: [0.0] * n_stages for k in ("F", "B", "I", "W")}
 
     tmp = tempfile.mkdtemp(prefix="bs-pytorch-")
+    # The order, the comms dump and the ranks' results live here until the
+    # trace is written; removed however the script ends.
+    import atexit
+    atexit.register(shutil.rmtree, tmp, True)
     order_path = os.path.join(tmp, "order.csv")
     with open(order_path, "w") as f:
         f.write("\n".join(rows) + "\n")
