@@ -58,8 +58,15 @@ int cli_run(int argc, char **argv);
 int cli_export(int argc, char **argv);
 /* `verify`: the schedule on a GPU against the prediction (cli/verify.c). */
 int cli_verify(int argc, char **argv);
+struct cJSON;
+/* A config's "gpu" section checked key by key as verify reads it (for
+ * `run`, which ignores the section); prints what is wrong, returns the
+ * exit code. */
+int cli_verify_check_gpu(const struct cJSON *gpu, const char *path);
 /* `sweep`: the cross product of a config's "sweep" values (cli/sweep.c). */
 int cli_sweep(int argc, char **argv);
+/* `merge`: the shards of a sweep joined (cli/merge.c). */
+int cli_merge(int argc, char **argv);
 /* `tune`: the fastest schedule, P, T, V and micro-batch size that fit (cli/tune.c). */
 int cli_tune(int argc, char **argv);
 /* `calibrate` and `compare`: a measured trace of a real runtime (cli/calibrate.c,

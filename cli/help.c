@@ -48,8 +48,12 @@ static const cli_command cli_commands[] = {
      "Simulates every combination of the lists in CONFIG's \"sweep\" object (key\n"
      "path -> values; docs/sweeps.md) and prints one CSV row per point, or writes\n"
      "DIR/NAME.csv and DIR/NAME.json (NAME: CONFIG's file name without .json).\n"
+     "\"cases\": [{KEY: VALUE, ...}, ...] adds points given one by one (their keys\n"
+     "vary together), crossed with the lists; \"baseline\": {KEY: VALUE, ...} adds a\n"
+     "speedup column: the baseline point's iteration time over each point's.\n"
      "A point the config or schedule refuses becomes a row with the reason; the\n"
-     "base config is checked once first (exit 2 on its errors).\n"
+     "base config is checked once first, and a sweep whose every point is refused\n"
+     "writes nothing (both exit 2).\n"
      "\n"
      "  --set KEY=VALUE     override a key of the base config (not a swept one)\n"
      "  --out DIR           write DIR/NAME.csv and DIR/NAME.json\n"
@@ -57,7 +61,20 @@ static const cli_command cli_commands[] = {
      "                      points to DIR/NAME.partial.csv\n"
      "  --jobs N            worker threads, 1 to 256 (default: every online CPU)\n"
      "  --plot              with --out: draw the charts the swept keys allow\n"
-     "  --max-points N      refuse a sweep of more than N points (default 1000000)\n"},
+     "  --max-points N      refuse a sweep of more than N points (default 1000000)\n"
+     "  --shard K/N         with --out: simulate only the K-th of N equal parts of the\n"
+     "                      points (K from 1 to N) into DIR/NAME.shard-K-of-N;\n"
+     "                      `bubblesim merge` joins them\n"},
+    {"merge", cli_merge, "merge DIR... --out DIR [--plot]",
+     "join the shards of a sweep run with --shard K/N",
+     "Joins the shard files (NAME.shard-K-of-N) that `bubblesim sweep CONFIG --out\n"
+     "DIR --shard K/N` wrote into the directories DIR... and writes DIR/NAME.csv and\n"
+     "DIR/NAME.json, byte for byte what the unsharded sweep writes (docs/sweeps.md).\n"
+     "Refuses (exit 2) shards of different sweeps or splits, a shard given twice,\n"
+     "and a missing shard, naming them.\n"
+     "\n"
+     "  --out DIR           where the merged files go\n"
+     "  --plot              draw the charts the swept keys allow, as sweep --plot\n"},
     {"export", cli_export, "export CONFIG --format pytorch [-o FILE] [--set KEY=VALUE]...",
      "write CONFIG's schedule as PyTorch pipelining text",
      "Writes the op order of CONFIG's schedule in PyTorch pipelining's text\n"
@@ -217,6 +234,21 @@ static int print_config_keys(FILE *out)
         }
         fprintf(out, "  %-34s %s; %s\n  %-34s %s\n", k.path, k.type, k.range, "", k.description);
     }
+    /* The sections the commands themselves read (their keys are checked by
+     * those commands, and by run). */
+    static const struct {
+        const char *path, *type, *description;
+    } sections[] = {
+        {"sweep", "object", "sweep: key path -> list of values, crossed (docs/sweeps.md)"},
+        {"sweep.cases", "array of objects", "sweep: points one by one, each key path -> value"},
+        {"sweep.baseline", "object", "sweep: swept key -> value; adds the speedup column"},
+        {"tune", "object", "tune: devices, global_batch, memory_limit, the values to search"},
+        {"gpu", "object", "verify: the GPU check's settings (docs/validation.md)"},
+    };
+    fputs("\nsections other commands read (run checks and ignores them):\n", out);
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+        fprintf(out, "  %-34s %s\n  %-34s %s\n", sections[i].path, sections[i].type, "",
+                sections[i].description);
     return ferror(out) ? EXIT_FAILURE_OTHER : EXIT_OK;
 }
 

@@ -4,11 +4,66 @@
  */
 #include "cli.h"
 #include "outfile.h"
+#include "sweep.h"
 #include "timeline.h"
+#include "tune.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Reads CONFIG for `run`: the sections other commands read ("gpu" for
+ * verify, "sweep", "tune") are checked as those commands check them and
+ * then left out; the rest is parsed with the overrides. Returns the exit
+ * code, having printed what was wrong. */
+static int load_run_config(bs_config *cfg, const char *path, const bs_override *ov, size_t n_ov)
+{
+    char *text = NULL, *with_sweep = NULL, *rest = NULL;
+    cJSON *root = NULL, *gpu = NULL, *sweep = NULL;
+    bs_error err = {{0}};
+    int code = EXIT_OK, rc = bs_read_text_file(path, &text, &err);
+    if (rc)
+        return cli_report(rc, &err);
+    /* Only a text that names a section is parsed twice. */
+    if ((strstr(text, "\"gpu\"") || strstr(text, "\"sweep\"") || strstr(text, "\"tune\"")) &&
+        (root = cJSON_Parse(text)) && cJSON_IsObject(root)) {
+        if ((gpu = cJSON_DetachItemFromObjectCaseSensitive(root, "gpu")) &&
+            (code = cli_verify_check_gpu(gpu, path)))
+            goto done;
+        if (!(with_sweep = cJSON_PrintUnformatted(root))) {
+            rc = BS_ERR_NOMEM;
+            goto failed;
+        }
+        sweep = cJSON_DetachItemFromObjectCaseSensitive(root, "sweep");
+        if (!(rest = cJSON_PrintUnformatted(root))) {
+            rc = BS_ERR_NOMEM;
+            goto failed;
+        }
+        if (sweep && (rc = sweep_check_section(with_sweep, path, &err)))
+            goto failed;
+        if (cJSON_GetObjectItemCaseSensitive(root, "tune") &&
+            (rc = bs_tune_check(rest, path, ov, n_ov, &err)))
+            goto failed;
+    }
+    /* Syntax errors and non-objects: the core parser reports them with line
+     * and column, so it gets the original text. */
+    if ((rc = bs_config_parse(cfg, rest ? rest : text, path, ov, n_ov, &err)))
+        goto failed;
+    goto done;
+failed:
+    if (rc == BS_ERR_NOMEM && !err.message[0])
+        snprintf(err.message, sizeof err.message, "out of memory");
+    code = cli_report_file(path, rc, &err);
+done:
+    cJSON_Delete(root);
+    cJSON_Delete(gpu);
+    cJSON_Delete(sweep);
+    cJSON_free(with_sweep);
+    cJSON_free(rest);
+    bs_text_free(text);
+    return code;
+}
 
 int cli_run(int argc, char **argv)
 {
@@ -88,8 +143,9 @@ int cli_run(int argc, char **argv)
         cli_install_interrupt_cleanup();
     const bs_result *res;
     bs_run_options opts = {.record_messages = trace_path || with_messages};
-    if ((rc = bs_config_load(&cfg, path, overrides, n_overrides, &err)) ||
-        (rc = bs_context_create(&ctx)) || (rc = bs_context_run(ctx, &cfg, &opts, &res, &err))) {
+    if ((code = load_run_config(&cfg, path, overrides, n_overrides)))
+        goto done;
+    if ((rc = bs_context_create(&ctx)) || (rc = bs_context_run(ctx, &cfg, &opts, &res, &err))) {
         code = cli_report_file(path, rc, &err);
         goto done;
     }

@@ -39,6 +39,7 @@ typedef struct sweep_row {
     int weight_versions;
     uint64_t messages;
     double message_bytes;
+    double time_per_output_token, tokens_per_second; /* decode only; NAN otherwise */
     /* Iteration time of the point's baseline over its own (the sweep's
      * "baseline"); NAN without a baseline or when either was refused. */
     double speedup;
@@ -60,5 +61,16 @@ size_t sweep_axis_leader(const sweep_result *s, size_t axis);
 /* Draws the charts that the swept keys allow into dir as STEM-*.png (+ .gp
  * and .dat each); says on stderr which ones, or that none applies. */
 int sweep_plot(const sweep_result *s, const char *dir, const char *stem, bs_error *err);
+
+/* Checks the "sweep" section of a config text as `sweep` would (its keys,
+ * lists, cases and baseline, and the base config), simulating nothing: for
+ * `run`, which ignores the section. */
+int sweep_check_section(const char *text, const char *source, bs_error *err);
+
+/* `bubblesim merge DIR... --out DIR [--plot]`: joins the shard files that
+ * `sweep --shard K/N` wrote in the directories into DIR/NAME.csv and
+ * DIR/NAME.json, the same bytes as the unsharded sweep (cli/sweep.c).
+ * Returns the exit code. */
+int sweep_merge(char *const *dirs, size_t n_dirs, const char *out_dir, int plot);
 
 #endif

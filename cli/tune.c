@@ -27,6 +27,13 @@
 
 static void print_row(FILE *out, const bs_tune_info *info, const bs_tune_candidate *c, int rank)
 {
+    if (info->decode) { /* serving figures: time per output token and tokens/s */
+        fprintf(out, "%4d  %-12s %4d %3d %3d %4d %6d %16.3f %7.2f%% %10.2f %12.1f\n", rank,
+                c->schedule, c->stages, c->tensor_parallel, c->virtual_stages, c->microbatch_size,
+                c->microbatches, c->time_per_output_token, 100 * c->bubble, c->memory / GIB,
+                c->tokens_per_second);
+        return;
+    }
     fprintf(out, "%4d  %-12s %4d %3d %3d %4d %6d %16.3f %7.2f%% %10.2f %12.0f\n", rank, c->schedule,
             c->stages, c->tensor_parallel, c->virtual_stages, c->microbatch_size, c->microbatches,
             c->time, 100 * c->bubble, c->memory / GIB,
@@ -35,6 +42,22 @@ static void print_row(FILE *out, const bs_tune_info *info, const bs_tune_candida
 
 static const char table_head[] = "rank  schedule        P   T   V    b      M   time/iter (ms)  "
                                  " bubble  mem (GiB)     tokens/s\n";
+/* A forward-only search tunes a prefill: its tokens/s are the prompt's. */
+static const char prefill_head[] = "rank  schedule        P   T   V    b      M   time/iter (ms)  "
+                                   " bubble  mem (GiB) prefill tok/s\n";
+static const char decode_head[] = "rank  schedule        P   T   V    b      M  time/token (ms)  "
+                                  " bubble  mem (GiB)     tokens/s\n";
+
+static const char *head_of(const bs_tune_info *info, const bs_tune *tune)
+{
+    const bs_tune_candidate *c =
+        bs_tune_candidate_count(tune) ? bs_tune_candidate_at(tune, 0) : NULL;
+    if (info->decode)
+        return decode_head;
+    if (c && strcmp(c->schedule, "forward") == 0)
+        return prefill_head;
+    return table_head;
+}
 
 static void csv_text(FILE *f, const char *s)
 {
@@ -81,23 +104,6 @@ static int write_csv(const bs_tune *tune, const char *dir, bs_error *err)
         fputc('\n', f.file);
     }
     return cli_outfile_commit(&f, err);
-}
-
-static int gnuplot_on_path(void)
-{
-    const char *path = getenv("PATH");
-    char buf[4200];
-    while (path && *path) {
-        const char *colon = strchr(path, ':');
-        size_t len = colon ? (size_t)(colon - path) : strlen(path);
-        if (len > 0 && len < 4000) {
-            snprintf(buf, sizeof buf, "%.*s/gnuplot", (int)len, path);
-            if (access(buf, X_OK) == 0)
-                return 1;
-        }
-        path = colon ? colon + 1 : NULL;
-    }
-    return 0;
 }
 
 /* tune.png: every simulated point, time against peak memory, the Pareto
@@ -168,13 +174,8 @@ static int write_chart(const bs_tune *tune, const char *source, const char *dir,
         cli_outfile_abort(&gp);
         return rc;
     }
-    if (!gnuplot_on_path()) {
-        fprintf(stderr,
-                "bubblesim: tune: gnuplot not found on PATH; wrote %s/tune.gp and %s/tune.dat "
-                "but no picture (install gnuplot and run `gnuplot tune.gp` in %s)\n",
-                dir, dir, dir);
-        return BS_OK;
-    }
+    /* Without gnuplot this fails as run --timeline does: exit 2, the script
+     * and data left for a later `gnuplot tune.gp`, no false "wrote". */
     return cli_gnuplot_render(dir, "tune", CLI_IMAGE_PNG, err);
 }
 
@@ -208,12 +209,16 @@ static int report(const bs_tune *tune, const char *source, const bs_override *us
            counts[BS_TUNE_FITS] + counts[BS_TUNE_OVER_MEMORY] + counts[BS_TUNE_FAILED],
            counts[BS_TUNE_FITS], counts[BS_TUNE_OVER_MEMORY],
            counts[BS_TUNE_FAILED] ? ", some failed: see the CSV" : "");
-    printf("\nbest %zu by time per iteration:\n%s", n_best < (size_t)top ? n_best : (size_t)top,
-           table_head);
+    static const char *const objective_text[] = {"time per iteration",
+                                                 "time per output token (latency)",
+                                                 "milliseconds per generated token (throughput)"};
+    printf("\nbest %zu by %s:\n%s", n_best < (size_t)top ? n_best : (size_t)top,
+           objective_text[info->objective >= 0 && info->objective <= 2 ? info->objective : 0],
+           head_of(info, tune));
     for (size_t i = 0; i < n_best && i < (size_t)top; i++)
         print_row(stdout, info, bs_tune_best(tune, i), (int)i + 1);
     printf("\ntime-memory Pareto front (no other fitting point is both faster and smaller):\n%s",
-           table_head);
+           head_of(info, tune));
     for (size_t i = 0; i < n_front; i++)
         print_row(stdout, info, bs_tune_front(tune, i), (int)i + 1);
     const bs_tune_candidate *c = bs_tune_front(tune, n_front - 1);

@@ -16,7 +16,15 @@
  *    time of the call). Commands go to their queue's stream as they are.
  *  - A gate kernel holds every stage stream until the host has issued the
  *    whole run, so the measurement does not include host issue speed; the
- *    gate gives up after 2 s and says so rather than hang.
+ *    gate gives up after GATE_TIMEOUT_NS and the report counts how often.
+ *    The host never waits on the GPU without a deadline (wait_streams): a
+ *    run that does not finish is reported, not waited for.
+ *  - Pre-flight, before anything is timed: CUDA_MODULE_LOADING=EAGER before
+ *    the driver starts; a self-test of every operation the run puts on a
+ *    stage stream (event record, cross-stream wait, memset, pool allocation
+ *    and free, kernel launch), which on green-context streams falls back to
+ *    plain streams with the reason; one ungated launch of every kernel per
+ *    stage stream; then whole runs for WARM_MS so the clocks are up.
  *  - Calibrated kernels: one thread per block spins on %globaltimer for the
  *    op's duration; each block stamps its start (atomicMin) and end
  *    (atomicMax), and the last block to finish appends the op to its
@@ -41,7 +49,8 @@ extern "C" {
 #include "internal.h"
 }
 
-#define GATE_TIMEOUT_NS 2000000000ull
+#define GATE_TIMEOUT_NS 1000000000ull /* 1 s: issuing a run takes milliseconds */
+#define WARM_MS 300.0                 /* busy time before the first timing */
 #define SPIN_THREADS 32
 
 /* ---------------------------------------------------------------- kernels */
@@ -332,6 +341,20 @@ extern "C" int bs_gpu_probe(bs_gpu_info *info, int device, bs_error *err)
                        "no NVIDIA driver on this machine (libcuda.so.1 cannot be loaded)");
     dlclose(driver);
     setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0);
+    /* Eager module loading, whatever the environment says: under lazy
+     * loading (CUDA 12.2 and later by default) a kernel's first launch loads
+     * its module, which takes milliseconds to seconds, and a first launch
+     * behind the gate would be timed. It acts only before the driver
+     * starts, so the first call in the process decides; the report keeps
+     * what that call set. */
+    static char module_loading[16];
+    if (!module_loading[0]) {
+        const char *was = getenv("CUDA_MODULE_LOADING");
+        setenv("CUDA_MODULE_LOADING", "EAGER", 1);
+        snprintf(module_loading, sizeof module_loading, "%s",
+                 was && strcmp(was, "EAGER") ? "EAGER (was set)" : "EAGER");
+    }
+    snprintf(info->module_loading, sizeof info->module_loading, "%s", module_loading);
 
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
@@ -409,14 +432,38 @@ typedef struct runner {
     unsigned *tag, *d_used; /* [stages * slots], [op_count] */
     int scratch_mode;       /* activations resolve to scratch (timing, reference) */
     float *grad_target;     /* grad or grad_ref */
+    /* pre-flight and deadlines */
+    unsigned long long *d_probe; /* 64 words the self-test and warm-up kernels may write */
+    double deadline_s;           /* a whole run must finish within this, host time */
+    int hung;                    /* a wait ran past its deadline: leave the GPU alone */
 } runner;
+
+/* "cudaStreamWaitEvent" out of "cudaStreamWaitEvent(s, e, 0)": errors name
+ * the CUDA call that failed as well as what it was for. */
+static const char *call_name(const char *text, char *buf, size_t size)
+{
+    size_t n = 0;
+    while (text[n] && text[n] != '(' && n + 1 < size) {
+        buf[n] = text[n];
+        n++;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static int cuda_fail(bs_error *err, cudaError_t e, const char *call, const char *what)
+{
+    char name[64];
+    return bs_fail(err, e == cudaErrorMemoryAllocation ? BS_ERR_NOMEM : BS_ERR_INTERNAL,
+                   "GPU: %s: %s failed: %s (%s)", what, call_name(call, name, sizeof name),
+                   cudaGetErrorString(e), cudaGetErrorName(e));
+}
 
 #define CUDA_TRY(call, what)                                                                       \
     do {                                                                                           \
         cudaError_t e_ = (call);                                                                   \
         if (e_ != cudaSuccess) {                                                                   \
-            rc = bs_fail(err, e_ == cudaErrorMemoryAllocation ? BS_ERR_NOMEM : BS_ERR_INTERNAL,    \
-                         "GPU: %s: %s", what, cudaGetErrorString(e_));                             \
+            rc = cuda_fail(err, e_, #call, what);                                                  \
             goto error;                                                                            \
         }                                                                                          \
     } while (0)
@@ -438,6 +485,151 @@ static void destroy_stage_streams(runner *r)
             r->green_ctx[d] = NULL;
         }
     r->green = 0;
+}
+
+static double host_ms(void)
+{
+    return host_ns() / 1e6;
+}
+
+/* Waits until every stage and copy stream (and the gate stream) is idle,
+ * polling, for at most seconds; past that, sets r->hung and fails naming
+ * what was waited for and which streams were still busy, rather than hang
+ * the process on a kernel that does not end. */
+static int wait_streams(runner *r, double seconds, const char *what, bs_error *err)
+{
+    double until = host_ms() + seconds * 1000.0;
+    int queues = r->devices + r->links;
+    for (;;) {
+        int busy = 0, first_busy = -1;
+        for (int q = -1; q < queues; q++) {
+            cudaStream_t st = q < 0 ? r->gate_stream : r->streams[q];
+            if (!st)
+                continue;
+            cudaError_t e = cudaStreamQuery(st);
+            if (e == cudaErrorNotReady) {
+                busy++;
+                if (first_busy < 0)
+                    first_busy = q;
+            } else if (e != cudaSuccess) {
+                return cuda_fail(err, e, "cudaStreamQuery", what);
+            }
+        }
+        if (!busy)
+            return BS_OK;
+        if (host_ms() > until) {
+            r->hung = 1;
+            return bs_fail(err, BS_ERR_INTERNAL,
+                           "GPU: %s did not finish within %.0f s (%d stream%s still busy, the "
+                           "first %s %d); gave up rather than hang",
+                           what, seconds, busy, busy == 1 ? "" : "s",
+                           first_busy < 0 ? "the gate stream" : "stream", first_busy);
+        }
+        struct timespec pause = {0, 20000}; /* 20 us: the host's poll, not the GPU's time */
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* Tries, on every stage stream, each operation the run puts there: an
+ * event record, a wait on another stream's event, a memset, a pool
+ * allocation and free (when activations are allocated), a kernel launch;
+ * then waits for all. 0 when every one worked; else writes which call
+ * failed on which stage into why and returns -1. A failure leaves the
+ * context usable where the error is not sticky, so streams can take over. */
+static int selftest_streams(runner *r, char *why, size_t size)
+{
+    bs_error e_err = {{0}};
+    bs_error *err = &e_err;
+    int rc = BS_OK, p = r->devices;
+    cudaEvent_t *ev = (cudaEvent_t *)bs_zalloc_array((size_t)p, sizeof *ev);
+    cudaMemPool_t pool = NULL;
+    void *block = NULL;
+    int d = 0;
+    if (!ev) {
+        snprintf(why, size, "out of memory for the self-test");
+        return -1;
+    }
+    for (d = 0; d < p; d++)
+        CUDA_TRY(cudaEventCreateWithFlags(&ev[d], cudaEventDisableTiming), "self-test events");
+    if (r->opt->allocate_activations) {
+        cudaMemPoolProps props;
+        memset(&props, 0, sizeof props);
+        props.allocType = cudaMemAllocationTypePinned;
+        props.location.type = cudaMemLocationTypeDevice;
+        props.location.id = r->opt->device;
+        CUDA_TRY(cudaMemPoolCreate(&pool, &props), "self-test pool");
+    }
+    for (d = 0; d < p; d++) {
+        cudaStream_t st = r->streams[d];
+        unsigned *words = (unsigned *)r->d_probe;
+        CUDA_TRY(cudaEventRecord(ev[d], st), "self-test event record");
+        if (d > 0)
+            CUDA_TRY(cudaStreamWaitEvent(st, ev[d - 1], 0), "self-test cross-stream wait");
+        CUDA_TRY(cudaMemsetAsync(words + d % 32, 0, sizeof *words, st), "self-test memset");
+        if (pool) {
+            CUDA_TRY(cudaMallocFromPoolAsync(&block, 256, pool, st), "self-test pool allocation");
+            CUDA_TRY(cudaFreeAsync(block, st), "self-test pool free");
+            block = NULL;
+        }
+        spin_kernel<<<1, SPIN_THREADS, 0, st>>>(0, 0, 0, 0, 0, r->d_probe, r->d_probe + 1,
+                                                words + 32, words + 40, words + 48);
+        CUDA_TRY(cudaGetLastError(), "self-test spin_kernel launch");
+    }
+    d = p;
+    rc = wait_streams(r, 10.0, "the stream self-test", err);
+error:
+    if (rc) {
+        if (d < p)
+            snprintf(why, size, "stage %d's stream: %.150s", d, e_err.message);
+        else
+            snprintf(why, size, "%.180s", e_err.message);
+    }
+    if (!r->hung) {
+        if (pool)
+            cudaMemPoolDestroy(pool);
+        for (int k = 0; k < p; k++)
+            if (ev[k])
+                cudaEventDestroy(ev[k]);
+    }
+    (void)cudaGetLastError();
+    bs_free(ev);
+    return rc ? -1 : 0;
+}
+
+/* One ungated launch of every kernel the run uses on every stage stream,
+ * with no work, so that nothing timed is a first launch (module loading,
+ * first-launch set-up). Counts the launches into the report. */
+static int warm_kernels(runner *r, bs_error *err)
+{
+    int rc = BS_OK;
+    unsigned *words = (unsigned *)r->d_probe;
+    float *f = (float *)r->d_probe;
+    *(volatile int *)r->gate_flag = 1; /* the gate lets go at once */
+    r->rep->kernels_warmed = 0;
+    for (int d = 0; d < r->devices; d++) {
+        cudaStream_t st = r->streams[d];
+        gate_kernel<<<1, 1, 0, st>>>(r->d_gate_flag, (int *)(words + 56));
+        spin_kernel<<<r->blocks, SPIN_THREADS, 0, st>>>(0, 0, 0, 0, 0, r->d_probe, r->d_probe + 1,
+                                                        words + 32, words + 40, words + 48);
+        r->rep->kernels_warmed += 2;
+        if (r->mlp) {
+            gemm_kernel<GEMM_FORWARD><<<1, TILE * TILE, 0, st>>>(0, 0, 0, f, f, f + 1, NULL);
+            gemm_kernel<GEMM_INPUT><<<1, TILE * TILE, 0, st>>>(0, 0, 0, f, f, f + 1, NULL);
+            gemm_kernel<GEMM_WGRAD_ADD><<<1, TILE * TILE, 0, st>>>(0, 0, 0, f, f, f + 1, NULL);
+            gemm_kernel<GEMM_WGRAD_SET><<<1, TILE * TILE, 0, st>>>(0, 0, 0, f, f, f + 1, NULL);
+            mask_kernel<<<1, 256, 0, st>>>(f + 2, f, f, 0);
+            sgd_kernel<<<1, 256, 0, st>>>(f + 2, f, f, 0.0f, 0, words + 58, 0);
+            tag_kernel<<<1, 1, 0, st>>>(words + 60, words + 58);
+            stamp_begin_kernel<<<1, 1, 0, st>>>(r->d_probe, 0, 0);
+            stamp_end_kernel<<<1, 1, 0, st>>>(r->d_probe, 0, 0, 0, 0, NULL, words + 62);
+            fill_kernel<<<1, 256, 0, st>>>(f + 2, 0, 0, 0, 1.0f);
+            r->rep->kernels_warmed += 10;
+        }
+        CUDA_TRY(cudaGetLastError(), "warm-up launches");
+    }
+    rc = wait_streams(r, 10.0, "the warm-up launches", err);
+error:
+    return rc;
 }
 
 /* One green context and stream per stage. Returns 0 on success, else leaves
@@ -490,20 +682,20 @@ static int make_green_partitions(runner *r)
             goto done;
         }
     }
-    /* A test launch on every partition: the runtime must accept the green
-     * streams before the measurement relies on them. */
-    for (unsigned d = 0; d < p; d++)
-        spin_kernel<<<1, SPIN_THREADS, 0, r->streams[d]>>>(0, 0, 1, 0, 0, r->d_start, r->d_end,
-                                                           r->d_done, r->d_order, r->d_counter);
+    /* Every operation the run puts on a stage stream, tried on every
+     * green-context stream before the measurement relies on them. */
     {
-        cudaError_t e = cudaGetLastError();
-        if (e == cudaSuccess)
-            e = cudaDeviceSynchronize();
-        if (e != cudaSuccess) {
+        char why[192];
+        if (selftest_streams(r, why, sizeof why)) {
             snprintf(rep->mode_reason, sizeof rep->mode_reason,
-                     "a kernel on a green-context stream failed: %s", cudaGetErrorString(e));
+                     "the green-context self-test failed, so plain streams ran: %s", why);
+            snprintf(rep->selftest, sizeof rep->selftest, "green-context streams: FAILED: %s", why);
             goto done;
         }
+        snprintf(rep->selftest, sizeof rep->selftest,
+                 "green-context streams: event record, cross-stream wait, memset,%s kernel "
+                 "launch on each of %u streams: ok",
+                 r->opt->allocate_activations ? " pool allocation and free," : "", p);
     }
     r->blocks = groups[0].sm.smCount;
     rep->partition_sms = groups[0].sm.smCount;
@@ -758,26 +950,38 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Each op kind timed alone on its chunk's stage stream: 2 dropped, then the
- * median of rep->mlp_samples, from the same stamps as the run and, as in
- * the run, issued behind a gate. Activations come from the scratch
- * tensors, so no pool is involved. */
+/* Each op kind timed alone on its chunk's stage stream, from the same
+ * stamps as the run and, as in the run, issued behind a gate. The timing
+ * goes in rounds: each round times every (kind, chunk) once, WARM rounds
+ * are dropped, and of the SAMPLES kept the median is the cost and
+ * (slowest - fastest) / median its spread, so a drift of the clocks during
+ * the timing spreads over every op alike instead of biasing the last ones.
+ * Activations come from the scratch tensors, so no pool is involved. */
 static int mlp_measure_costs(runner *r, bs_error *err)
 {
     enum { WARM = 2, SAMPLES = 7 };
     const bs_program *prog = r->prog;
     bs_gpu_report *rep = r->rep;
-    int rc = BS_OK, stages = prog->stages;
-    double ms[SAMPLES];
+    int rc = BS_OK, stages = prog->stages, targets = 0, timed_out = 0;
+    size_t slots = 4 * (size_t)stages + 1;
     unsigned long long stamp[2];
+    double *ms = NULL, sorted[SAMPLES];
+    struct target {
+        int kind, chunk, device;
+        size_t op;
+    } *list = NULL;
     rep->mlp_stages = stages;
     rep->mlp_samples = SAMPLES;
-    if (!(rep->mlp_costs = (double *)bs_alloc_array(4 * (size_t)stages, sizeof(double))))
-        return bs_fail(err, BS_ERR_NOMEM, "out of memory for the mlp costs");
-    for (size_t k = 0; k < 4 * (size_t)stages; k++)
-        rep->mlp_costs[k] = -1;
     rep->mlp_optimizer_ms = 0;
-    r->scratch_mode = 1;
+    if (!(rep->mlp_costs = (double *)bs_alloc_array(4 * (size_t)stages, sizeof(double))) ||
+        !(rep->mlp_cost_spread = (double *)bs_alloc_array(4 * (size_t)stages, sizeof(double))) ||
+        !(list = (struct target *)bs_alloc_array(slots, sizeof *list)) ||
+        !(ms = (double *)bs_alloc_array(slots * SAMPLES, sizeof *ms))) {
+        rc = bs_fail(err, BS_ERR_NOMEM, "out of memory for the mlp costs");
+        goto error;
+    }
+    for (size_t k = 0; k < 4 * (size_t)stages; k++)
+        rep->mlp_costs[k] = rep->mlp_cost_spread[k] = -1;
     for (int kind = BS_OP_FORWARD; kind <= BS_OP_OPTIMIZER; kind++)
         for (int c = 0; c < (kind == BS_OP_OPTIMIZER ? 1 : stages); c++) {
             size_t i = 0;
@@ -789,41 +993,68 @@ static int mlp_measure_costs(runner *r, bs_error *err)
             int d = 0;
             while (i >= prog->device_first[d + 1])
                 d++;
+            list[targets].kind = kind;
+            list[targets].chunk = c;
+            list[targets].device = d;
+            list[targets].op = i;
+            targets++;
+        }
+    r->scratch_mode = 1;
+    CUDA_TRY(cudaMemset(r->d_timed_out, 0, sizeof *r->d_timed_out), "mlp timing gate");
+    /* The stage streams are non-blocking: only this orders them after the
+     * legacy stream's memset. Nothing is running yet, so it cannot hang. */
+    CUDA_TRY(cudaDeviceSynchronize(), "mlp timing gate");
+    for (int round = 0; round < WARM + SAMPLES; round++)
+        for (int t = 0; t < targets; t++) {
+            const struct target *tg = &list[t];
             bs_gpu_cmd cmd;
             memset(&cmd, 0, sizeof cmd);
-            cmd.op = (uint32_t)i;
+            cmd.op = (uint32_t)tg->op;
             cmd.ops = 1;
-            cmd.queue = (uint32_t)d;
-            for (int k = 0; k < WARM + SAMPLES; k++) {
-                /* Behind a gate, like the run: the op's kernels are all
-                 * queued before the first starts, so host launch time
-                 * stays out of the cost. */
-                *(volatile int *)r->gate_flag = 0;
-                __sync_synchronize();
-                gate_kernel<<<1, 1, 0, r->streams[d]>>>(r->d_gate_flag, r->d_timed_out);
-                rc = mlp_issue_kernel(r, &cmd, r->streams[d], 0, err);
-                __sync_synchronize();
-                *(volatile int *)r->gate_flag = 1;
-                if (rc)
-                    goto error;
-                CUDA_TRY(cudaStreamSynchronize(r->streams[d]), "mlp timing");
-                CUDA_TRY(
-                    cudaMemcpy(&stamp[0], r->d_start + i, sizeof stamp[0], cudaMemcpyDeviceToHost),
-                    "mlp timing");
-                CUDA_TRY(
-                    cudaMemcpy(&stamp[1], r->d_end + i, sizeof stamp[1], cudaMemcpyDeviceToHost),
-                    "mlp timing");
-                if (k >= WARM)
-                    ms[k - WARM] = (double)(stamp[1] - stamp[0]) / 1e6;
-            }
-            qsort(ms, SAMPLES, sizeof ms[0], cmp_double);
-            if (kind == BS_OP_OPTIMIZER)
-                rep->mlp_optimizer_ms = ms[SAMPLES / 2];
-            else
-                rep->mlp_costs[(size_t)kind * (size_t)stages + (size_t)c] = ms[SAMPLES / 2];
+            cmd.queue = (uint32_t)tg->device;
+            /* Behind a gate, like the run: the op's kernels are all
+             * queued before the first starts, so host launch time stays
+             * out of the cost. */
+            *(volatile int *)r->gate_flag = 0;
+            __sync_synchronize();
+            gate_kernel<<<1, 1, 0, r->streams[tg->device]>>>(r->d_gate_flag, r->d_timed_out);
+            rc = mlp_issue_kernel(r, &cmd, r->streams[tg->device], 0, err);
+            __sync_synchronize();
+            *(volatile int *)r->gate_flag = 1;
+            if (rc)
+                goto error;
+            if ((rc = wait_streams(r, r->deadline_s, "mlp cost timing", err)))
+                goto error;
+            CUDA_TRY(
+                cudaMemcpy(&stamp[0], r->d_start + tg->op, sizeof stamp[0], cudaMemcpyDeviceToHost),
+                "mlp timing stamps");
+            CUDA_TRY(
+                cudaMemcpy(&stamp[1], r->d_end + tg->op, sizeof stamp[1], cudaMemcpyDeviceToHost),
+                "mlp timing stamps");
+            if (round >= WARM)
+                ms[(size_t)t * SAMPLES + (size_t)(round - WARM)] =
+                    (double)(stamp[1] - stamp[0]) / 1e6;
         }
+    for (int t = 0; t < targets; t++) {
+        memcpy(sorted, ms + (size_t)t * SAMPLES, sizeof sorted);
+        qsort(sorted, SAMPLES, sizeof sorted[0], cmp_double);
+        double median = sorted[SAMPLES / 2];
+        double spread = median > 0 ? (sorted[SAMPLES - 1] - sorted[0]) / median * 100.0 : 0;
+        if (list[t].kind == BS_OP_OPTIMIZER) {
+            rep->mlp_optimizer_ms = median;
+        } else {
+            size_t at = (size_t)list[t].kind * (size_t)stages + (size_t)list[t].chunk;
+            rep->mlp_costs[at] = median;
+            rep->mlp_cost_spread[at] = spread;
+        }
+    }
+    CUDA_TRY(cudaMemcpy(&timed_out, r->d_timed_out, sizeof timed_out, cudaMemcpyDeviceToHost),
+             "mlp timing gate");
+    rep->gate_timeouts += timed_out != 0;
 error:
     r->scratch_mode = 0;
+    bs_free(list);
+    bs_free(ms);
     return rc;
 }
 
@@ -869,7 +1100,8 @@ static int mlp_numerics(runner *r, bs_error *err)
         r->scratch_mode = 0;
         if (rc)
             goto error;
-        CUDA_TRY(cudaStreamSynchronize(s), "mlp reference");
+        if ((rc = wait_streams(r, r->deadline_s, "the mlp reference run", err)))
+            goto error;
         CUDA_TRY(cudaMemcpy(want, r->grad_ref, all * sizeof *want, cudaMemcpyDeviceToHost),
                  "mlp gradients");
         n->worst_rel_err = 0;
@@ -890,12 +1122,33 @@ error:
     return rc;
 }
 
-/* Issues the whole plan once behind the gate and waits for it. */
+static const char *cmd_kind_name(unsigned kind)
+{
+    static const char *const names[] = {"alloc", "wait", "kernel", "record", "copy", "free"};
+    return kind < sizeof names / sizeof names[0] ? names[kind] : "?";
+}
+
+/* Appends to err's message which plan command failed, and its op. */
+static void name_command(bs_error *err, const runner *r, size_t i)
+{
+    const bs_gpu_cmd *c = &r->plan->cmds[i];
+    char op[48] = "-";
+    size_t len = strlen(err->message);
+    if (c->op < r->prog->op_count)
+        bs_op_format(&r->prog->ops[c->op], op, sizeof op);
+    snprintf(err->message + len, sizeof err->message - len,
+             " (plan command %zu: %s on queue %u, op %s, micro-batch %u)", i,
+             cmd_kind_name(c->kind), c->queue, op, c->microbatch);
+}
+
+/* Issues the whole plan once behind the gate and waits for it, at most
+ * r->deadline_s. An error names the CUDA call, and the plan command and
+ * op it was issuing. */
 static int run_once(runner *r, int *timed_out, bs_error *err)
 {
     const bs_gpu_plan *plan = r->plan;
     const bs_program *prog = r->prog;
-    size_t n = prog->op_count, m = prog->microbatches;
+    size_t n = prog->op_count, m = prog->microbatches, i = plan->cmd_count;
     int rc = BS_OK;
     CUDA_TRY(cudaMemset(r->d_start, 0xff, n * sizeof *r->d_start), "reset stamps");
     CUDA_TRY(cudaMemset(r->d_end, 0, n * sizeof *r->d_end), "reset stamps");
@@ -914,7 +1167,7 @@ static int run_once(runner *r, int *timed_out, bs_error *err)
         CUDA_TRY(cudaStreamWaitEvent(r->streams[d], r->gate_event, 0), "gate wait");
 
     r->rep->copies = 0;
-    for (size_t i = 0; i < plan->cmd_count; i++) {
+    for (i = 0; i < plan->cmd_count; i++) {
         const bs_gpu_cmd *c = &plan->cmds[i];
         cudaStream_t s = queue_stream(r, c->queue);
         size_t slot = ((size_t)c->stage * m + c->microbatch) * 3 + c->part;
@@ -963,7 +1216,7 @@ static int run_once(runner *r, int *timed_out, bs_error *err)
             spin_kernel<<<r->blocks, SPIN_THREADS, 0, s>>>(
                 ns > 0 ? (unsigned long long)(ns + 0.5) : 0ull, c->op, c->ops, c->queue,
                 r->order_base[c->op], r->d_start, r->d_end, r->d_done, r->d_order, r->d_counter);
-            CUDA_TRY(cudaGetLastError(), "kernel launch");
+            CUDA_TRY(cudaGetLastError(), "spin_kernel launch");
             break;
         }
         default:
@@ -974,12 +1227,15 @@ static int run_once(runner *r, int *timed_out, bs_error *err)
     __sync_synchronize();
     *(volatile int *)r->gate_flag = 1;
     __sync_synchronize();
-    CUDA_TRY(cudaDeviceSynchronize(), "running the schedule");
+    if ((rc = wait_streams(r, r->deadline_s, "the run", err)))
+        goto error;
     CUDA_TRY(cudaMemcpy(timed_out, r->d_timed_out, sizeof *timed_out, cudaMemcpyDeviceToHost),
              "gate result");
 error:
     if (rc)
         *(volatile int *)r->gate_flag = 1; /* never leave the gate kernel waiting */
+    if (rc && i < plan->cmd_count)
+        name_command(err, r, i);
     return rc;
 }
 
@@ -1082,6 +1338,18 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
     r.mlp = opt->workload == BS_GPU_WORKLOAD_MLP;
     rep->reps = opt->reps;
     rep->warmup = opt->warmup;
+    rep->gate_timeout_ms = GATE_TIMEOUT_NS / 1e6;
+    {
+        /* A run must end within this: 5 x its ops one after another under
+         * the config's costs, plus 20 s (60 s for mlp, whose ops take what
+         * the GEMMs take) for set-up and slow clocks. Past it the host
+         * reports instead of waiting for ever. */
+        double serial_ms = 0;
+        for (size_t i = 0; i < plan->cmd_count; i++)
+            if (plan->cmds[i].kind == BS_GPU_KERNEL && plan->cmds[i].duration > 0)
+                serial_ms += plan->cmds[i].duration;
+        r.deadline_s = (r.mlp ? 60.0 : 20.0) + 5.0 * serial_ms / 1000.0;
+    }
 
     if (!(r.green_ctx = (CUgreenCtx *)bs_zalloc_array((size_t)p, sizeof *r.green_ctx)) ||
         !(r.streams = (cudaStream_t *)bs_zalloc_array(queues, sizeof *r.streams)) ||
@@ -1111,6 +1379,8 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
     CUDA_TRY(cudaMalloc(&r.d_order, n * sizeof *r.d_order), "order log");
     CUDA_TRY(cudaMalloc(&r.d_counter, (size_t)p * sizeof *r.d_counter), "order log");
     CUDA_TRY(cudaMalloc(&r.d_timed_out, sizeof *r.d_timed_out), "gate");
+    CUDA_TRY(cudaMalloc(&r.d_probe, 64 * sizeof *r.d_probe), "self-test scratch");
+    CUDA_TRY(cudaMemset(r.d_probe, 0, 64 * sizeof *r.d_probe), "self-test scratch");
     CUDA_TRY(cudaHostAlloc(&r.gate_flag, sizeof *r.gate_flag, cudaHostAllocMapped), "gate flag");
     CUDA_TRY(cudaHostGetDevicePointer(&r.d_gate_flag, r.gate_flag, 0), "gate flag");
     CUDA_TRY(cudaMemset(r.d_start, 0xff, n * sizeof *r.d_start), "stamp buffers");
@@ -1131,6 +1401,16 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
         rep->partition_sms = r.blocks;
         rep->partitions = p;
         snprintf(rep->mode, sizeof rep->mode, "streams");
+        char why[192];
+        if (selftest_streams(&r, why, sizeof why)) {
+            snprintf(rep->selftest, sizeof rep->selftest, "plain streams: FAILED: %s", why);
+            rc = bs_fail(err, BS_ERR_INTERNAL, "GPU: the stream self-test failed: %s", why);
+            goto error;
+        }
+        snprintf(rep->selftest, sizeof rep->selftest,
+                 "plain streams: event record, cross-stream wait, memset,%s kernel launch on "
+                 "each of %d streams: ok",
+                 opt->allocate_activations ? " pool allocation and free," : "", p);
     }
     for (int l = 0; l < r.links; l++) {
         CUDA_TRY(cudaStreamCreateWithFlags(&r.streams[p + l], cudaStreamNonBlocking),
@@ -1186,9 +1466,29 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
                      "activation pool");
         }
     }
+    if (r.mlp && (rc = mlp_setup(&r, err)))
+        goto error;
+    /* Pre-flight: every kernel launched once on every stage stream, then
+     * whole runs until the GPU has been busy WARM_MS, so that the copy
+     * timing, the mlp's costs and the measured runs all find the clocks up
+     * and nothing left to load. */
+    if ((rc = warm_kernels(&r, err)))
+        goto error;
+    {
+        double t0 = host_ms();
+        rep->warm_runs = 0;
+        do {
+            int timed_out = 0;
+            if ((rc = run_once(&r, &timed_out, err)))
+                goto error;
+            rep->gate_timeouts += timed_out != 0;
+            rep->warm_runs++;
+        } while (host_ms() - t0 < WARM_MS && rep->warm_runs < 1000);
+        rep->warm_ms = host_ms() - t0;
+    }
     if ((rc = measure_copy(&r, err)))
         goto error;
-    if (r.mlp && ((rc = mlp_setup(&r, err)) || (rc = mlp_measure_costs(&r, err))))
+    if (r.mlp && (rc = mlp_measure_costs(&r, err)))
         goto error;
 
     for (int k = 0; k < total; k++) {
@@ -1201,6 +1501,7 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
             }
         if ((rc = run_once(&r, &timed_out, err)))
             goto error;
+        rep->gate_timeouts += timed_out != 0;
         if (k < opt->warmup)
             continue;
         rep->gate_timed_out |= timed_out;
@@ -1272,6 +1573,8 @@ extern "C" int bs_gpu_execute(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_
 error:
     if (r.gate_flag)
         *(volatile int *)r.gate_flag = 1;
+    if (r.hung)
+        goto host_only; /* a kernel still runs: any CUDA call here could wait for it */
     cudaDeviceSynchronize();
     (void)cudaGetLastError();
     if (r.mlp)
@@ -1304,9 +1607,11 @@ error:
     cudaFree(r.d_order);
     cudaFree(r.d_counter);
     cudaFree(r.d_timed_out);
+    cudaFree(r.d_probe);
     if (r.gate_flag)
         cudaFreeHost(r.gate_flag);
     (void)cudaGetLastError();
+host_only:
     bs_free(r.green_ctx);
     bs_free(r.streams);
     bs_free(r.events);

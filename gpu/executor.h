@@ -54,6 +54,9 @@ typedef struct bs_gpu_info {
     unsigned min_partition, alignment; /* SM partition granularity from the driver */
     double timer_tick_ns;              /* smallest %globaltimer step seen */
     double timer_ns_per_ns;            /* %globaltimer ns per host ns over ~50 ms */
+    char module_loading[16];           /* CUDA_MODULE_LOADING in effect: "EAGER" (set by the
+                                          probe before the driver starts, so no kernel's first
+                                          launch waits for its module to load) */
 } bs_gpu_info;
 
 /* What a run did beyond the timeline. */
@@ -74,14 +77,23 @@ typedef struct bs_gpu_report {
                                 them, laid out like program->ops (device_first) */
     double *pool_high_water; /* [devices]: bytes, 0 without activation allocation */
     int gate_timed_out;      /* the host was still issuing when the GPU started */
+    int gate_timeouts;       /* how many runs (warm-up, cost timing, measured) that happened in */
+    double gate_timeout_ms;  /* how long the gate holds the streams at most */
+    /* Pre-flight, before anything is timed. */
+    char selftest[256]; /* the stream operations tried on every stage stream, and the result */
+    int kernels_warmed; /* ungated launches: every kernel the run uses, once per stage stream */
+    double warm_ms;     /* host time the GPU was kept busy before timing (clocks up) */
+    int warm_runs;      /* whole runs of the plan in that time */
     /* mlp: each op kind timed alone on its stage's partition, median, ms:
      * mlp_costs[kind * mlp_stages + chunk] for kind F, B, I, W (bs_op_kind),
      * -1 where the program has no such op; the optimizer op (stamps only,
      * no work: gradients are compared, not applied) timed on device 0. */
     double *mlp_costs;
+    double *mlp_cost_spread; /* same layout: (slowest - fastest) / median x 100 over the rounds */
     int mlp_stages;
     double mlp_optimizer_ms;
-    int mlp_samples;          /* timed runs per op kind and chunk (median kept) */
+    int mlp_samples;          /* rounds: each round times every op kind and chunk once, so a
+                                 drift of the clocks spreads over all of them (median kept) */
     bs_mlp_numerics numerics; /* mlp: gradients or weight versions */
 } bs_gpu_report;
 

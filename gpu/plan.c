@@ -33,6 +33,8 @@ typedef struct builder {
     uint8_t *flags;          /* [pairs] */
     uint32_t *fin_event;     /* [pairs]: copy-done event of the forward input */
     uint32_t *gin_event;     /* [pairs]: copy-done event of the gradient input */
+    uint32_t *fwd_consumer;  /* [pairs]: index of the pair's forward op, or UINT32_MAX */
+    uint32_t *bwd_consumer;  /* [pairs]: its backward or input-gradient op, or UINT32_MAX */
     int32_t *fwd_link;       /* [stages]: link for s -> s+1, -1 when local */
     int32_t *bwd_link;       /* [stages]: link for s+1 -> s */
     size_t *next;            /* [devices] */
@@ -150,21 +152,17 @@ static int input_ready(const builder *b, const bs_op *op)
     }
 }
 
-/* The consumer of op's output, found by scanning the consumer's device list
- * once per message; lists are short next to the cost of issuing on a GPU,
- * and the scan keeps the builder free of a (stage, micro-batch) -> op index. */
+/* The consumer of op's output: the op on device dst that reads it, looked up
+ * in the per-pair index built once before planning (a scan of dst's list per
+ * message made the plan quadratic in M); UINT32_MAX when dst holds none. */
 static uint32_t find_consumer(const builder *b, int dst, int kind_forward, int stage, uint32_t mb)
 {
     const bs_program *prog = b->prog;
-    for (size_t i = prog->device_first[dst]; i < prog->device_first[dst + 1]; i++) {
-        const bs_op *op = &prog->ops[i];
-        if (op->stage != stage || op->microbatch != mb)
-            continue;
-        if (kind_forward ? op->kind == BS_OP_FORWARD
-                         : (op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD))
-            return (uint32_t)i;
-    }
-    return UINT32_MAX;
+    size_t pair = (size_t)stage * b->m + mb;
+    uint32_t i = (kind_forward ? b->fwd_consumer : b->bwd_consumer)[pair];
+    if (i == UINT32_MAX || i < prog->device_first[dst] || i >= prog->device_first[dst + 1])
+        return UINT32_MAX;
+    return i;
 }
 
 static int emit_part(builder *b, int kind, int d, size_t idx, int part, double share)
@@ -357,6 +355,12 @@ int bs_gpu_plan_build(bs_gpu_plan *plan, const bs_program *prog, const bs_config
     memset(&b, 0, sizeof b);
     int rc = BS_OK, p = prog->devices;
     size_t pairs = (size_t)prog->stages * prog->microbatches;
+    /* The plan knows forwards and backwards; a decode step and the loop
+     * back to stage 0 have no commands here yet. */
+    if (prog->flags & BS_PROGRAM_DECODE_LOOP)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "schedule: the GPU check does not run decode programs (no decode step or "
+                       "loop back in its plan); check a forward or training schedule");
     b.plan = plan;
     b.prog = prog;
     b.m = prog->microbatches;
@@ -374,6 +378,8 @@ int bs_gpu_plan_build(bs_gpu_plan *plan, const bs_program *prog, const bs_config
     if (!(b.flags = bs_zalloc_array(pairs, 1)) ||
         !(b.fin_event = bs_alloc_array(pairs, sizeof *b.fin_event)) ||
         !(b.gin_event = bs_alloc_array(pairs, sizeof *b.gin_event)) ||
+        !(b.fwd_consumer = bs_alloc_array(pairs, sizeof *b.fwd_consumer)) ||
+        !(b.bwd_consumer = bs_alloc_array(pairs, sizeof *b.bwd_consumer)) ||
         !(b.fwd_link = bs_alloc_array((size_t)prog->stages, sizeof *b.fwd_link)) ||
         !(b.bwd_link = bs_alloc_array((size_t)prog->stages, sizeof *b.bwd_link)) ||
         !(b.next = bs_alloc_array((size_t)p, sizeof *b.next)) ||
@@ -387,6 +393,18 @@ int bs_gpu_plan_build(bs_gpu_plan *plan, const bs_program *prog, const bs_config
         if (prog->ops[i].kind == BS_OP_INPUT_GRAD)
             b.flags[(size_t)prog->ops[i].stage * b.m + prog->ops[i].microbatch] |= SPLIT;
     memset(b.fin_event, 0xff, pairs * sizeof *b.fin_event);
+    memset(b.fwd_consumer, 0xff, pairs * sizeof *b.fwd_consumer);
+    memset(b.bwd_consumer, 0xff, pairs * sizeof *b.bwd_consumer);
+    /* The first op of each kind per pair in program order (devices in
+     * order), which is what a scan of the consumer's list would find. */
+    for (size_t i = prog->op_count; i-- > 0;) {
+        const bs_op *op = &prog->ops[i];
+        size_t pair = (size_t)op->stage * b.m + op->microbatch;
+        if (op->kind == BS_OP_FORWARD)
+            b.fwd_consumer[pair] = (uint32_t)i;
+        else if (op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD)
+            b.bwd_consumer[pair] = (uint32_t)i;
+    }
     memset(b.gin_event, 0xff, pairs * sizeof *b.gin_event);
     for (int d = 0; d < p; d++)
         b.next[d] = prog->device_first[d];
@@ -443,6 +461,8 @@ error:
     bs_free(b.flags);
     bs_free(b.fin_event);
     bs_free(b.gin_event);
+    bs_free(b.fwd_consumer);
+    bs_free(b.bwd_consumer);
     bs_free(b.fwd_link);
     bs_free(b.bwd_link);
     bs_free(b.next);

@@ -30,6 +30,7 @@ void bs_gpu_report_free(bs_gpu_report *rep)
     bs_free(rep->executed);
     bs_free(rep->pool_high_water);
     bs_free(rep->mlp_costs);
+    bs_free(rep->mlp_cost_spread);
     bs_mlp_numerics_free(&rep->numerics);
     bs_gpu_report_init(rep);
 }
@@ -73,6 +74,7 @@ int bs_gpu_dry_run(bs_timeline *tl, bs_gpu_report *rep, const bs_gpu_plan *plan,
         if (tl->times[i].end > makespan)
             makespan = tl->times[i].end;
     rep->makespan_median = rep->makespan_min = rep->makespan_max = makespan;
+    snprintf(rep->selftest, sizeof rep->selftest, "none: dry run");
     return BS_OK;
 }
 

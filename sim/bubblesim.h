@@ -89,6 +89,30 @@ typedef struct bs_config {
      * BS_BYTES_PER_PAIR per stage and micro-batch), is refused before
      * anything is allocated. 0 means the default (BS_DEFAULT_MAX_*). */
     double max_ops, max_memory;
+    /* Decode (schedule "decode", docs/inference.md): costs.decode is one
+     * decode step's op (count 0: not given); each of the M micro-batches is
+     * prefilled with a prompt of inference.prompt_tokens tokens (costs.forward
+     * is the prefill op) and then generates inference.output_tokens tokens,
+     * the first one by the prefill. 0 means not given. */
+    bs_values decode;
+    int prompt_tokens, output_tokens;
+    /* Set only from a model (sim/model_decode.c), never read from JSON: a
+     * decode step at context length c (tokens in the KV cache, its own
+     * included) lasts
+     *   max(decode + decode_per_token * c, decode_memory + decode_memory_per_token * c)
+     * (compute against memory traffic, each with the TP all-reduces added).
+     * Count 0: the step lasts costs.decode whatever the context. */
+    bs_values decode_per_token, decode_memory, decode_memory_per_token;
+    /* Set only from a model: each device's KV cache at the end of decode
+     * (count P), reported per device; count 0 otherwise. */
+    bs_values kv_cache_bytes;
+    /* Sequences in one micro-batch (model.microbatch_size; 1 without a
+     * model), for tokens per second. 0 means 1. */
+    int sequences_per_microbatch;
+    /* Bytes of a message a decode step sends, and of a token looped back to
+     * stage 0 (a model sets b * hidden * bytes_per_element); 0 means
+     * network.message_bytes. */
+    double decode_message_bytes;
 } bs_config;
 
 #define BS_DEFAULT_MAX_OPS 1e8
@@ -143,13 +167,24 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
 int bs_config_apply_overrides(const char *text, const char *source, const bs_override *overrides,
                               size_t n_overrides, char **out, bs_error *err);
 
+/* Checks the config text and the overrides key by key, as bs_config_parse
+ * does (syntax, known keys, types, ranges, a known schedule name, the model's
+ * keys), but not the values against each other (cost arrays against P and V,
+ * a schedule's constraints, size limits): for a base config whose values a
+ * sweep completes point by point. */
+int bs_config_check_keys(const char *text, const char *source, const bs_override *overrides,
+                         size_t n_overrides, bs_error *err);
+
 /* Reads and parses a config file (see bs_config_parse). */
 int bs_config_load(bs_config *cfg, const char *path, const bs_override *overrides,
                    size_t n_overrides, bs_error *err);
 
-/* Reads a whole text file (at most 64 MiB, no NUL bytes) into a new
- * NUL-terminated buffer that the caller releases with bs_text_free.
- * Errors name the file: cannot open, read error, too large, NUL byte. */
+/* Reads a whole text file (a regular file of at most 64 MiB, no NUL bytes)
+ * into a new NUL-terminated buffer that the caller releases with
+ * bs_text_free. A FIFO, directory, device or socket is refused without
+ * blocking (BS_ERR_INVALID); "-" is a file name, not standard input.
+ * Errors name the file: cannot open, not a regular file, read error, too
+ * large (BS_ERR_LIMIT), NUL byte. */
 int bs_read_text_file(const char *path, char **out, bs_error *err);
 void bs_text_free(char *text);
 
@@ -182,7 +217,12 @@ typedef enum bs_op_kind {
     BS_OP_BACKWARD = 1,    /* full backward: input and weight gradient */
     BS_OP_INPUT_GRAD = 2,  /* backward split: input gradient only */
     BS_OP_WEIGHT_GRAD = 3, /* backward split: weight gradient only */
-    BS_OP_OPTIMIZER = 4    /* flush barrier + optimizer step on every device */
+    BS_OP_OPTIMIZER = 4,   /* flush barrier + optimizer step on every device */
+    /* One decode step: a forward of one new token per sequence, costed by
+     * costs.decode. Its input is the previous stage's output of the same
+     * item, and at stage 0 the last stage's output of the item's previous
+     * token (see BS_PROGRAM_DECODE_LOOP). Otherwise it is a forward. */
+    BS_OP_DECODE = 5
 } bs_op_kind;
 
 /* One unit of work on a device. `stage` is the model chunk in model order
@@ -211,6 +251,13 @@ typedef struct bs_op {
 /* The generator decides the op count itself (custom orders, schedules that
  * mix full and split backwards); it reserves what it needs. */
 #define BS_PROGRAM_VARIABLE_OPS 8u
+/* Autoregressive decode: the micro-batch field of an op is an item,
+ * token * per_iteration + micro-batch (token 0 is the prefill's forward).
+ * The last stage's output of item i is stage 0's input of item
+ * i + per_iteration: the generated token goes back to the first stage, a
+ * message when the two stages are on different devices. The program's
+ * `microbatches` counts items (M * output tokens). */
+#define BS_PROGRAM_DECODE_LOOP 16u
 
 /* Per-device op lists in one flat array: device d runs
  * ops[device_first[d] .. device_first[d+1]) in that order. */
@@ -323,17 +370,32 @@ typedef struct bs_device_result {
     uint64_t messages_sent;
     double message_bytes_sent;
     double formula_peak_activations; /* NAN without a closed form */
+    double kv_cache_bytes;           /* decode with a model: keys and values held; else 0 */
+    uint64_t decode_messages_sent;   /* of messages_sent: decode steps' and looped-back tokens */
 } bs_device_result;
 
 /* Closed forms for uniform costs and free communication. */
 typedef struct bs_formula {
     int valid;
     double makespan;
-    double bubble_ratio;      /* idle over total */
-    double bubble_over_ideal; /* idle over busy */
-    double peak_activations;  /* largest over devices */
-    double weight_versions;   /* largest over devices */
+    double bubble_ratio;          /* idle over total */
+    double bubble_over_ideal;     /* idle over busy */
+    double peak_activations;      /* largest over devices */
+    double weight_versions;       /* largest over devices */
+    double time_per_output_token; /* decode; 0 otherwise */
 } bs_formula;
+
+/* Serving figures of a decode run (ms; docs/inference.md). Each micro-batch
+ * enters at time 0; its first token appears when its prefill leaves the
+ * last stage, token k when its k-th decode step does. */
+typedef struct bs_inference_result {
+    int valid;                    /* a decode program */
+    double prefill_time;          /* end of the last prefill op anywhere */
+    double time_to_first_token;   /* mean over micro-batches */
+    double time_per_output_token; /* mean over micro-batches of (last - first) / (T - 1) */
+    double tokens_per_second;     /* M * sequences * T / makespan */
+    double generated_tokens;      /* M * sequences * T */
+} bs_inference_result;
 
 typedef struct bs_result {
     char schedule[BS_NAME_MAX];
@@ -350,6 +412,7 @@ typedef struct bs_result {
     uint64_t messages;
     double message_bytes;
     bs_formula formula;
+    bs_inference_result inference;
     int devices;
     bs_device_result *device; /* [devices] */
     const bs_timeline *timeline;
@@ -414,6 +477,7 @@ typedef struct bs_model {
     double memory_bytes;                  /* per device; 0 = not given */
     double bandwidth, latency;            /* pipeline link: bytes/s (0 = unlimited), ms */
     double tp_bandwidth, tp_latency;      /* tensor-parallel link */
+    double memory_bandwidth;              /* device memory, bytes/s; 0 = not given */
     int tensor_parallel;                  /* T: devices sharing each layer */
     int balance;                          /* choose the split minimising the slowest chunk */
     int *layers_per_stage;                /* [layers_per_stage_count], NULL: even split */
@@ -475,6 +539,26 @@ int bs_model_chunk_device(const bs_config *cfg, int chunk);
 /* Peak memory of device d in res, a run of cfg planned by plan. */
 void bs_model_memory_of(bs_model_memory *out, const bs_model_plan *plan, const bs_result *res,
                         int device);
+
+/* Decode from a model (sim/model_decode.c, docs/inference.md). A decode
+ * step of one micro-batch (b sequences) on one chunk at context length c
+ * costs max(compute, memory traffic), each plus the chunk's tensor-parallel
+ * all-reduces of one token:
+ *   compute  FLOPs of one token per sequence over the chunk's layers (2 b
+ *            per weight, 4 b c h per layer for attention, the logits on the
+ *            last chunk) / (peak_flops * efficiency);
+ *   memory   the chunk's weights (without the input embedding, of which a
+ *            step reads b rows) + the KV cache read, 2 c b h_kv bytes per
+ *            element per layer, / hardware.memory_bandwidth.
+ * Fills cfg's decode, decode_per_token, decode_memory,
+ * decode_memory_per_token (per chunk), kv_cache_bytes (per device: every
+ * sequence's keys and values at the last step's context, prompt + T - 1),
+ * sequences_per_microbatch and decode_message_bytes, and sets the plan's
+ * kv_cache_bytes to match. With hardware.memory_bytes given, a device whose
+ * weights and KV cache do not fit is refused (BS_ERR_INVALID naming the
+ * key). plan must be cfg's plan for m. */
+int bs_model_decode_costs(bs_config *cfg, const bs_model *m, bs_model_plan *plan,
+                          const char *source, bs_error *err);
 
 /* Smallest possible time of the slowest chunk when layers with the given
  * costs are split, in order, into `chunks` non-empty chunks, the first also

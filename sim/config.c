@@ -16,15 +16,19 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define BS_MAX_STAGES 4096
 #define BS_MAX_CHUNKS 65535
 #define BS_MAX_CONFIG_BYTES (64u << 20)
+#define BS_MAX_OBJECT_KEYS 10000
 
 /* F_PLACEMENT: "looped", "v" or an array stage -> device; F_ORDER: per-device
  * arrays of action strings; F_ORDER_FILE: a PyTorch pipelining text file,
@@ -65,7 +69,7 @@ static const field fields[] = {
     {NULL, "iterations", F_INT, OFF(iterations), 1, 0, INT_MAX,
      "training iterations run back to back"},
     {NULL, "group_size", F_INT, OFF(group_size), 0, 0, INT_MAX,
-     "interleaved only: micro-batches per group; 0 means P"},
+     "interleaved, forward, decode prefill: micro-batches per group; 0 means P"},
     {"costs", "forward", F_VALUES, OFF(forward), 0, 1, 1e15,
      "F (ms): forward time of one micro-batch on one device stage; a number, or P or P*V of them"},
     {"costs", "backward", F_VALUES, OFF(backward), 0, 0, 1e15,
@@ -99,9 +103,16 @@ static const field fields[] = {
      "the most ops one run may hold; 0 = 1e8"},
     {"limits", "max_memory", F_NUMBER, OFF(max_memory), 0, 0, 1e18,
      "the most memory (bytes) one run may need; 0 = 8 GiB"},
+    /* Decode (sim/schedule_decode.c, docs/inference.md). */
+    {"costs", "decode", F_VALUES, OFF(decode), 0, 1, 1e15,
+     "decode (ms): one decode step of one micro-batch on one device stage; a number, or P or P*V"},
+    {"inference", "prompt_tokens", F_INT, OFF(prompt_tokens), 1, 0, 100000000,
+     "decode: prompt length in tokens (the prefill's sequence)"},
+    {"inference", "output_tokens", F_INT, OFF(output_tokens), 1, 0, 100000000,
+     "decode: tokens each sequence generates, the prefill's first one included"},
 };
 
-static const char *const sections[] = {"costs", "memory", "network", "limits"};
+static const char *const sections[] = {"costs", "memory", "network", "limits", "inference"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -155,7 +166,14 @@ static int is_default_storage(const bs_values *v)
 
 void bs_config_free(bs_config *cfg)
 {
-    bs_values *all[] = {&cfg->forward, &cfg->backward, &cfg->weight};
+    bs_values *all[] = {&cfg->forward,
+                        &cfg->backward,
+                        &cfg->weight,
+                        &cfg->decode,
+                        &cfg->decode_per_token,
+                        &cfg->decode_memory,
+                        &cfg->decode_memory_per_token,
+                        &cfg->kv_cache_bytes};
     for (size_t i = 0; i < COUNT(all); i++)
         if (!is_default_storage(all[i]))
             bs_free(all[i]->v);
@@ -167,9 +185,16 @@ void bs_config_free(bs_config *cfg)
 int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
 {
     bs_config tmp = *src;
-    bs_values *all[] = {&tmp.forward, &tmp.backward, &tmp.weight};
+    bs_values *all[] = {&tmp.forward,
+                        &tmp.backward,
+                        &tmp.weight,
+                        &tmp.decode,
+                        &tmp.decode_per_token,
+                        &tmp.decode_memory,
+                        &tmp.decode_memory_per_token,
+                        &tmp.kv_cache_bytes};
     for (size_t i = 0; i < COUNT(all); i++) {
-        if (is_default_storage(all[i]))
+        if (is_default_storage(all[i]) || !all[i]->v)
             continue;
         double *p = bs_alloc_array(all[i]->count, sizeof *p);
         if (!p) {
@@ -218,6 +243,96 @@ static void where_in_text(const char *text, const char *at, int *line, int *col)
     }
 }
 
+/* Copies the raw JSON string text at p (up to its closing quote, at most
+ * size - 1 bytes) for a message, with bytes that are not printable ASCII
+ * shown as '?'. */
+static void quote_raw(const char *p, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *p && *p != '"' && n + 1 < size; p++) {
+        if (*p == '\\' && p[1])
+            buf[n++] = *p++;
+        if (n + 1 < size)
+            buf[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+    }
+    buf[n] = '\0';
+}
+
+/* cJSON decodes "\u0000" into a NUL byte and then every C string reading
+ * the value stops there: "gpipe\u0000junk" would run as gpipe and the key
+ * "stages\u0000junk" would set stages. So the raw text of a document that
+ * cJSON accepted is scanned once (linear) for that escape, inside keys and
+ * string values alike, and refused with the line and the key. */
+static int refuse_nul_escapes(const char *text, const char *what, const char *source, bs_error *err)
+{
+    const char *string_start = NULL, *key_start = NULL;
+    for (const char *p = text; *p; p++) {
+        if (!string_start) {
+            if (*p == '"')
+                string_start = p + 1;
+            continue;
+        }
+        if (*p == '"') {
+            const char *q = p + 1;
+            while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+                q++;
+            if (*q == ':')
+                key_start = string_start;
+            string_start = NULL;
+            continue;
+        }
+        if (*p != '\\' || !p[1])
+            continue;
+        p++;
+        if (*p != 'u' || strncmp(p + 1, "0000", 4) != 0)
+            continue;
+        /* The string holds a NUL: a key when a ':' follows it. */
+        const char *end = p;
+        while (*end && *end != '"')
+            end += (*end == '\\' && end[1]) ? 2 : 1;
+        const char *q = *end ? end + 1 : end;
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+            q++;
+        int line, col;
+        char name[72];
+        where_in_text(text, p - 1, &line, &col);
+        if (*q == ':') {
+            quote_raw(string_start, name, sizeof name);
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: %s: line %d, column %d: the key \"%s\" holds \\u0000 (a NUL "
+                           "character); keys and strings must not contain NUL",
+                           source, what, line, col, name);
+        }
+        if (key_start)
+            quote_raw(key_start, name, sizeof name);
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: %s: line %d, column %d: the string value%s%s%s holds \\u0000 (a NUL "
+                       "character); keys and strings must not contain NUL",
+                       source, what, line, col, key_start ? " of \"" : "", key_start ? name : "",
+                       key_start ? "\"" : "");
+    }
+    return BS_OK;
+}
+
+/* Every object holds at most BS_MAX_OBJECT_KEYS keys: a config has a few
+ * dozen, and the bound keeps each key lookup (one per --set) short whatever
+ * the file holds. Walks the whole tree once; cJSON bounds its depth. */
+static int refuse_huge_objects(const cJSON *item, const char *name, const char *what,
+                               const char *source, bs_error *err)
+{
+    size_t n = 0;
+    for (const cJSON *c = item->child; c; c = c->next) {
+        n++;
+        int rc = refuse_huge_objects(c, cJSON_IsObject(item) ? c->string : name, what, source, err);
+        if (rc)
+            return rc;
+    }
+    if (cJSON_IsObject(item) && n > BS_MAX_OBJECT_KEYS)
+        return bs_fail(err, BS_ERR_LIMIT, "%s: %s: %.64s: an object with %zu keys; at most %d",
+                       source, what, name, n, BS_MAX_OBJECT_KEYS);
+    return BS_OK;
+}
+
 static cJSON *parse_json(const char *text, const char *what, const char *source, bs_error *err,
                          int *code)
 {
@@ -231,6 +346,11 @@ static cJSON *parse_json(const char *text, const char *what, const char *source,
         where_in_text(text, at, &line, &col);
         *code = bs_fail(err, BS_ERR_INVALID, "%s: %s: JSON syntax error at line %d, column %d",
                         source, what, line, col);
+        return NULL;
+    }
+    if ((*code = refuse_nul_escapes(text, what, source, err)) ||
+        (*code = refuse_huge_objects(root, "the top-level object", what, source, err))) {
+        cJSON_Delete(root);
         return NULL;
     }
     return root;
@@ -283,6 +403,36 @@ static const char *schedule_names(char *buf, size_t size)
     return buf;
 }
 
+/* 'did you mean "KEY"? ' for an unknown key of section (NULL: top level),
+ * or "" when no known key is close. */
+static const char *key_hint(const char *section, const char *name, char *buf, size_t size)
+{
+    bs_suggest near;
+    bs_suggest_init(&near, name);
+    for (size_t i = 0; i < COUNT(fields); i++)
+        if ((section == NULL) == (fields[i].section == NULL) &&
+            (!section || strcmp(section, fields[i].section) == 0))
+            bs_suggest_consider(&near, fields[i].name);
+    if (!section) {
+        for (size_t i = 0; i < COUNT(sections); i++)
+            bs_suggest_consider(&near, sections[i]);
+        bs_suggest_consider(&near, "sweep");
+    }
+    if (!section || bs_model_is_key(section))
+        bs_model_suggest(&near, section);
+    return bs_suggest_hint(&near, buf, size);
+}
+
+/* The same for a schedule name. */
+static const char *schedule_hint(const char *name, char *buf, size_t size)
+{
+    bs_suggest near;
+    bs_suggest_init(&near, name);
+    for (size_t i = 0; i < bs_schedule_count(); i++)
+        bs_suggest_consider(&near, bs_schedule_at(i)->name);
+    return bs_suggest_hint(&near, buf, size);
+}
+
 /* ----------------------------------------------------- typed field reads */
 
 static int range_ok(const field *f, double x)
@@ -296,7 +446,7 @@ static const char *range_text(const field *f, char *buf, size_t size)
 {
     if (f->type == F_INT) {
         if (f->max >= INT_MAX)
-            snprintf(buf, size, "an integer >= %.0f", f->min);
+            snprintf(buf, size, "an integer from %.0f to 2147483647 (2^31-1)", f->min);
         else
             snprintf(buf, size, "an integer from %.0f to %.0f", f->min, f->max);
     } else if (f->max < 1e6) {
@@ -411,12 +561,20 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
                                    "%s: %s[%zu][%zu]: action \"%.64s\" contains a comma, quote or "
                                    "line break; give one action per string",
                                    source, path, d, k, el->valuestring);
+                /* The text reader skips a '#' line as a comment: inline,
+                 * that would drop the row and shift the later ones. */
+                const char *c = el->valuestring + strspn(el->valuestring, " \t");
+                if (*c == '#')
+                    return bs_fail(err, BS_ERR_INVALID,
+                                   "%s: %s[%zu][%zu]: \"%.64s\" is not an action; an inline "
+                                   "order has no comments",
+                                   source, path, d, k, el->valuestring);
                 len += strlen(el->valuestring);
             }
             len += 1;
             k++;
         }
-        len += 1;
+        len += 2; /* the line break, and a comma for a row of idle slots */
         d++;
     }
     if (len > BS_MAX_CONFIG_BYTES)
@@ -429,6 +587,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
     cJSON_ArrayForEach(row, item)
     {
         int first = 1;
+        char *row_start = at;
         cJSON_ArrayForEach(el, row)
         {
             if (!first)
@@ -440,6 +599,19 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
                 at += n;
             }
         }
+        /* The text reader skips blank lines, so a row of one idle slot or
+         * none ([], [null], [""], [" "]) would vanish and every later row
+         * would move to the device before it. Written as two idle slots it
+         * stays in place: the device's row, with no action (right for a
+         * device that owns no model chunk, else the program check names
+         * what the device misses). */
+        const char *c = row_start;
+        while (c < at && (*c == ' ' || *c == '\t'))
+            c++;
+        if (c == at) {
+            at = row_start;
+            *at++ = ',';
+        }
         *at++ = '\n';
     }
     *at = '\0';
@@ -448,22 +620,60 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
     return BS_OK;
 }
 
+/* What a non-regular file is, for the refusal message. */
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO (named pipe)";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+/* Only regular files are read: a FIFO without a writer, a terminal or a
+ * socket would block forever, and a device may never end. The file is
+ * opened with O_NONBLOCK so that opening a FIFO does not wait for a writer,
+ * then fstat decides on the object actually opened (no race between a stat
+ * and the open). "-" is an ordinary file name here, not standard input. */
 int bs_read_text_file(const char *file, char **out, bs_error *err)
 {
     int rc = BS_OK;
     size_t cap = 4096, len = 0;
     char *text = NULL;
-    FILE *f = fopen(file, "rb");
-    if (!f)
+    struct stat st;
+    *out = NULL;
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
         return bs_fail(err, BS_ERR_IO, "%s: cannot open: %s", file, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        rc = bs_fail(err, BS_ERR_IO, "%s: cannot stat: %s", file, strerror(errno));
+        goto error;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = bs_fail(err, BS_ERR_INVALID, "%s: is %s; expected a regular file", file,
+                     file_kind(st.st_mode));
+        goto error;
+    }
+    if ((unsigned long long)st.st_size >= BS_MAX_CONFIG_BYTES) {
+        rc = bs_fail(err, BS_ERR_LIMIT, "%s: larger than %u MiB; not a text input?", file,
+                     BS_MAX_CONFIG_BYTES >> 20);
+        goto error;
+    }
     if (!(text = bs_alloc_array(cap, 1))) {
         rc = bs_fail(err, BS_ERR_NOMEM, "out of memory reading %s", file);
         goto error;
     }
     for (;;) {
         if (len + 1 >= cap) {
+            /* The file may grow while it is read: the limit holds anyway. */
             if (cap >= BS_MAX_CONFIG_BYTES) {
-                rc = bs_fail(err, BS_ERR_INVALID, "%s: larger than %u MiB; not a text input?", file,
+                rc = bs_fail(err, BS_ERR_LIMIT, "%s: larger than %u MiB; not a text input?", file,
                              BS_MAX_CONFIG_BYTES >> 20);
                 goto error;
             }
@@ -473,25 +683,30 @@ int bs_read_text_file(const char *file, char **out, bs_error *err)
             }
             cap *= 2;
         }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
+        ssize_t got = read(fd, text + len, cap - len - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = bs_fail(err, BS_ERR_IO, "%s: read error: %s", file, strerror(errno));
+            goto error;
+        }
         if (got == 0)
             break;
-    }
-    if (ferror(f)) {
-        rc = bs_fail(err, BS_ERR_IO, "%s: read error: %s", file, strerror(errno));
-        goto error;
+        len += (size_t)got;
     }
     text[len] = '\0';
     if (strlen(text) != len) {
-        rc = bs_fail(err, BS_ERR_INVALID, "%s: contains a NUL byte; expected JSON or text", file);
+        rc = bs_fail(err, BS_ERR_INVALID,
+                     "%s: contains a NUL byte at offset %zu; expected JSON or "
+                     "text",
+                     file, strlen(text));
         goto error;
     }
-    fclose(f);
+    close(fd);
     *out = text;
     return BS_OK;
 error:
-    fclose(f);
+    close(fd);
     bs_free(text);
     return rc;
 }
@@ -520,9 +735,11 @@ static int read_order_file(bs_config *cfg, const cJSON *item, const char *path, 
     if (n < 0 || (size_t)n >= sizeof file)
         return bs_fail(err, BS_ERR_INVALID, "%s: %s: file name too long", source, path);
     char *text = NULL;
-    int rc = bs_read_text_file(file, &text, err);
+    bs_error why;
+    int rc = bs_read_text_file(file, &text, &why);
     if (rc)
-        return rc;
+        /* why names the file; the config and key say where it came from. */
+        return bs_fail(err, rc, "%s: %s: %s", source, path, why.message);
     cfg->order = text;
     snprintf(cfg->order_source, sizeof cfg->order_source, "%s", file);
     return BS_OK;
@@ -540,10 +757,13 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
         if (!cJSON_IsString(item))
             return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected a schedule name (%s), got %s",
                            source, path, schedule_names(names, sizeof names), bs_json_kind(item));
-        if (!bs_schedule_find(item->valuestring))
+        if (!bs_schedule_find(item->valuestring)) {
+            char hint[96];
             return bs_fail(err, BS_ERR_INVALID,
-                           "%s: %s: unknown schedule \"%.64s\"; expected one of %s", source, path,
-                           item->valuestring, schedule_names(names, sizeof names));
+                           "%s: %s: unknown schedule \"%.64s\"; %sexpected one of %s", source, path,
+                           item->valuestring, schedule_hint(item->valuestring, hint, sizeof hint),
+                           schedule_names(names, sizeof names));
+        }
         snprintf(base, BS_NAME_MAX, "%s", item->valuestring);
         return BS_OK;
     }
@@ -625,22 +845,10 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
     return bs_fail(err, BS_ERR_INTERNAL, "unknown field type");
 }
 
-/* Rejects a key that appears twice in one object: cJSON keeps both and a
- * silent choice would hide a typo. */
-static int check_duplicates(const cJSON *obj, const char *prefix, const char *source, bs_error *err)
-{
-    for (const cJSON *a = obj->child; a; a = a->next)
-        for (const cJSON *b = a->next; b; b = b->next)
-            if (strcmp(a->string, b->string) == 0)
-                return bs_fail(err, BS_ERR_INVALID, "%s: %s%s%s: key appears more than once",
-                               source, prefix ? prefix : "", prefix ? "." : "", a->string);
-    return BS_OK;
-}
-
 static int read_object(bs_config *cfg, const cJSON *obj, const char *section, const char *source,
                        bs_error *err)
 {
-    int rc = check_duplicates(obj, section, source, err);
+    int rc = bs_json_check_duplicates(obj, section, source, err);
     if (rc)
         return rc;
     for (const cJSON *item = obj->child; item; item = item->next) {
@@ -663,9 +871,12 @@ static int read_object(bs_config *cfg, const cJSON *obj, const char *section, co
         if (!section && bs_model_is_key(item->string))
             continue; /* bs_model_apply reads the model keys (sim/model.c) */
         const field *f = find_field(section, item->string);
-        if (!f)
-            return bs_fail(err, BS_ERR_INVALID, "%s: %s: unknown key; expected one of %s", source,
-                           path, allowed_keys(section, keys, sizeof keys));
+        if (!f) {
+            char hint[96];
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s: unknown key; %sexpected one of %s", source,
+                           path, key_hint(section, item->string, hint, sizeof hint),
+                           allowed_keys(section, keys, sizeof keys));
+        }
         if ((rc = read_field(cfg, f, item, path, source, err)))
             return rc;
     }
@@ -676,11 +887,18 @@ static int read_object(bs_config *cfg, const cJSON *obj, const char *section, co
 
 static int apply_override(cJSON *root, const bs_override *ov, const char *source, bs_error *err)
 {
-    char path[128], keys[256];
-    if (!ov->path || !*ov->path || strlen(ov->path) >= sizeof path)
+    char path[128], keys[256], hint[96];
+    if (!ov->path || !*ov->path)
         return bs_fail(err, BS_ERR_INVALID,
                        "--set: expected KEY=VALUE with a key path such as "
-                       "costs.forward");
+                       "costs.forward, got an empty key");
+    /* Every key path is short ("memory.activation_bytes"); a long one is a
+     * mistake, named by its start and its length rather than echoed whole. */
+    if (strlen(ov->path) >= sizeof path)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "--set %.40s...: the key path has %zu characters; key paths such as "
+                       "costs.forward have at most %zu (see docs/config.md for the keys)",
+                       ov->path, strlen(ov->path), sizeof path - 1);
     snprintf(path, sizeof path, "%s", ov->path);
     char *dot = strchr(path, '.');
     const char *section = NULL, *name = path;
@@ -688,23 +906,39 @@ static int apply_override(cJSON *root, const bs_override *ov, const char *source
         *dot = '\0';
         section = path;
         name = dot + 1;
-        if (!is_section(section) && !bs_model_is_key(section))
+        if (!is_section(section) && !bs_model_is_key(section)) {
+            bs_suggest near;
+            bs_suggest_init(&near, section);
+            for (size_t i = 0; i < COUNT(sections); i++)
+                bs_suggest_consider(&near, sections[i]);
+            bs_suggest_consider(&near, "model");
+            bs_suggest_consider(&near, "hardware");
             return bs_fail(err, BS_ERR_INVALID,
-                           "--set %s: unknown section \"%s\"; expected one "
+                           "--set %s: unknown section \"%s\"; %sexpected one "
                            "of costs, memory, network, limits, model, hardware",
-                           ov->path, section);
+                           ov->path, section, bs_suggest_hint(&near, hint, sizeof hint));
+        }
     }
     /* A whole section may be set too: --set 'costs={"forward": 2}'. */
     /* Model keys (model.*, hardware.*, tensor_parallel, ...) are checked by
      * bs_model_apply once the overrides are in. */
     if (!find_field(section, name) && (section || !is_section(name)) &&
         !bs_model_is_key(section ? section : name))
-        return bs_fail(err, BS_ERR_INVALID, "--set %s: unknown key; expected one of %s", ov->path,
+        return bs_fail(err, BS_ERR_INVALID, "--set %s: unknown key; %sexpected one of %s", ov->path,
+                       key_hint(section, name, hint, sizeof hint),
                        allowed_keys(section, keys, sizeof keys));
 
     /* The whole value must be JSON ("4x" is not 4); otherwise it is a string,
      * so schedule=1f1b and schedule=gpipe both name schedules. */
     cJSON *value = cJSON_ParseWithOpts(ov->value ? ov->value : "", NULL, 1);
+    int rc;
+    char where[160];
+    snprintf(where, sizeof where, "--set %s", ov->path);
+    if (value && ((rc = refuse_nul_escapes(ov->value, "value", where, err)) ||
+                  (rc = refuse_huge_objects(value, "the value", "value", where, err)))) {
+        cJSON_Delete(value);
+        return rc;
+    }
     if (!value)
         value = cJSON_CreateString(ov->value ? ov->value : "");
     if (!value)
@@ -782,6 +1016,41 @@ error:
     return rc;
 }
 
+int bs_config_check_keys(const char *text, const char *source, const bs_override *overrides,
+                         size_t n_overrides, bs_error *err)
+{
+    int rc = BS_OK;
+    char *printed = NULL;
+    bs_config tmp;
+    bs_model m;
+    bs_config_init(&tmp);
+    bs_model_init(&m);
+    cJSON *root = parse_with_overrides(text, source, overrides, n_overrides, err, &rc);
+    if (!root)
+        goto error;
+    if ((rc = read_object(&tmp, root, NULL, source, err)))
+        goto error;
+    if (!bs_schedule_find(tmp.schedule)) {
+        rc = bs_fail(err, BS_ERR_INVALID, "%s: schedule: unknown schedule \"%s\"", source,
+                     tmp.schedule);
+        goto error;
+    }
+    /* The model's keys alone; the plan (which needs P and V) is left out. */
+    if (cJSON_GetObjectItemCaseSensitive(root, "model")) {
+        if (!(printed = cJSON_PrintUnformatted(root))) {
+            rc = bs_fail(err, BS_ERR_NOMEM, "out of memory");
+            goto error;
+        }
+        rc = bs_model_parse(&m, printed, source, err);
+    }
+error:
+    cJSON_free(printed);
+    cJSON_Delete(root);
+    bs_model_free(&m);
+    bs_config_free(&tmp);
+    return rc;
+}
+
 int bs_config_apply_overrides(const char *text, const char *source, const bs_override *overrides,
                               size_t n_overrides, char **out, bs_error *err)
 {
@@ -830,14 +1099,64 @@ static int check_values(const bs_values *v, const char *path, const bs_config *c
     return BS_OK;
 }
 
+/* Every time the engine adds up must be finite and at most BS_MAX_TIME_MS:
+ * the costs (a library caller may fill them directly, a model derives them)
+ * and the message time, latency + bytes / bandwidth, which overflows for a
+ * tiny bandwidth and large messages although each key is in range. */
+static int check_derived_times(const bs_config *cfg, const char *source, bs_error *err)
+{
+    const struct {
+        const bs_values *v;
+        const char *path;
+    } costs[] = {{&cfg->forward, "costs.forward"},
+                 {&cfg->backward, "costs.backward"},
+                 {&cfg->weight, "costs.weight"},
+                 /* decode: by hand, or a model's terms (sim/model_decode.c) */
+                 {&cfg->decode, "costs.decode"},
+                 {&cfg->decode_per_token, "costs.decode (per context token)"},
+                 {&cfg->decode_memory, "costs.decode (memory traffic)"},
+                 {&cfg->decode_memory_per_token, "costs.decode (memory per context token)"}};
+    for (size_t k = 0; k < COUNT(costs); k++)
+        for (size_t i = 0; i < costs[k].v->count; i++) {
+            double x = costs[k].v->v[i];
+            if (!(x >= 0 && x <= BS_MAX_TIME_MS))
+                return bs_fail(err, BS_ERR_INVALID,
+                               "%s: %s[%zu]: %g ms; expected a finite time from 0 to %g ms", source,
+                               costs[k].path, i, x, BS_MAX_TIME_MS);
+        }
+    if (!(cfg->optimizer >= 0 && cfg->optimizer <= BS_MAX_TIME_MS) ||
+        !(cfg->overlap > 0 && cfg->overlap <= 1))
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: costs.optimizer / costs.overlap: %g ms / %g; expected a finite time "
+                       "from 0 to %g ms and an overlap in (0, 1]",
+                       source, cfg->optimizer, cfg->overlap, BS_MAX_TIME_MS);
+    if (!bs_config_network_free(cfg)) {
+        double t = bs_message_time(cfg);
+        if (!(t >= 0 && t <= BS_MAX_TIME_MS))
+            return bs_fail(
+                err, BS_ERR_INVALID,
+                "%s: network.bandwidth: one message takes network.latency + 1000 * "
+                "network.message_bytes / network.bandwidth = %g + 1000 * %g / %g = %g ms "
+                "(with a model: hardware.latency, hardware.bandwidth and the model's "
+                "activation size); expected a finite time of at most %g ms",
+                source, cfg->latency, cfg->message_bytes, cfg->bandwidth, t, BS_MAX_TIME_MS);
+    }
+    return BS_OK;
+}
+
 int bs_config_check(const bs_config *cfg, const char *source, bs_error *err)
 {
     int rc;
     if (!source)
         source = "config";
-    if (!bs_schedule_find(cfg->schedule))
-        return bs_fail(err, BS_ERR_INVALID, "%s: schedule: unknown schedule \"%s\"", source,
-                       cfg->schedule);
+    if (!bs_schedule_find(cfg->schedule)) {
+        char hint[96];
+        size_t n = strlen(schedule_hint(cfg->schedule, hint, sizeof hint));
+        if (n)
+            hint[n - 1] = '\0'; /* the hint's trailing space */
+        return bs_fail(err, BS_ERR_INVALID, "%s: schedule: unknown schedule \"%.64s\"%s%s", source,
+                       cfg->schedule, n ? "; " : "", hint);
+    }
     if (cfg->stages < 1 || cfg->stages > BS_MAX_STAGES)
         return bs_fail(err, BS_ERR_INVALID, "%s: stages: expected an integer from 1 to %d, got %d",
                        source, BS_MAX_STAGES, cfg->stages);
@@ -883,13 +1202,23 @@ int bs_config_check(const bs_config *cfg, const char *source, bs_error *err)
         (rc = check_values(&cfg->backward, "costs.backward", cfg, source, err)) ||
         (rc = check_values(&cfg->weight, "costs.weight", cfg, source, err)))
         return rc;
-    double mb_total = (double)cfg->microbatches * cfg->iterations;
+    if (cfg->decode.count && (rc = check_values(&cfg->decode, "costs.decode", cfg, source, err)))
+        return rc;
+    if ((rc = check_derived_times(cfg, source, err)))
+        return rc;
+    const bs_schedule *s = bs_schedule_find(cfg->schedule);
+    /* A decode program has one item per (micro-batch, output token): the
+     * prefill and T - 1 decode steps (sim/schedule_decode.c). */
+    double items = (s->flags & BS_PROGRAM_DECODE_LOOP) && cfg->output_tokens > 0
+                       ? (double)cfg->output_tokens
+                       : 1.0;
+    double mb_total = (double)cfg->microbatches * cfg->iterations * items;
     if (mb_total > (double)UINT32_MAX / 2)
         return bs_fail(err, BS_ERR_LIMIT,
-                       "%s: iterations: M*iterations = %.0f micro-batches exceeds the limit of %u",
-                       source, mb_total, UINT32_MAX / 2);
+                       "%s: %s: M*%s = %.0f micro-batches exceeds the limit of %u", source,
+                       items > 1 ? "inference.output_tokens" : "iterations",
+                       items > 1 ? "output_tokens" : "iterations", mb_total, UINT32_MAX / 2);
     double ops = 3.0 * cfg->stages * cfg->virtual_stages * mb_total;
-    const bs_schedule *s = bs_schedule_find(cfg->schedule);
     ops = ops / 3.0 * s->ops_per_chunk_microbatch;
     double max_ops = cfg->max_ops > 0 ? cfg->max_ops : BS_DEFAULT_MAX_OPS;
     if (ops > max_ops)
@@ -926,7 +1255,9 @@ static int resolve_one(double **out, const bs_values *v, int p, int vstages,
         return -1;
     for (size_t s = 0; s < n; s++) {
         size_t device = stage_device ? stage_device[s] : s % (size_t)p;
-        if (v->count == 1)
+        if (v->count == 0 || !v->v)
+            c[s] = 0; /* an optional cost that was not given */
+        else if (v->count == 1)
             c[s] = v->v[0] / vstages;
         else if (v->count == (size_t)p)
             c[s] = v->v[device] / vstages; /* a device's cost, shared by its V chunks */
@@ -944,11 +1275,18 @@ int bs_chunk_costs_resolve(bs_chunk_costs *costs, const bs_config *cfg,
     memset(costs, 0, sizeof *costs);
     if (resolve_one(&costs->forward, &cfg->forward, p, v, stage_device) ||
         resolve_one(&costs->backward, &cfg->backward, p, v, stage_device) ||
-        resolve_one(&costs->weight, &cfg->weight, p, v, stage_device)) {
+        resolve_one(&costs->weight, &cfg->weight, p, v, stage_device) ||
+        resolve_one(&costs->decode, &cfg->decode, p, v, stage_device) ||
+        resolve_one(&costs->decode_per_token, &cfg->decode_per_token, p, v, stage_device) ||
+        resolve_one(&costs->decode_memory, &cfg->decode_memory, p, v, stage_device) ||
+        resolve_one(&costs->decode_memory_per_token, &cfg->decode_memory_per_token, p, v,
+                    stage_device)) {
         bs_chunk_costs_free(costs);
         return bs_fail(err, BS_ERR_NOMEM, "out of memory resolving stage costs");
     }
     costs->optimizer = cfg->optimizer;
+    costs->decode_grows = cfg->decode_per_token.count > 0 || cfg->decode_memory.count > 0 ||
+                          cfg->decode_memory_per_token.count > 0;
     size_t n = (size_t)cfg->stages * (size_t)cfg->virtual_stages;
     costs->uniform = 1;
     for (size_t s = 1; s < n; s++)
@@ -963,6 +1301,10 @@ void bs_chunk_costs_free(bs_chunk_costs *costs)
     bs_free(costs->forward);
     bs_free(costs->backward);
     bs_free(costs->weight);
+    bs_free(costs->decode);
+    bs_free(costs->decode_per_token);
+    bs_free(costs->decode_memory);
+    bs_free(costs->decode_memory_per_token);
     memset(costs, 0, sizeof *costs);
 }
 

@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 
+#include <math.h>
 #include <string.h>
 
 struct bs_context {
@@ -63,6 +64,13 @@ int bs_context_run(bs_context *ctx, const bs_config *cfg, const bs_run_options *
     }
     if (rc || (rc = bs_metrics_compute(&ctx->result, &ctx->timeline, cfg, err)))
         return rc;
+    /* bs_config_check bounds every op and message time, so this holds; it
+     * is checked anyway because a non-finite result would print as numbers. */
+    if (!isfinite(ctx->result.makespan))
+        return bs_fail(err, BS_ERR_INVALID,
+                       "the simulated makespan is %g ms, not a finite time; reduce the costs or "
+                       "message times (costs.*, network.*)",
+                       ctx->result.makespan);
     *out = &ctx->result;
     return BS_OK;
 }

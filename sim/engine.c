@@ -7,6 +7,9 @@
  *   - B(s,m) or I(s,m) needs the gradient from stage s+1 (the last stage
  *     needs only its own forward, which precedes it on the same device);
  *   - W(s,m) needs I(s,m), which precedes it on the same device;
+ *   - a decode step D(s,i) needs D(s-1,i) like a forward, and at stage 0
+ *     the last stage's output of item i - M, the token it continues
+ *     (BS_PROGRAM_DECODE_LOOP); its duration may grow with the context;
  *   - an optimizer op is a barrier: it starts on every device at once, when
  *     the last device reaches it (the flush), and lasts costs.optimizer.
  * Data between stages on one device is free. Between devices it is a
@@ -50,6 +53,7 @@ struct bs_engine_scratch {
     uint8_t *blocked;
     int *worklist;
     int32_t *fwd_link, *bwd_link; /* [stages]: link index for s->s+1, s+1->s; -1 local */
+    int32_t loop_link;            /* decode: last stage -> stage 0; -1 local */
     double *link_free;            /* [2 * stages]: when each link is free */
     uint32_t *link_keys;          /* hash table of (src << 16 | dst) */
     int32_t *link_ids;
@@ -69,10 +73,17 @@ typedef struct engine {
     bs_timeline *tl;
     bs_chunk_costs costs;
     double message_time, message_bytes, overlap;
+    double decode_message_time, decode_message_bytes;
     int record, worklist_size, at_barrier, update_per_backward;
     double barrier_time;
     size_t m;                         /* micro-batches in the program */
     size_t rows_ready, rows_per_fill; /* per-pair rows (micro-batches) initialised so far */
+    /* Decode: the loop back feeds item i + loop_stride at stage 0 (0: no
+     * loop); a step's context is prompt_tokens + item / loop_stride. */
+    uint32_t loop_stride;
+    double inverse_stride; /* 1 / loop_stride */
+    int decode_grows;      /* decode steps have context-dependent costs */
+    double prompt_tokens;
 } engine;
 
 /* ------------------------------------------------------------- scratch */
@@ -167,11 +178,40 @@ static void assign_links(engine *e)
             (dir == 0 ? x->fwd_link : x->bwd_link)[s] = id;
         }
     }
+    /* The decode loop back shares the directed pair's link with any stage
+     * boundary that crosses the same pair. */
+    x->loop_link = -1;
+    int last_dev = prog->stage_device[prog->stages - 1], first_dev = prog->stage_device[0];
+    if (e->loop_stride && last_dev != first_dev) {
+        uint32_t key = (uint32_t)last_dev << 16 | (uint32_t)first_dev;
+        size_t h = (key * 2654435761u) & mask;
+        while (x->link_keys[h] != UINT32_MAX && x->link_keys[h] != key)
+            h = (h + 1) & mask;
+        if (x->link_keys[h] == UINT32_MAX) {
+            x->link_keys[h] = key;
+            x->link_ids[h] = count++;
+        }
+        x->loop_link = x->link_ids[h];
+    }
     for (int32_t k = 0; k < count; k++)
         x->link_free[k] = 0.0;
 }
 
 /* --------------------------------------------------------- simulation */
+
+/* The token an item belongs to, item / loop_stride, without a division
+ * (which would cost about a third of a simulated op): the quotient estimated
+ * in doubles is off by at most one for 32-bit items, then corrected. */
+static inline uint32_t token_of(const engine *e, uint32_t item)
+{
+    uint32_t k = (uint32_t)((double)item * e->inverse_stride);
+    uint64_t low = (uint64_t)k * e->loop_stride;
+    if (low > item)
+        k--;
+    else if (low + e->loop_stride <= item)
+        k++;
+    return k;
+}
 
 static double op_duration(const engine *e, const bs_op *op)
 {
@@ -185,20 +225,32 @@ static double op_duration(const engine *e, const bs_op *op)
         return e->costs.backward[op->stage];
     case BS_OP_WEIGHT_GRAD:
         return e->costs.weight[op->stage];
+    case BS_OP_DECODE:
+        if (e->decode_grows) {
+            /* Compute against memory traffic at this step's context. */
+            double c = e->prompt_tokens + (double)token_of(e, op->microbatch);
+            double compute = e->costs.decode[op->stage] + e->costs.decode_per_token[op->stage] * c;
+            double memory =
+                e->costs.decode_memory[op->stage] + e->costs.decode_memory_per_token[op->stage] * c;
+            return compute > memory ? compute : memory;
+        }
+        return e->costs.decode[op->stage];
     default:
         return e->costs.optimizer;
     }
 }
 
-/* Sends a message on link `link` at time t; returns its arrival time. */
+/* Sends a message on link `link` at time t; returns its arrival time. A
+ * decode step's output and a token looped back to stage 0 are decode
+ * messages (costs from cfg->decode_message_bytes). */
 static double send(engine *e, int32_t link, double t, size_t producer, int src, int dst,
-                   uint32_t *msg_slot)
+                   uint32_t *msg_slot, int decode)
 {
     double start = t > e->x->link_free[link] ? t : e->x->link_free[link];
-    double arrive = start + e->message_time;
+    double arrive = start + (decode ? e->decode_message_time : e->message_time);
     e->x->link_free[link] = arrive;
     e->tl->messages_sent++;
-    e->tl->message_bytes_sent += e->message_bytes;
+    e->tl->message_bytes_sent += decode ? e->decode_message_bytes : e->message_bytes;
     if (e->record) {
         bs_timeline *tl = e->tl;
         bs_message *msg = &tl->messages[tl->message_count];
@@ -217,6 +269,8 @@ static void wake(engine *e, int d)
         e->x->worklist[e->worklist_size++] = d;
     }
 }
+
+static void fill_rows(engine *e, uint32_t mb);
 
 /* Records op idx on device d as running from `at` to `end` and sends its
  * output. */
@@ -238,12 +292,13 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         __builtin_prefetch(&e->tl->times[idx + PREFETCH_AHEAD], 1);
     x->device_free[d] = end;
     x->next[d] = idx + 1;
-    if (op->kind == BS_OP_FORWARD && op->stage + 1 < prog->stages) {
+    if ((op->kind == BS_OP_FORWARD || op->kind == BS_OP_DECODE) && op->stage + 1 < prog->stages) {
         size_t pair = bs_pair(prog, op->stage + 1u, op->microbatch);
         int32_t link = x->fwd_link[op->stage];
         int dst = prog->stage_device[op->stage + 1];
-        x->fin[pair] =
-            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL);
+        x->fin[pair] = link < 0 ? end
+                                : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL,
+                                       op->kind == BS_OP_DECODE);
         if (dst != d)
             wake(e, dst);
     } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
@@ -251,7 +306,22 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         int32_t link = x->bwd_link[op->stage - 1];
         int dst = prog->stage_device[op->stage - 1];
         x->gin[pair] =
-            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->gmsg[pair] : NULL);
+            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->gmsg[pair] : NULL, 0);
+        if (dst != d)
+            wake(e, dst);
+    } else if (e->loop_stride && op->stage + 1 == prog->stages &&
+               op->microbatch + (size_t)e->loop_stride < e->m) {
+        /* The token goes back to stage 0 for the item's next decode step.
+         * This is the one write to a row other than the op's own, so that
+         * row is made ready first. */
+        uint32_t next = op->microbatch + e->loop_stride;
+        if (next >= e->rows_ready)
+            fill_rows(e, next);
+        size_t pair = bs_pair(prog, 0, next);
+        int32_t link = x->loop_link;
+        int dst = prog->stage_device[0];
+        x->fin[pair] =
+            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL, 1);
         if (dst != d)
             wake(e, dst);
     }
@@ -271,6 +341,9 @@ static double input_time(engine *e, size_t idx, uint32_t **msg)
     size_t pair = bs_pair(e->prog, op->stage, op->microbatch);
     *msg = NULL;
     switch (op->kind) {
+    case BS_OP_DECODE: /* at stage 0 too: the loop back brings its token */
+        *msg = e->record ? &x->fmsg[pair] : NULL;
+        return x->fin[pair];
     case BS_OP_FORWARD:
         if (op->stage > 0) {
             *msg = e->record ? &x->fmsg[pair] : NULL;
@@ -447,6 +520,17 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
     e.message_bytes = cfg->message_bytes;
     e.overlap = cfg->overlap;
     e.message_time = bs_message_time(cfg);
+    if (prog->flags & BS_PROGRAM_DECODE_LOOP) {
+        e.loop_stride = prog->per_iteration;
+        e.inverse_stride = 1.0 / prog->per_iteration;
+        bs_config small = *cfg;
+        if (cfg->decode_message_bytes > 0)
+            small.message_bytes = cfg->decode_message_bytes;
+        e.decode_message_time = bs_message_time(&small);
+        e.decode_message_bytes = small.message_bytes;
+        e.prompt_tokens = cfg->prompt_tokens;
+        e.decode_grows = e.costs.decode_grows;
+    }
 
     struct bs_engine_scratch *x = e.x;
     /* About 4 KiB of each per-pair array per fill. */

@@ -17,7 +17,9 @@
  *                 peak chunks min(2(P - r - 1) + (V - 1) N + 1, M V) on device r.
  *                 Derived for groups of N = P with M a multiple of P; other
  *                 groupings get no closed form.
- *   forward       makespan (M' + P - 1) F; no activations kept.
+ *   forward       makespan M' F + (P - 1) F / V (M' = M * iterations); with
+ *                 V > 1 for groups of N = P and M a multiple of P; bubble
+ *                 over ideal (P - 1) / (M' V); no activations kept.
  *   zb-h1         makespan M T + (P - 1) max(F, F + B - W) per iteration, for
  *                 W <= F and M >= P (the paper's (P - 1)(F + B - W) where
  *                 B >= W; the last device always waits (P - 1) F); peak
@@ -30,6 +32,12 @@
  *   zbv           one iteration, M >= 2P - 1, F = B = W: makespan
  *                 M T + (P - 1) F / 2; peak P (2P chunks) on every device.
  *   looped-bfs    M >= P: makespan M T + (P - 1) T / V per iteration; peak M.
+ *   decode        prefill cost F equal to the decode step's d (whole device
+ *                 stage), T output tokens, no context-dependent costs: a
+ *                 token takes max(P, M) d per micro-batch (the device's M d
+ *                 of work, or the ring's P d); makespan T M d + (P - 1) d / V
+ *                 when M >= P (M a multiple of P with V > 1: the prefill's
+ *                 groups of P), T P d + (M - 1) d / V when M < P.
  *   dualpipev     no closed form here: the simulation is the answer.
  * These were derived from the orders and checked against the engine over
  * grids of P, M and costs (tests/test_zb.c).
@@ -115,9 +123,36 @@ void bs_formula_compute(bs_formula *f, double *per_device_peak, const bs_config 
             peak = fmax(peak, pr);
         }
     } else if (strcmp(name, "forward") == 0) {
+        /* With V > 1 the fill is (P - 1) chunks of F / V, and there is no
+         * other bubble when the groups hold P micro-batches each. */
+        int n = cfg->group_size > 0 ? cfg->group_size : p;
+        if (v > 1 && (n != p || cfg->microbatches % p != 0))
+            return;
         double mt = m * iters;
         busy = mt * fw;
-        f->makespan = busy + (p - 1) * fw;
+        f->makespan = busy + (p - 1) * fw / v;
+        if (per_device_peak)
+            for (int r = 0; r < p; r++)
+                per_device_peak[r] = 0;
+    } else if (strcmp(name, "decode") == 0) {
+        double d = cfg->decode.count ? uniform_value(&cfg->decode, cfg) : NAN;
+        int n = cfg->group_size > 0 ? cfg->group_size : p;
+        double tk = cfg->output_tokens;
+        if (isnan(d) || d != fw || cfg->decode_per_token.count || cfg->decode_memory.count ||
+            cfg->decode_memory_per_token.count || n != p ||
+            (v > 1 && m >= p && cfg->microbatches % p != 0))
+            return;
+        busy = tk * m * fw;
+        f->makespan = m >= p ? busy + (p - 1) * d / v : tk * p * d + (m - 1) * d / v;
+        /* The steady period is max(P, M) d. The mean over micro-batches of
+         * (last - first token) / (T - 1) also holds the switch from the
+         * prefill's order to the decode order: with V > 1 and M >= P,
+         * micro-batch g P + i of prefill group g gets its first token at
+         * ((g + 1) P V + i) d / V and its last at ((T - 1) M V + (V - 1) M +
+         * g P + i + P) d / V, which averages to the extra term below. */
+        f->time_per_output_token = tk > 1 ? fmax(p, m) * d : 0;
+        if (tk > 1 && v > 1 && m >= p)
+            f->time_per_output_token += (v - 1.0) * (m - p) * d / (2.0 * v * (tk - 1));
         if (per_device_peak)
             for (int r = 0; r < p; r++)
                 per_device_peak[r] = 0;
@@ -167,7 +202,8 @@ void bs_formula_compute(bs_formula *f, double *per_device_peak, const bs_config 
         return;
     }
     double total_busy = iters * busy;
-    if (strcmp(name, "pipedream") == 0 || strcmp(name, "forward") == 0)
+    if (strcmp(name, "pipedream") == 0 || strcmp(name, "forward") == 0 ||
+        strcmp(name, "decode") == 0)
         total_busy = busy;
     f->valid = 1;
     f->bubble_ratio = 1.0 - total_busy / f->makespan;

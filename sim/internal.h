@@ -31,6 +31,24 @@ const char *bs_json_kind(const struct cJSON *item);
 int bs_json_array_int(const struct cJSON *el, int lo, int hi, const char *what, const char *source,
                       const char *path, size_t index, int *value, bs_error *err);
 
+/* Like the loop "every key against every other", but n log n: BS_ERR_INVALID
+ * "SOURCE: PREFIX.KEY: key appears more than once" for the first duplicated
+ * key of obj (prefix NULL at the top level). */
+int bs_json_check_duplicates(const struct cJSON *obj, const char *prefix, const char *source,
+                             bs_error *err);
+
+/* "Did you mean": bs_suggest_init with the unknown word, bs_suggest_consider
+ * with each known name, then bs_suggest_hint writes 'did you mean "NAME"? '
+ * into buf, or "" when no name is close (sim/suggest.c says how close). */
+typedef struct bs_suggest {
+    const char *word;
+    const char *best;
+    int distance;
+} bs_suggest;
+void bs_suggest_init(bs_suggest *s, const char *word);
+void bs_suggest_consider(bs_suggest *s, const char *candidate);
+const char *bs_suggest_hint(const bs_suggest *s, char *buf, size_t size);
+
 /* Formats a message into err (when err is non-NULL) and returns code. */
 int bs_fail(bs_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -56,6 +74,11 @@ int bs_program_reserve(bs_program *prog, size_t count, bs_error *err);
 int bs_program_build_unchecked(bs_program *prog, const bs_config *cfg, bs_error *err);
 /* The structure pass of bs_program_validate alone. */
 int bs_program_validate_structure(const bs_program *prog, bs_error *err);
+
+/* The longest time in milliseconds (about 31,700 years) that an op or a
+ * message may take, given or derived: every sum the engine forms over at
+ * most 10^15 ops then stays finite. */
+#define BS_MAX_TIME_MS 1e15
 
 /* Milliseconds a message holds its link: latency + bytes / bandwidth. The
  * engine and the GPU dry run (gpu/report.c) must agree on it exactly. */
@@ -98,6 +121,10 @@ typedef struct bs_chunk_costs {
     double *forward, *backward, *weight; /* [stages] */
     double optimizer;
     int uniform; /* all chunks alike */
+    /* Decode steps [stages] (zeros when not given); decode_grows: the
+     * context-dependent terms of bs_config are given (bubblesim.h). */
+    double *decode, *decode_per_token, *decode_memory, *decode_memory_per_token;
+    int decode_grows;
 } bs_chunk_costs;
 
 /* stage_device may be NULL (looped placement: chunk s on device s mod P). */
@@ -120,6 +147,11 @@ int bs_check_no_flush_optimizer(const bs_config *cfg, const char *name, bs_error
 int bs_check_v_shape(const bs_config *cfg, const char *name, bs_error *err);
 /* V-shaped placement: chunk s and chunk 2P-1-s on device s (needs V = 2). */
 void bs_place_v(bs_program *prog);
+/* Emits device `device`'s ops of kind `kind` (a forward or a decode step)
+ * for items first .. first+count-1 in looped placement: in groups of
+ * `group` items, chunk by chunk (schedule_forward.c). */
+void bs_emit_forward_pass(bs_program *prog, int kind, int device, uint32_t first, uint32_t count,
+                          uint32_t group);
 /* Refuses V != 1 for schedules with one chunk per device. */
 int bs_check_single_chunk(const bs_config *cfg, const char *name, bs_error *err);
 
@@ -135,6 +167,7 @@ extern const bs_schedule bs_schedule_zbv;
 extern const bs_schedule bs_schedule_dualpipev;
 extern const bs_schedule bs_schedule_looped_bfs;
 extern const bs_schedule bs_schedule_custom;
+extern const bs_schedule bs_schedule_decode;
 
 /* PyTorch pipelining's schedule text (order_text.c). One parsed action:
  * one op, or two for an overlapped pair; count 0 for an idle slot or a
@@ -147,6 +180,15 @@ typedef struct bs_action {
  * else what is wrong with it. */
 const char *bs_action_parse(const char *text, size_t len, bs_action *out);
 
+/* Serving figures of a decode timeline (inference.c); out->valid = 0 for
+ * other programs. */
+void bs_inference_compute(bs_inference_result *out, const bs_timeline *tl, const bs_config *cfg,
+                          double makespan);
+
+/* The table of a decode run (write_table_inference.c): serving figures and
+ * the KV cache instead of weight versions and staleness. */
+int bs_write_inference_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_error *err);
+
 extern const bs_writer bs_writer_table;
 extern const bs_writer bs_writer_json;
 extern const bs_writer bs_writer_trace;
@@ -158,7 +200,14 @@ extern const bs_writer bs_writer_trace;
  * nothing when the tree has none of them. */
 struct cJSON;
 int bs_model_is_key(const char *name);
+/* Offers the model's keys to a "did you mean": the top-level ones (model,
+ * hardware, tensor_parallel, ...) for section NULL, else those of section. */
+void bs_model_suggest(bs_suggest *s, const char *section);
 int bs_model_apply(bs_config *cfg, const struct cJSON *root, const char *source, bs_error *err);
+/* Decode: the prefill's sequence is inference.prompt_tokens; model.sequence,
+ * when given, must agree (sim/model_decode.c). */
+int bs_model_decode_prompt(bs_model *m, const bs_config *cfg, const struct cJSON *root,
+                           const char *source, bs_error *err);
 
 /* The median of v[0..n) (NAN when n is 0); sorts v in place (trace_read.c). */
 double bs_median(double *v, size_t n);

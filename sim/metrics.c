@@ -112,6 +112,13 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
     size_t chunks = w->device_chunks[d];
     const uint16_t *stage_device = prog->stage_device;
     unsigned last_stage = (unsigned)prog->stages - 1;
+    /* Decode: the last stage sends each token back to stage 0, but for the
+     * items of the last token. */
+    uint64_t loop_end = (prog->flags & BS_PROGRAM_DECODE_LOOP)
+                            ? (uint64_t)prog->microbatches - prog->per_iteration
+                            : 0;
+    int loop_crosses = stage_device[0] != d;
+    uint64_t sent_decode = 0; /* decode messages: the steps' outputs and the loop back */
     double live = 0, peak = 0, busy = 0, latest = *makespan;
     uint32_t current = 0, distinct = 0, live_versions = 1, peak_versions = 1, stale = 0;
     uint64_t sent = 0;
@@ -136,9 +143,16 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
         size_t slot = (size_t)op->microbatch * chunks + w->stage_rank[op->stage];
         int release = 0;
         switch (op->kind) {
+        case BS_OP_DECODE:
         case BS_OP_FORWARD:
-            if (op->stage < last_stage)
-                sent += stage_device[op->stage + 1] != d;
+            if (op->stage < last_stage) {
+                int crosses = stage_device[op->stage + 1] != d;
+                sent += crosses;
+                sent_decode += op->kind == BS_OP_DECODE ? crosses : 0;
+            } else if (op->microbatch < loop_end) {
+                sent += loop_crosses;
+                sent_decode += loop_crosses;
+            }
             if (forward_only)
                 break;
             live += 1;
@@ -186,6 +200,7 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
     dr->weight_versions = (int)peak_versions;
     dr->max_staleness = (int)stale;
     dr->messages_sent = sent;
+    dr->decode_messages_sent = sent_decode;
     *makespan = latest;
 }
 
@@ -218,7 +233,13 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
         busy_total += dr->busy;
         dr->peak_activation_bytes = dr->peak_activations * cfg->activation_bytes;
         dr->weight_version_bytes = dr->weight_versions * cfg->weight_bytes;
-        dr->message_bytes_sent = (double)dr->messages_sent * cfg->message_bytes;
+        /* Decode messages carry one token per sequence (bubblesim.h). */
+        double decode_bytes =
+            cfg->decode_message_bytes > 0 ? cfg->decode_message_bytes : cfg->message_bytes;
+        dr->message_bytes_sent =
+            (double)(dr->messages_sent - dr->decode_messages_sent) * cfg->message_bytes +
+            (double)dr->decode_messages_sent * decode_bytes;
+        dr->kv_cache_bytes = cfg->kv_cache_bytes.count == (size_t)p ? cfg->kv_cache_bytes.v[d] : 0;
     }
     double *iter_end = w->iter_end;
     res->makespan = makespan;
@@ -234,6 +255,7 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
     res->weight_versions = 0;
     res->max_staleness = 0;
     bs_formula_compute(&res->formula, w->formula_peak, cfg);
+    bs_inference_compute(&res->inference, tl, cfg, makespan);
     for (int d = 0; d < p; d++) {
         bs_device_result *dr = &res->device[d];
         dr->idle = makespan - dr->busy;
@@ -249,7 +271,9 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
             res->max_staleness = dr->max_staleness;
     }
     res->peak_activation_bytes = res->peak_activations * cfg->activation_bytes;
-    res->message_bytes = (double)res->messages * cfg->message_bytes;
+    res->message_bytes = 0;
+    for (int d = 0; d < p; d++)
+        res->message_bytes += res->device[d].message_bytes_sent;
     if (res->messages != tl->messages_sent)
         rc = bs_fail(err, BS_ERR_INTERNAL,
                      "message count mismatch: timeline sent %llu, program implies %llu",

@@ -36,6 +36,8 @@
 #define MODEL_MAX_DIM 10000000
 /* The balanced split keeps one int per (chunk count, layer prefix). */
 #define MODEL_MAX_BALANCE 10000000
+/* The tensor-parallel all-reduces are part of a chunk's time when T > 1. */
+#define T_SUFFIX(t) ((t) > 1 ? " + all-reduces over hardware.tp_bandwidth and tp_latency" : "")
 
 /* --------------------------------------------------------- JSON reading */
 
@@ -88,6 +90,9 @@ static const model_key model_keys[] = {
      "tensor-parallel link bytes/s; 0 = unlimited"},
     {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0,
      "tensor-parallel link latency (ms)"},
+    /* Decode steps read every weight and the KV cache (sim/model_decode.c). */
+    {"hardware", "memory_bandwidth", K_NUMBER, MOFF(memory_bandwidth), 0, 1, 1e18, 0,
+     "device memory bytes/s (HBM); decode steps read weights and KV cache at this rate"},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -103,6 +108,18 @@ int bs_model_is_key(const char *name)
         if (strcmp(name, top_keys[i]) == 0)
             return 1;
     return 0;
+}
+
+void bs_model_suggest(bs_suggest *s, const char *section)
+{
+    if (!section) {
+        for (size_t i = 0; i < COUNT(top_keys); i++)
+            bs_suggest_consider(s, top_keys[i]);
+        return;
+    }
+    for (size_t i = 0; i < COUNT(model_keys); i++)
+        if (strcmp(model_keys[i].section, section) == 0)
+            bs_suggest_consider(s, model_keys[i].name);
 }
 
 void bs_model_init(bs_model *m)
@@ -183,11 +200,9 @@ static int read_section(bs_model *m, const cJSON *root, const char *section, con
     if (!cJSON_IsObject(obj))
         return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected an object, got %s", source, section,
                        bs_json_kind(obj));
+    if ((rc = bs_json_check_duplicates(obj, section, source, err)))
+        return rc;
     for (const cJSON *item = obj->child; item; item = item->next) {
-        for (const cJSON *b = item->next; b; b = b->next)
-            if (strcmp(item->string, b->string) == 0)
-                return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: key appears more than once", source,
-                               section, item->string);
         const model_key *k = NULL;
         for (size_t i = 0; i < COUNT(model_keys); i++)
             if (strcmp(model_keys[i].section, section) == 0 &&
@@ -201,14 +216,23 @@ static int read_section(bs_model *m, const cJSON *root, const char *section, con
                 if (strcmp(model_keys[i].section, section) == 0)
                     n += (size_t)snprintf(keys + n, sizeof keys - n, "%s%s", n ? ", " : "",
                                           model_keys[i].name);
-            return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: unknown key; expected one of %s",
-                           source, section, item->string, keys);
+            bs_suggest near;
+            char hint[96];
+            bs_suggest_init(&near, item->string);
+            bs_model_suggest(&near, section);
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s.%.128s: unknown key; %sexpected one of %s",
+                           source, section, item->string, bs_suggest_hint(&near, hint, sizeof hint),
+                           keys);
         }
         if ((rc = read_key(m, k, item, source, err)))
             return rc;
     }
+    /* A decode config's prompt (inference.prompt_tokens) is its sequence. */
+    const cJSON *inference = cJSON_GetObjectItemCaseSensitive(root, "inference");
+    int has_prompt = cJSON_GetObjectItemCaseSensitive(inference, "prompt_tokens") != NULL;
     for (size_t i = 0; i < COUNT(model_keys); i++)
         if (model_keys[i].required && strcmp(model_keys[i].section, section) == 0 &&
+            !(has_prompt && strcmp(model_keys[i].name, "sequence") == 0) &&
             !cJSON_GetObjectItemCaseSensitive(obj, model_keys[i].name))
             return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: missing; expected %s", source, section,
                            model_keys[i].name, want_text(&model_keys[i], (char[96]){0}, 96));
@@ -654,7 +678,7 @@ static int refuse_conflicts(const cJSON *root, const char *source, bs_error *err
     static const char *const taken[][2] = {
         {"costs", "forward"},           {"costs", "backward"},        {"costs", "weight"},
         {"memory", "activation_bytes"}, {"memory", "weight_bytes"},   {"network", "latency"},
-        {"network", "bandwidth"},       {"network", "message_bytes"},
+        {"network", "bandwidth"},       {"network", "message_bytes"}, {"costs", "decode"},
     };
     for (size_t i = 0; i < COUNT(taken); i++) {
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, taken[i][0]);
@@ -687,6 +711,10 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
     }
     if ((rc = refuse_conflicts(root, source, err)) || (rc = read_model(&m, root, source, err)))
         goto error;
+    const bs_schedule *sched = bs_schedule_find(cfg->schedule);
+    int decode = sched && (sched->flags & BS_PROGRAM_DECODE_LOOP);
+    if (decode && (rc = bs_model_decode_prompt(&m, cfg, root, source, err)))
+        goto error;
     if (!bs_schedule_find(cfg->schedule) || cfg->stages < 1 || cfg->virtual_stages < 1 ||
         (long long)cfg->stages * cfg->virtual_stages > 65535) {
         rc = BS_OK; /* bs_config_check reports these */
@@ -704,6 +732,26 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
         f[c] = plan.chunk[c].forward_ms;
         bw[c] = plan.training ? plan.chunk[c].input_grad_ms : 0;
         w[c] = plan.training ? plan.chunk[c].weight_grad_ms : 0;
+        /* A tiny peak_flops or tp_bandwidth can push a derived time to
+         * infinity, which the engine cannot order; refuse it here, where
+         * the keys that made it are known. */
+        double worst = fmax(f[c], fmax(bw[c], w[c]));
+        if (!(plan.allreduce_ms <= BS_MAX_TIME_MS)) {
+            rc = bs_fail(err, BS_ERR_INVALID,
+                         "%s: hardware.tp_bandwidth: one tensor-parallel all-reduce takes %g ms "
+                         "(2(T-1) * hardware.tp_latency + 2(T-1)/T * activation bytes / "
+                         "hardware.tp_bandwidth); expected a finite time of at most %g ms",
+                         source, plan.allreduce_ms, BS_MAX_TIME_MS);
+            goto error;
+        }
+        if (!(worst <= BS_MAX_TIME_MS)) {
+            rc = bs_fail(err, BS_ERR_INVALID,
+                         "%s: hardware.peak_flops: model chunk %zu takes %g ms per micro-batch "
+                         "(from the model's FLOPs / (hardware.peak_flops * hardware.efficiency)"
+                         "%s); expected a finite time of at most %g ms",
+                         source, c, worst, T_SUFFIX(m.tensor_parallel), BS_MAX_TIME_MS);
+            goto error;
+        }
     }
     /* costs.* were refused above, so cfg's arrays are still the read-only
      * defaults, which are never freed. */
@@ -722,7 +770,7 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
     cfg->latency = m.latency;
     cfg->bandwidth = m.bandwidth;
     cfg->message_bytes = plan.message_bytes;
-    rc = BS_OK;
+    rc = decode ? bs_model_decode_costs(cfg, &m, &plan, source, err) : BS_OK;
 error:
     bs_free(f);
     bs_free(bw);
@@ -738,7 +786,7 @@ error:
 static const struct {
     const char *name, *type, *range, *description;
 } model_top_keys[] = {
-    {"tensor_parallel", "integer", "divides model.heads",
+    {"tensor_parallel", "integer", "1 to 4096, dividing model.heads",
      "T, devices that share each layer (Megatron tensor parallelism)"},
     {"layers_per_stage", "array of integers", "P*V (or P) entries >= 1 summing to model.layers",
      "layers of each model chunk in model order"},

@@ -10,7 +10,7 @@
 
 const char *bs_op_format(const bs_op *op, char *buf, size_t size)
 {
-    static const char letter[] = {'F', 'B', 'I', 'W', 'O'};
+    static const char letter[] = {'F', 'B', 'I', 'W', 'O', 'D'};
     if (op->kind == BS_OP_OPTIMIZER)
         snprintf(buf, size, "OPT(iteration %u)", op->microbatch);
     else

@@ -133,6 +133,11 @@ const char *bs_action_parse(const char *text, size_t len, bs_action *out)
 int bs_order_write(FILE *out, const bs_program *prog, uint32_t limit, bs_error *err)
 {
     static const char letter[] = {'F', 'B', 'I', 'W'};
+    /* PyTorch's text has no decode step and no loop back to stage 0. */
+    if (prog->flags & BS_PROGRAM_DECODE_LOOP)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "schedule: a decode program has no PyTorch pipelining text (its format has "
+                       "no decode step); export a forward or training schedule");
     for (int d = 0; d < prog->devices; d++) {
         int first = 1;
         for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++) {

@@ -15,7 +15,7 @@ static const bs_schedule *const table[] = {
     &bs_schedule_gpipe,       &bs_schedule_1f1b,    &bs_schedule_pipedream,
     &bs_schedule_interleaved, &bs_schedule_forward, &bs_schedule_zb_h1,
     &bs_schedule_zb_h2,       &bs_schedule_zbv,     &bs_schedule_dualpipev,
-    &bs_schedule_looped_bfs,  &bs_schedule_custom,
+    &bs_schedule_looped_bfs,  &bs_schedule_custom,  &bs_schedule_decode,
 };
 
 size_t bs_schedule_count(void)
@@ -95,7 +95,9 @@ static int build(bs_program *prog, const bs_config *cfg, int feasible_too, bs_er
     if (rc)
         return rc;
     int p = cfg->stages, v = cfg->virtual_stages;
-    size_t per_device = (size_t)v * (size_t)cfg->microbatches * (size_t)cfg->iterations *
+    /* A decode program has one item per micro-batch and output token. */
+    uint32_t items = (s->flags & BS_PROGRAM_DECODE_LOOP) ? (uint32_t)cfg->output_tokens : 1;
+    size_t per_device = (size_t)v * (size_t)cfg->microbatches * (size_t)cfg->iterations * items *
                             s->ops_per_chunk_microbatch +
                         optimizer_ops(cfg, s);
     if ((rc = program_shape(prog, p, p * v, err)) ||
@@ -103,7 +105,7 @@ static int build(bs_program *prog, const bs_config *cfg, int feasible_too, bs_er
         return rc;
     prog->chunks_per_device = v;
     prog->per_iteration = (uint32_t)cfg->microbatches;
-    prog->microbatches = (uint32_t)cfg->microbatches * (uint32_t)cfg->iterations;
+    prog->microbatches = (uint32_t)cfg->microbatches * (uint32_t)cfg->iterations * items;
     prog->flags = s->flags;
     if ((rc = s->generate(cfg, prog, err)))
         return rc;

@@ -39,6 +39,7 @@ typedef struct tune_spec {
     int tps[TUNE_MAX_LIST], n_tps;
     int vs[TUNE_MAX_LIST], n_vs;
     int mbs[TUNE_MAX_LIST], n_mbs;
+    int objective, decode; /* BS_TUNE_*; searching decode schedules */
 } tune_spec;
 
 struct bs_tune {
@@ -166,6 +167,9 @@ static const struct {
      "b values to search; default powers of 2 up to 32 dividing global_batch"},
     {"use_all_devices", "boolean", "true or false",
      "require P * T = devices (false: at most devices); default true"},
+    {"objective", "string", "\"time\", \"latency\", \"throughput\"",
+     "what to minimise: time per iteration; decode: time per output token, or ms per token "
+     "(most tokens/s)"},
 };
 
 #define TUNE_N_KEYS (sizeof tune_keys / sizeof tune_keys[0])
@@ -243,12 +247,18 @@ static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const 
         size_t i = 0;
         while (i < TUNE_N_KEYS && strcmp(tune_keys[i].name, item->string) != 0)
             i++;
-        if (i == TUNE_N_KEYS)
+        if (i == TUNE_N_KEYS) {
+            bs_suggest near;
+            char hint[96];
+            bs_suggest_init(&near, item->string);
+            for (size_t k = 0; k < TUNE_N_KEYS; k++)
+                bs_suggest_consider(&near, tune_keys[k].name);
             return bs_fail(err, BS_ERR_INVALID,
-                           "%s: tune.%s: unknown key; expected one of devices, global_batch, "
-                           "memory_limit, schedules, tensor_parallel, virtual_stages, "
-                           "microbatch_sizes, use_all_devices",
-                           source, item->string);
+                           "%s: tune.%.128s: unknown key; %sexpected one of devices, "
+                           "global_batch, memory_limit, schedules, tensor_parallel, "
+                           "virtual_stages, microbatch_sizes, use_all_devices, objective",
+                           source, item->string, bs_suggest_hint(&near, hint, sizeof hint));
+        }
     }
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(tune, "devices");
     if (!item)
@@ -289,25 +299,66 @@ static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const 
         cJSON_ArrayForEach(el, item)
         {
             const bs_schedule *s = cJSON_IsString(el) ? bs_schedule_find(el->valuestring) : NULL;
-            if (!s || strcmp(s->name, "custom") == 0)
+            if (!s || strcmp(s->name, "custom") == 0) {
+                bs_suggest near;
+                char hint[96] = "";
+                bs_suggest_init(&near, cJSON_IsString(el) ? el->valuestring : NULL);
+                for (size_t k = 0; k < bs_schedule_count(); k++)
+                    if (strcmp(bs_schedule_at(k)->name, "custom") != 0)
+                        bs_suggest_consider(&near, bs_schedule_at(k)->name);
                 return bs_fail(err, BS_ERR_INVALID,
-                               "%s: tune.schedules[%d]: expected the name of a built-in schedule "
-                               "(bubblesim --help lists them; custom cannot be tuned)",
-                               source, sp->n_schedules);
+                               "%s: tune.schedules[%d]: %sexpected the name of a built-in "
+                               "schedule (bubblesim --help lists them; custom cannot be tuned)",
+                               source, sp->n_schedules, bs_suggest_hint(&near, hint, sizeof hint));
+            }
             sp->schedules[sp->n_schedules++] = s;
         }
     } else {
         /* The config's own kind of work: inference tunes the forward
-         * schedule, training every training schedule. */
+         * schedule (a prefill) or decode, training every training schedule. */
         const bs_schedule *own = bs_schedule_find(base->schedule);
         int inference = own && (own->flags & BS_PROGRAM_FORWARD_ONLY);
+        int decode = own && (own->flags & BS_PROGRAM_DECODE_LOOP);
         for (size_t i = 0; i < bs_schedule_count() && sp->n_schedules < TUNE_MAX_LIST; i++) {
             const bs_schedule *s = bs_schedule_at(i);
             if (strcmp(s->name, "custom") == 0 ||
-                inference != ((s->flags & BS_PROGRAM_FORWARD_ONLY) != 0))
+                inference != ((s->flags & BS_PROGRAM_FORWARD_ONLY) != 0) ||
+                decode != ((s->flags & BS_PROGRAM_DECODE_LOOP) != 0))
                 continue;
             sp->schedules[sp->n_schedules++] = s;
         }
+    }
+    /* Decode is ranked by its serving figures; a mix of decode and other
+     * schedules would compare unlike times. */
+    int n_decode = 0;
+    for (int i = 0; i < sp->n_schedules; i++)
+        n_decode += (sp->schedules[i]->flags & BS_PROGRAM_DECODE_LOOP) != 0;
+    if (n_decode && n_decode != sp->n_schedules)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: tune.schedules: decode cannot be ranked beside other schedules (its "
+                       "figures are per token); search it alone",
+                       source);
+    sp->decode = n_decode > 0;
+    sp->objective = BS_TUNE_TIME;
+    if ((item = cJSON_GetObjectItemCaseSensitive(tune, "objective"))) {
+        static const char *const names[] = {"time", "latency", "throughput"};
+        int k = 0;
+        while (k < 3 && !(cJSON_IsString(item) && strcmp(item->valuestring, names[k]) == 0))
+            k++;
+        if (k == 3)
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: tune.objective: expected \"time\", \"latency\" or "
+                           "\"throughput\"",
+                           source);
+        if (k != BS_TUNE_TIME && !sp->decode)
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: tune.objective: %s ranks decode runs (time per output token, "
+                           "tokens/s); set schedule to decode with an inference section "
+                           "(docs/inference.md)",
+                           source, names[k]);
+        sp->objective = k;
+    } else if (sp->decode) {
+        sp->objective = BS_TUNE_LATENCY;
     }
     /* Tensor parallelism needs a fast link: by default at most 8 devices
      * (one NVLink domain of a typical server). */
@@ -361,7 +412,23 @@ static int candidate_config(const bs_tune *st, const bs_tune_candidate *c, bs_co
     bs_model m = st->model; /* shallow: layers_per_stage is NULL in tune */
     m.tensor_parallel = c->tensor_parallel;
     m.microbatch_size = c->microbatch_size;
-    return bs_model_plan_compute(plan, &m, cfg, st->source, err);
+    int decode = (bs_schedule_find(c->schedule)->flags & BS_PROGRAM_DECODE_LOOP) != 0;
+    if (decode)
+        m.sequence = cfg->prompt_tokens; /* as bs_model_apply does */
+    if ((rc = bs_model_plan_compute(plan, &m, cfg, st->source, err)))
+        return rc;
+    /* The plan's KV cache at decode's context (and cfg's decode costs,
+     * which bs_config_parse computed the same way). */
+    return decode ? bs_model_decode_costs(cfg, &m, plan, st->source, err) : BS_OK;
+}
+
+/* The cheapest a decode step of chunk k can be: at its first context. */
+static double decode_step_min(const bs_config *cfg, int k)
+{
+    double c = cfg->prompt_tokens + 1.0;
+    double compute = cfg->decode.v[k] + cfg->decode_per_token.v[k] * c;
+    double memory = cfg->decode_memory.v[k] + cfg->decode_memory_per_token.v[k] * c;
+    return compute > memory ? compute : memory;
 }
 
 /* Lower bounds, from the plan alone:
@@ -374,11 +441,13 @@ static int candidate_config(const bs_tune *st, const bs_tune_candidate *c, bs_co
  *   memory: weights, gradients, optimizer state and KV cache, plus in
  *           training one chunk's activations: every device holds at least
  *           one forward's activations until its backward. */
-static void bounds(bs_tune_candidate *c, const bs_config *cfg, const bs_model_plan *plan)
+static void bounds(bs_tune_candidate *c, const bs_config *cfg, const bs_model_plan *plan,
+                   int objective)
 {
-    double time = 0, memory = 0;
+    double time = 0, memory = 0, ring = 0;
+    int decode = cfg->decode_memory.count == (size_t)plan->chunks && cfg->output_tokens > 0;
     for (int d = 0; d < plan->devices; d++) {
-        double head = INFINITY, work = 0, before = 0;
+        double head = INFINITY, work = 0, before = 0, steps = 0;
         for (int k = 0; k < plan->chunks; k++) {
             const bs_model_chunk *ch = &plan->chunk[k];
             if (ch->device == d) {
@@ -387,12 +456,17 @@ static void bounds(bs_tune_candidate *c, const bs_config *cfg, const bs_model_pl
                 work += ch->forward_ms;
                 if (plan->training)
                     work += ch->input_grad_ms + ch->weight_grad_ms;
+                if (decode)
+                    steps += decode_step_min(cfg, k);
             }
             before += ch->forward_ms;
         }
         if (!isfinite(head))
             head = 0;
-        double t = head + work * cfg->microbatches * cfg->overlap;
+        /* Decode: every device also runs M (T - 1) decode steps. */
+        double t =
+            head + (work * cfg->overlap + steps * (cfg->output_tokens - 1.0)) * cfg->microbatches;
+        ring += steps;
         if (t > time)
             time = t;
         const bs_model_device *dv = &plan->device[d];
@@ -403,6 +477,13 @@ static void bounds(bs_tune_candidate *c, const bs_config *cfg, const bs_model_pl
             memory = mem;
     }
     c->time_bound = cfg->iterations == 1 ? time : 0;
+    /* Decode objectives: a token of one micro-batch passes every chunk
+     * (latency); the makespan bound spread over every token (throughput). */
+    if (decode && objective == BS_TUNE_LATENCY)
+        c->time_bound = cfg->output_tokens > 1 ? ring : 0;
+    else if (decode && objective == BS_TUNE_THROUGHPUT)
+        c->time_bound =
+            time / ((double)cfg->microbatches * cfg->sequences_per_microbatch * cfg->output_tokens);
     c->memory_bound = memory;
 }
 
@@ -424,6 +505,14 @@ static void simulate(const bs_tune *st, bs_tune_candidate *c, bs_context *ctx)
     } else {
         c->time = res->iteration_time;
         c->bubble = res->bubble_ratio;
+        if (res->inference.valid) {
+            c->time_per_output_token = res->inference.time_per_output_token;
+            c->tokens_per_second = res->inference.tokens_per_second;
+            if (st->spec.objective == BS_TUNE_LATENCY)
+                c->time = c->time_per_output_token;
+            else if (st->spec.objective == BS_TUNE_THROUGHPUT)
+                c->time = res->makespan / res->inference.generated_tokens;
+        }
         c->memory = -1;
         for (int d = 0; d < res->devices; d++) {
             bs_model_memory mm;
@@ -661,7 +750,7 @@ static void screen(bs_tune *st)
                 msg += n + 2;
             snprintf(c->note, sizeof c->note, "%.190s", msg);
         } else {
-            bounds(c, &cfg, &plan);
+            bounds(c, &cfg, &plan, st->spec.objective);
             c->status =
                 c->memory_bound > st->spec.memory_limit ? BS_TUNE_MEMORY_BOUND : BS_TUNE_PENDING;
         }
@@ -790,6 +879,19 @@ static int rank(bs_tune *st, bs_error *err)
     return BS_OK;
 }
 
+int bs_tune_check(const char *text, const char *source, const bs_override *overrides,
+                  size_t n_overrides, bs_error *err)
+{
+    bs_tune *t = NULL;
+    int rc = bs_tune_create(&t);
+    if (rc)
+        return bs_fail(err, rc, "out of memory");
+    t->source = source;
+    rc = load(t, text, source, overrides, n_overrides, err);
+    bs_tune_free(&t);
+    return rc;
+}
+
 int bs_tune_run(bs_tune *tune, const char *text, const char *source, const bs_override *overrides,
                 size_t n_overrides, const bs_tune_options *opts, bs_error *err)
 {
@@ -810,6 +912,8 @@ int bs_tune_run(bs_tune *tune, const char *text, const char *source, const bs_ov
     tune->info.memory_limit = tune->spec.memory_limit;
     tune->info.tokens_per_iteration = (double)tune->spec.global_batch * tune->model.sequence;
     tune->info.candidates = tune->n_cand;
+    tune->info.objective = tune->spec.objective;
+    tune->info.decode = tune->spec.decode;
     screen(tune);
     if ((rc = search(tune, &o, err)))
         return rc;

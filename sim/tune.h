@@ -62,8 +62,16 @@ typedef struct bs_tune_candidate {
     double time, bubble, memory;
     int peak_device;
     bs_model_memory parts;
+    /* Decode (simulated only): the serving figures; `time` above is then
+     * the objective's figure (bs_tune_objective). */
+    double time_per_output_token, tokens_per_second;
     char note[200]; /* why refused or failed */
 } bs_tune_candidate;
+
+/* What the search minimises (tune.objective): time per iteration; for
+ * decode, time per output token (latency) or milliseconds per generated
+ * token, i.e. the most tokens per second (throughput). */
+enum { BS_TUNE_TIME = 0, BS_TUNE_LATENCY = 1, BS_TUNE_THROUGHPUT = 2 };
 
 /* The search's settings. */
 typedef struct bs_tune_options {
@@ -83,7 +91,9 @@ void bs_tune_options_init(bs_tune_options *opts);
 typedef struct bs_tune_info {
     int devices, global_batch;
     double memory_limit;         /* bytes per device */
-    double tokens_per_iteration; /* global batch * sequence */
+    double tokens_per_iteration; /* global batch * sequence: prefill tokens for forward */
+    int objective;               /* BS_TUNE_TIME, _LATENCY or _THROUGHPUT */
+    int decode;                  /* the schedules searched are decode schedules */
     size_t candidates;
     size_t count[BS_TUNE_STATUS_COUNT];
 } bs_tune_info;
@@ -101,6 +111,11 @@ void bs_tune_free(bs_tune **tune);
  * source and key. A tune object runs once. */
 int bs_tune_run(bs_tune *tune, const char *text, const char *source, const bs_override *overrides,
                 size_t n_overrides, const bs_tune_options *opts, bs_error *err);
+
+/* Reads the config text's model and "tune" object as bs_tune_run does, and
+ * searches nothing: for a front end that only checks the section. */
+int bs_tune_check(const char *text, const char *source, const bs_override *overrides,
+                  size_t n_overrides, bs_error *err);
 
 const bs_tune_info *bs_tune_get_info(const bs_tune *tune);
 /* Every candidate, in enumeration order (schedule, T, P, V, b). */

@@ -19,6 +19,11 @@
  * that the structure pass, which scans one device's list at a time, reads
  * and writes its flags in order rather than a cache line per op.
  *
+ * Decode programs (BS_PROGRAM_DECODE_LOOP): an item's one forward-like op
+ * is its prefill forward (items below per_iteration) or its decode step
+ * (the others); the last stage's output of item i is stage 0's input of
+ * item i + per_iteration, in both passes.
+ *
  * An overlapped pair (BS_OP_OVERLAP_NEXT on the first op) must be one
  * forward and one backward or input gradient of different (stage,
  * micro-batch) pairs; it moves only when both of its inputs are present,
@@ -120,7 +125,7 @@ static int structure(const bs_program *prog, const pair_layout *L, uint8_t *flag
                 seen_opt++;
                 continue;
             }
-            if (op->kind > BS_OP_OPTIMIZER || op->stage >= prog->stages || op->microbatch >= m)
+            if (op->kind > BS_OP_DECODE || op->stage >= prog->stages || op->microbatch >= m)
                 return bs_fail(err, BS_ERR_INVALID,
                                "device %d, position %zu: op %s is out of range (%d stages, %zu "
                                "micro-batches)",
@@ -140,10 +145,23 @@ static int structure(const bs_program *prog, const pair_layout *L, uint8_t *flag
             if (problem)
                 return bs_fail(err, BS_ERR_INVALID, "device %d, position %zu: %s: %s", d, pos,
                                bs_op_format(op, a, sizeof a), problem);
+            int first_token = op->microbatch < prog->per_iteration;
             switch (op->kind) {
             case BS_OP_FORWARD:
                 if (*f & SEEN_F)
                     problem = "second forward of this micro-batch";
+                else if ((prog->flags & BS_PROGRAM_DECODE_LOOP) && !first_token)
+                    problem = "a forward of a later token; a decode program runs decode steps "
+                              "after the prefill";
+                *f |= SEEN_F;
+                break;
+            case BS_OP_DECODE:
+                if (!(prog->flags & BS_PROGRAM_DECODE_LOOP))
+                    problem = "decode step in a program without the decode loop";
+                else if (first_token)
+                    problem = "decode step of the first token, which the prefill produces";
+                else if (*f & SEEN_F)
+                    problem = "second decode step of this item";
                 *f |= SEEN_F;
                 break;
             case BS_OP_BACKWARD:
@@ -200,8 +218,14 @@ static int producer_of(const bs_program *prog, const pair_layout *L, const bs_op
                        const uint8_t *flags, bs_op *producer)
 {
     int last = prog->stages - 1;
-    if (op->kind == BS_OP_FORWARD && op->stage > 0) {
-        *producer = (bs_op){op->microbatch, (uint16_t)(op->stage - 1), BS_OP_FORWARD, 0};
+    if ((op->kind == BS_OP_FORWARD || op->kind == BS_OP_DECODE) && op->stage > 0) {
+        *producer = (bs_op){op->microbatch, (uint16_t)(op->stage - 1), op->kind, 0};
+        return 1;
+    }
+    if (op->kind == BS_OP_DECODE) { /* stage 0: the previous token, looped back */
+        uint32_t prev = op->microbatch - prog->per_iteration;
+        *producer = (bs_op){prev, (uint16_t)last,
+                            prev < prog->per_iteration ? BS_OP_FORWARD : BS_OP_DECODE, 0};
         return 1;
     }
     if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage < last) {
@@ -220,6 +244,8 @@ static int ready(const bs_program *prog, const pair_layout *L, const bs_op *op,
     switch (op->kind) {
     case BS_OP_FORWARD:
         return op->stage == 0 || (flags[slot(L, op->stage, op->microbatch)] & HAVE_FIN);
+    case BS_OP_DECODE:
+        return (flags[slot(L, op->stage, op->microbatch)] & HAVE_FIN) != 0;
     case BS_OP_BACKWARD:
     case BS_OP_INPUT_GRAD:
         return op->stage == prog->stages - 1 ||
@@ -353,9 +379,14 @@ static int feasibility(const bs_program *prog, const pair_layout *L, uint8_t *fl
             for (size_t k = 0; k < count; k++) {
                 const bs_op *o = op + k;
                 int wake = -1;
-                if (o->kind == BS_OP_FORWARD && o->stage + 1 < prog->stages) {
+                int forward_like = o->kind == BS_OP_FORWARD || o->kind == BS_OP_DECODE;
+                if (forward_like && o->stage + 1 < prog->stages) {
                     flags[slot(L, o->stage + 1u, o->microbatch)] |= HAVE_FIN;
                     wake = prog->stage_device[o->stage + 1];
+                } else if (forward_like && (prog->flags & BS_PROGRAM_DECODE_LOOP) &&
+                           (size_t)o->microbatch + prog->per_iteration < prog->microbatches) {
+                    flags[slot(L, 0, o->microbatch + prog->per_iteration)] |= HAVE_FIN;
+                    wake = prog->stage_device[0];
                 } else if (is_backward(o) && o->stage > 0) {
                     flags[slot(L, o->stage - 1u, o->microbatch)] |= HAVE_GIN;
                     wake = prog->stage_device[o->stage - 1];

@@ -57,6 +57,21 @@ static cJSON *result_object(const bs_result *res)
     } else {
         bad |= add(o, "formula", cJSON_CreateNull());
     }
+    if (res->inference.valid) { /* decode: serving figures, ms (docs/inference.md) */
+        const bs_inference_result *in = &res->inference;
+        cJSON *inf = cJSON_CreateObject();
+        bad |= add(o, "inference", inf);
+        if (inf) {
+            bad |= add(inf, "prefill_time", cJSON_CreateNumber(in->prefill_time));
+            bad |= add(inf, "time_to_first_token", cJSON_CreateNumber(in->time_to_first_token));
+            bad |= add(inf, "time_per_output_token", cJSON_CreateNumber(in->time_per_output_token));
+            bad |= add(inf, "tokens_per_second", cJSON_CreateNumber(in->tokens_per_second));
+            bad |= add(inf, "generated_tokens", cJSON_CreateNumber(in->generated_tokens));
+            bad |= add(inf, "formula_time_per_output_token",
+                       res->formula.valid ? cJSON_CreateNumber(res->formula.time_per_output_token)
+                                          : cJSON_CreateNull());
+        }
+    }
     bad |= add(o, "messages", cJSON_CreateNumber((double)res->messages));
     bad |= add(o, "message_bytes", cJSON_CreateNumber(res->message_bytes));
     devices = cJSON_CreateArray();
@@ -83,6 +98,8 @@ static cJSON *result_object(const bs_result *res)
         bad |= add(e, "max_staleness", cJSON_CreateNumber(dr->max_staleness));
         bad |= add(e, "messages_sent", cJSON_CreateNumber((double)dr->messages_sent));
         bad |= add(e, "message_bytes_sent", cJSON_CreateNumber(dr->message_bytes_sent));
+        if (res->inference.valid)
+            bad |= add(e, "kv_cache_bytes", cJSON_CreateNumber(dr->kv_cache_bytes));
     }
     if (bad) {
         cJSON_Delete(o);

@@ -21,6 +21,8 @@ static int write_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_e
 {
     const bs_formula *f = &r->formula;
     char c1[32], c2[32], c3[32], c4[32];
+    if (r->inference.valid)
+        return bs_write_inference_table(out, r, cfg, err);
     formula_cell(c1, sizeof c1, f->valid, f->makespan, 0);
     formula_cell(c2, sizeof c2, f->valid, f->bubble_ratio, 1);
     formula_cell(c3, sizeof c3, f->valid, f->bubble_over_ideal, 1);
@@ -37,6 +39,8 @@ static int write_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_e
     fprintf(out, "%-30s %14.3f %14s\n", "peak activations (mb units)", r->peak_activations, c4);
     if (cfg->activation_bytes > 0)
         fprintf(out, "%-30s %14.0f\n", "peak activation bytes", r->peak_activation_bytes);
+    if (r->timeline && (r->timeline->program->flags & BS_PROGRAM_FORWARD_ONLY))
+        fprintf(out, "%-30s %14s\n", "forward only", "a prefill");
     fprintf(out, "%-30s %14d\n", "weight versions (peak)", r->weight_versions);
     fprintf(out, "%-30s %14d\n", "weight staleness (max)", r->max_staleness);
     fprintf(out, "%-30s %14llu\n", "messages", (unsigned long long)r->messages);

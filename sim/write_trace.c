@@ -21,9 +21,9 @@
 
 #define US_PER_MS 1000.0
 
-static const char *const kind_name[] = {"forward", "backward", "input-grad", "weight-grad",
-                                        "optimizer"};
-static const char kind_letter[] = {'F', 'B', 'I', 'W', 'O'};
+static const char *const kind_name[] = {"forward",     "backward",  "input-grad",
+                                        "weight-grad", "optimizer", "decode"};
+static const char kind_letter[] = {'F', 'B', 'I', 'W', 'O', 'D'};
 
 static void op_name(char *buf, size_t size, const bs_op *op)
 {
@@ -67,7 +67,7 @@ static int write_trace(FILE *out, const bs_result *res, const bs_config *cfg, bs
     for (int d = 0; d < prog->devices; d++) {
         for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++) {
             const bs_op *op = &prog->ops[i];
-            int kind = op->kind <= BS_OP_OPTIMIZER ? op->kind : BS_OP_OPTIMIZER;
+            int kind = op->kind <= BS_OP_DECODE ? op->kind : BS_OP_OPTIMIZER;
             op_name(name, sizeof name, op);
             fprintf(out,
                     ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":0,"
@@ -82,7 +82,9 @@ static int write_trace(FILE *out, const bs_result *res, const bs_config *cfg, bs
         const bs_message *m = &tl->messages[k];
         const bs_op *op = &prog->ops[m->producer_op];
         double ts = m->start * US_PER_MS, dur = (m->arrive - m->start) * US_PER_MS;
-        const char *what = op->kind == BS_OP_FORWARD ? "activation" : "gradient";
+        const char *what = op->kind == BS_OP_FORWARD || op->kind == BS_OP_DECODE
+                               ? (op->stage + 1 == prog->stages ? "token" : "activation")
+                               : "gradient";
         op_name(name, sizeof name, op);
         fprintf(out,
                 ",\n{\"name\":\"send %s\",\"cat\":\"message\",\"ph\":\"X\",\"pid\":%u,\"tid\":1,"

@@ -35,15 +35,9 @@ static size_t heap_in_use(void)
     return mi.uordblks + mi.hblkhd;
 }
 
-static int bench(const char *schedule, int p, int v, int m, double *ns_per_op, double *bytes_per_op,
-                 size_t *ops)
+static int bench_config(const bs_config *cfgp, double *ns_per_op, double *bytes_per_op, size_t *ops)
 {
-    bs_config cfg;
-    bs_config_init(&cfg);
-    snprintf(cfg.schedule, sizeof cfg.schedule, "%s", schedule);
-    cfg.stages = p;
-    cfg.virtual_stages = v;
-    cfg.microbatches = m;
+    bs_config cfg = *cfgp;
     size_t base = heap_in_use();
     bs_context *ctx;
     if (bs_context_create(&ctx))
@@ -72,6 +66,58 @@ static int bench(const char *schedule, int p, int v, int m, double *ns_per_op, d
     *ns_per_op = best * 1e9 / (double)*ops;
     *bytes_per_op = (double)(heap_in_use() - base) / (double)*ops;
     bs_context_free(&ctx);
+    return 0;
+}
+
+static int bench(const char *schedule, int p, int v, int m, double *ns_per_op, double *bytes_per_op,
+                 size_t *ops)
+{
+    bs_config cfg;
+    bs_config_init(&cfg);
+    snprintf(cfg.schedule, sizeof cfg.schedule, "%s", schedule);
+    cfg.stages = p;
+    cfg.virtual_stages = v;
+    cfg.microbatches = m;
+    return bench_config(&cfg, ns_per_op, bytes_per_op, ops);
+}
+
+/* Decode (issue 12): P = 8, M = 64, T = 4096 output tokens, 2,097,152 ops,
+ * against 1F1B with as many ops at the same P (M = 131072). Decode runs
+ * once with a constant step and once with a context-dependent one (the
+ * model's max(compute, memory) per step), the costlier path. Target: decode
+ * within 1.5x 1F1B's ns per op. */
+static int bench_decode(void)
+{
+    static double one = 1.0, slope = 1e-4, mem = 0.8, mem_slope = 2e-4;
+    double ns[3], bytes[3];
+    size_t ops[3];
+    bs_config cfg;
+    bs_config_init(&cfg);
+    snprintf(cfg.schedule, sizeof cfg.schedule, "1f1b");
+    cfg.stages = 8;
+    cfg.microbatches = 131072;
+    if (bench_config(&cfg, &ns[0], &bytes[0], &ops[0]))
+        return 1;
+    snprintf(cfg.schedule, sizeof cfg.schedule, "decode");
+    cfg.microbatches = 64;
+    cfg.prompt_tokens = 512;
+    cfg.output_tokens = 4096;
+    cfg.decode = (bs_values){1, &one};
+    if (bench_config(&cfg, &ns[1], &bytes[1], &ops[1]))
+        return 1;
+    cfg.decode_per_token = (bs_values){1, &slope};
+    cfg.decode_memory = (bs_values){1, &mem};
+    cfg.decode_memory_per_token = (bs_values){1, &mem_slope};
+    if (bench_config(&cfg, &ns[2], &bytes[2], &ops[2]))
+        return 1;
+    static const char *const names[] = {"1f1b M=131072", "decode M=64 T=4096",
+                                        "decode, context-dependent"};
+    for (int i = 0; i < 3; i++)
+        printf("%-26s P=8 %10zu ops %8.1f ns/op %10.1f bytes/op\n", names[i], ops[i], ns[i],
+               bytes[i]);
+    printf("summary: decode P=8 M=64 T=4096 ns/op over 1f1b's: %.2f constant step, %.2f "
+           "context-dependent (target <= 1.50)\n",
+           ns[1] / ns[0], ns[2] / ns[0]);
     return 0;
 }
 
@@ -126,5 +172,5 @@ int main(void)
            ratio[0], ratio[1]);
     printf("summary: ns/op worst size over smallest: 1f1b %.2f, interleaved %.2f\n", worst[0],
            worst[1]);
-    return 0;
+    return bench_decode();
 }

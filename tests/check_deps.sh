@@ -29,7 +29,10 @@ module() { # object path -> layer/file
     echo "$layer/$f"
 }
 
-objects=$(find "$build/sim" "$build/gpu" "$build/cli" -name '*.o' -path '*.p/*' 2>/dev/null | sort)
+# The objects of the current sources (compile_commands.json), not stale ones
+# a renamed file left in the build directory.
+objects=$(sed -n 's/.*"output": "\([^"]*\.o\)".*/\1/p' "$build/compile_commands.json" 2>/dev/null |
+    grep -E '^(sim|gpu|cli)/' | sort -u | sed "s|^|$build/|")
 [ -n "$objects" ] || { echo "no objects under $build"; exit 1; }
 for o in $objects; do
     m=$(module "$o") || continue

@@ -63,7 +63,7 @@ expect 2 "$tmp/syntax.json: config: JSON syntax error at line 3" "$bin" run "$tm
 cfg unknown.json '{"stages": 4, "costs": {"fwd": 1}}'
 expect 2 "$tmp/unknown.json: costs.fwd: unknown key" "$bin" run "$tmp/unknown.json"
 cfg type.json '{"microbatches": "eight"}'
-expect 2 "$tmp/type.json: microbatches: expected an integer >= 1, got a string" \
+expect 2 "$tmp/type.json: microbatches: expected an integer from 1 to 2147483647 (2^31-1), got a string" \
     "$bin" run "$tmp/type.json"
 cfg neg.json '{"network": {"latency": -1}}'
 expect 2 "network.latency: expected a finite number >= 0, got -1" "$bin" run "$tmp/neg.json"
@@ -83,9 +83,9 @@ expect 2 "--set costs.fwd: unknown key" "$bin" run "$tmp/ok.json" --set costs.fw
 cfg nul.json '{}'
 printf '\0' >>"$tmp/nul.json"
 expect 2 "NUL byte" "$bin" run "$tmp/nul.json"
+# run ignores a "sweep" section (tests/cli_run_sections.sh checks it more).
 cfg sweep.json '{"sweep": {"stages": [2, 4]}}'
-expect 2 "sweep: this config describes a sweep; run it with \`bubblesim sweep" \
-    "$bin" run "$tmp/sweep.json"
+expect 0 "P=4 M=8" "$bin" run "$tmp/sweep.json"
 # A directory is not a config.
 expect 2 "$tmp" "$bin" run "$tmp"
 

@@ -69,4 +69,13 @@ checks=$((checks + 1))
 awk 'NR > 3 && /^  [a-z]/ { getline d; if (d !~ /^ +[^ ]/ || d ~ /\(null\)/) { print; bad = 1 } } END { exit bad }' \
     "$tmp/keys.txt" || fail "help config has a key without a description"
 
+# The demo shows every built-in schedule the overview lists.
+"$bin" >"$tmp/demo.txt" 2>&1 || fail "the demo exits non-zero"
+"$bin" demo >"$tmp/demo2.txt" 2>&1 || fail "bubblesim demo exits non-zero"
+cmp -s "$tmp/demo.txt" "$tmp/demo2.txt" || fail "bubblesim demo differs from bubblesim"
+for s in $(sed -n 's/^schedules: //p' "$tmp/usage.txt" | tr -d ','); do
+    checks=$((checks + 1))
+    grep -q "^$s " "$tmp/demo.txt" || fail "the demo does not show the schedule $s"
+done
+
 finish cli_help

@@ -42,7 +42,7 @@ expect 2 "limits.json: microbatches: P*V*M*iterations*2 = 64 ops exceeds the lim
     "$bin" run "$tmp/limits.json"
 expect 2 "limits.max_ops: expected a finite number >= 0, got -1" \
     "$bin" run "$tmp/ok.json" --set limits.max_ops=-1
-expect 2 "limits.max_op: unknown key; expected one of max_ops, max_memory" \
+expect 2 "limits.max_op: unknown key; did you mean \"max_ops\"? expected one of max_ops, max_memory" \
     "$bin" run "$tmp/ok.json" --set limits.max_op=1
 # The default: 10^8 ops, refused at once (no allocation of 4 GB first).
 expect 2 "= 200000000 ops exceeds the limit of 100000000 ops" \

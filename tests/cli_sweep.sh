@@ -118,7 +118,7 @@ check "--jobs 1 and --jobs 2 CSV identical" cmp -s "$tmp/j1.csv" "$tmp/j2.csv"
 check "--jobs 1 and --jobs 3 CSV identical" cmp -s "$tmp/g1/grid.csv" "$tmp/g3/grid.csv"
 check "--jobs 1 and --jobs 3 JSON identical" cmp -s "$tmp/g1/grid.json" "$tmp/g3/grid.json"
 check "--jobs 2 and --jobs 3 CSV identical" cmp -s "$tmp/grid/grid.csv" "$tmp/g3/grid.csv"
-check "CSV header" grep -qx 'stages,microbatches,makespan,iteration_time,bubble_ratio,bubble_over_ideal,span_bubble_ratio,formula_bubble_ratio,peak_activations,peak_activation_bytes,weight_versions,messages,message_bytes,reason' <(head -n 1 "$tmp/j1.csv")
+check "CSV header" grep -qx 'stages,microbatches,makespan,iteration_time,bubble_ratio,bubble_over_ideal,span_bubble_ratio,formula_bubble_ratio,peak_activations,peak_activation_bytes,weight_versions,messages,message_bytes,time_per_output_token,tokens_per_second,reason' <(head -n 1 "$tmp/j1.csv")
 check "one row per point (4 x 6)" test "$(wc -l <"$tmp/j1.csv")" -eq 25
 
 # --- a broken sweep object is refused with the file and key path -------------------------

@@ -83,7 +83,7 @@ awk -F, 'NR > 1 && ($7 == "fits" || $7 == "over_memory") {
     fail "bounds: $(cat "$tmp/bounds")"
 
 # 4. Files: CSV with a header and one row per candidate; gp and dat beside
-#    the png; without gnuplot a clear message and no picture.
+#    the png; without gnuplot a clear message, no picture, exit 2 as run and sweep.
 checks=$((checks + 1))
 head -1 "$tmp/p/tune.csv" | grep -q '^schedule,stages,tensor_parallel,virtual_stages,microbatch_size,microbatches,status,time_per_iteration_ms' ||
     fail "CSV header: $(head -1 "$tmp/p/tune.csv")"
@@ -91,8 +91,10 @@ head -1 "$tmp/p/tune.csv" | grep -q '^schedule,stages,tensor_parallel,virtual_st
 if command -v gnuplot >/dev/null; then
     [ -s "$tmp/p/tune.png" ] || fail "tune.png missing although gnuplot is installed"
 fi
-expect 0 "gnuplot not found on PATH" env PATH=/nonexistent "$bin" tune "$tmp/lim.json" --out "$tmp/nognuplot"
+expect 2 "gnuplot not found on PATH" env PATH=/nonexistent "$bin" tune "$tmp/lim.json" --out "$tmp/nognuplot"
 [ ! -e "$tmp/nognuplot/tune.png" ] && [ -s "$tmp/nognuplot/tune.csv" ] || fail "without gnuplot: wrong files"
+env PATH=/nonexistent "$bin" tune "$tmp/lim.json" --out "$tmp/nognuplot" 2>/dev/null | grep -q "^wrote" &&
+    fail "without gnuplot: tune claims it wrote the chart"
 ls -a "$tmp/p" | grep -q '\.tmp' && fail "temporary files left in $tmp/p"
 
 # 5. Nothing fits: exit 2, with the least memory any configuration needs.

@@ -95,6 +95,15 @@ for sched in gpipe 1f1b interleaved pipedream forward zb-h1 dualpipev; do
     grep -q '"makespan_error_pct":[[:space:]]*0,' "$tmp/out" ||
         { echo "FAIL: $sched dry run: plan and engine makespans differ"; fails=$((fails + 1)); }
 done
+# The error in microseconds and per message hop, and the judgement, are in
+# the JSON (gpu/compare.c computes them; tests/test_gpu_compare.c checks the
+# arithmetic); a dry run is judged and has no error.
+expect 0 '"makespan_error_us":[[:space:]]*0,' -- verify "$tmp/ok.json" --dry-run --json
+for key in makespan_error_per_hop_us message_hops_per_microbatch makespan_noise_pct; do
+    grep -q "\"$key\":" "$tmp/out" || { echo "FAIL: JSON lacks $key"; fails=$((fails + 1)); }
+done
+grep -q '"judged":[[:space:]]*true' "$tmp/out" || { echo "FAIL: dry run not judged"; fails=$((fails + 1)); }
+expect 0 'us/hop' -- verify "$tmp/ok.json" --dry-run
 expect 0 'DRY RUN' -- verify "$tmp/ok.json" --dry-run --predicted "$tmp/sub/p.json" \
     --measured "$tmp/sub/m.trace.json"
 grep -q '"makespan"' "$tmp/sub/p.json" || { echo "FAIL: predicted JSON"; fails=$((fails + 1)); }

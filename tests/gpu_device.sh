@@ -3,7 +3,7 @@
 # built only with CUDA. Skips (77) when no usable GPU is found. With one, a
 # small calibrated run of each seed schedule must execute the exact op order
 # and message count (exit 0 or 4 decides nothing here: timing error is the
-# business of gpu/check.sh; exit 4 with exact counts and orders is accepted,
+# business of gpu/device-run.sh; exit 4 with exact counts and orders is accepted,
 # anything else fails). The mlp runs must also get the numerics right: the
 # sequential reference's weight gradients, or PipeDream's stashed versions.
 set -u
@@ -35,6 +35,19 @@ JSON
             ! grep -q '"numerics_ok":[[:space:]]*true' "$tmp/out"; }; then
         echo "FAIL: $name (exit $rc)"
         cat "$tmp/out" "$tmp/err"
+        fails=$((fails + 1))
+    elif ! grep -q '"selftest":[[:space:]]*".*: ok"' "$tmp/out" ||
+        ! grep -q '"module_loading":[[:space:]]*"EAGER' "$tmp/out" ||
+        grep -q '"kernels_warmed":[[:space:]]*0,' "$tmp/out"; then
+        # the pre-flight: every stream operation tried, modules loaded
+        # eagerly, every kernel launched once before timing
+        echo "FAIL: $name: pre-flight not reported as done"
+        cat "$tmp/out"
+        fails=$((fails + 1))
+    elif grep -q '"workload":[[:space:]]*"mlp"' "$tmp/out" &&
+        grep -q '"mode":[[:space:]]*"streams"' "$tmp/out" &&
+        ! grep -q '"judged":[[:space:]]*false' "$tmp/out"; then
+        echo "FAIL: $name: mlp in streams mode must not be judged"
         fails=$((fails + 1))
     else
         echo "ok: $name (exit $rc)"

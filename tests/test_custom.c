@@ -145,11 +145,11 @@ static void test_errors(bs_context *ctx)
                  BS_ERR_DEADLOCK,
                  "cycle: B(s0,m0) on device 0 -> F(s1,m1) on device 1 -> B(s0,m0) on device 0");
     /* Placement. */
-    expect_error(ctx, "{\"schedule\": \"custom\", \"placement\": \"v\", \"order\": [[]]}",
+    expect_error(ctx, "{\"schedule\": \"custom\", \"placement\": \"v\", \"order\": [[\"0F0\"]]}",
                  BS_ERR_INVALID, "placement: \"v\" puts chunks s and 2P-1-s on device s");
     expect_error(ctx,
                  "{\"schedule\": \"custom\", \"stages\": 2, \"placement\": [0, 2], \"order\": "
-                 "[[], []]}",
+                 "[[\"0F0\"], [\"1F0\"]]}",
                  BS_ERR_INVALID, "placement[1]: device 2 does not exist");
     expect_error(ctx, "{\"schedule\": \"1f1b\", \"placement\": \"v\"}", BS_ERR_INVALID,
                  "placement: only the custom schedule takes a placement");
