@@ -174,6 +174,9 @@ def worker(rank, a):
     torch.manual_seed(1234 + rank)
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(a["port"])
+    # gloo's transport otherwise binds to the address the host name resolves
+    # to; keep every byte on the loopback interface.
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     from datetime import timedelta
 
     use_cuda = a["backend"] == "nccl"
