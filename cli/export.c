@@ -1,8 +1,11 @@
 /*
- * export.c - `bubblesim export CONFIG --format pytorch [-o FILE]
- *             [--set KEY=VALUE]...`: the op order of CONFIG's schedule in
- * PyTorch pipelining's text format (one row per rank), so that it can be run
- * by PyTorch's _PipelineScheduleRuntime or read back as a custom schedule.
+ * export.c - `bubblesim export CONFIG [--format pytorch|pytorch-comms]
+ *             [-o FILE] [--set KEY=VALUE]...`: the op order of CONFIG's
+ * schedule in PyTorch pipelining's text format (one row per rank), so that
+ * it can be run by PyTorch's _PipelineScheduleRuntime or read back as a
+ * custom schedule. `pytorch` (the default) is the compute-only format;
+ * `pytorch-comms` adds the send, receive and wait actions, the format
+ * PyTorch 2.15's _load_csv(..., format="compute_comms") reads.
  *
  * The text holds one iteration; a custom schedule that reads it back repeats
  * it per iteration, with a flush unless its "updates" key says otherwise (a
@@ -21,7 +24,8 @@ static int usage_error(const char *fmt, const char *arg)
 {
     fputs("bubblesim: export: ", stderr);
     fprintf(stderr, fmt, arg);
-    fputs(" (usage: bubblesim export CONFIG --format pytorch [-o FILE] [--set KEY=VALUE]...)\n",
+    fputs(" (usage: bubblesim export CONFIG [--format pytorch|pytorch-comms] [-o FILE] [--set "
+          "KEY=VALUE]...)\n",
           stderr);
     return EXIT_BAD_INPUT;
 }
@@ -79,8 +83,9 @@ int cli_export(int argc, char **argv)
         code = usage_error("%s", "missing CONFIG");
         goto done;
     }
-    if (!format || strcmp(format, "pytorch") != 0) {
-        code = usage_error("--format: expected pytorch, got \"%s\"", format ? format : "nothing");
+    int with_comms = format && strcmp(format, "pytorch-comms") == 0;
+    if (format && strcmp(format, "pytorch") != 0 && !with_comms) {
+        code = usage_error("--format: expected pytorch or pytorch-comms, got \"%s\"", format);
         goto done;
     }
     if ((rc = bs_config_load(&cfg, path, overrides, n_overrides, &err)) ||
@@ -107,7 +112,8 @@ int cli_export(int argc, char **argv)
         out_open = 1;
         to = out.file;
     }
-    if ((rc = bs_order_write(to, &prog, (uint32_t)cfg.microbatches, &err))) {
+    if ((rc = (with_comms ? bs_order_write_comms
+                          : bs_order_write)(to, &prog, (uint32_t)cfg.microbatches, &err))) {
         code = cli_report(rc, &err);
         goto done;
     }

@@ -75,19 +75,25 @@ static const cli_command cli_commands[] = {
      "\n"
      "  --out DIR           where the merged files go\n"
      "  --plot              draw the charts the swept keys allow, as sweep --plot\n"},
-    {"export", cli_export, "export CONFIG --format pytorch [-o FILE] [--set KEY=VALUE]...",
+    {"export", cli_export,
+     "export CONFIG [--format pytorch|pytorch-comms] [-o FILE] [--set KEY=VALUE]...",
      "write CONFIG's schedule as PyTorch pipelining text",
      "Writes the op order of CONFIG's schedule in PyTorch pipelining's text\n"
      "format, one row per rank; \"schedule\": \"custom\" with \"order_file\" reads it\n"
      "back (docs/schedules.md).\n"
      "\n"
-     "  --format pytorch    the output format (the only one)\n"
+     "  --format pytorch    compute actions only (the default), what PyTorch 2.15's\n"
+     "                      _load_csv reads in its compute_only format\n"
+     "  --format pytorch-comms\n"
+     "                      with the send, receive and wait actions: its\n"
+     "                      compute_comms format\n"
      "  -o FILE             write FILE, whole or not at all (default: standard output)\n"
      "  --set KEY=VALUE     override a config key, as for run\n"},
     {"tune", cli_tune,
      "tune CONFIG [--set KEY=VALUE]... [--top N] [--out DIR] [--jobs N] [--no-prune]",
-     "the fastest schedule, P, T, V and micro-batch size that fit memory",
-     "Searches schedule x P x T x V x micro-batch size for the model in CONFIG\n"
+     "the fastest schedule, D, P, T, V, micro-batch size and ZeRO stage that fit memory",
+     "Searches schedule x D x P x T x V x micro-batch size x ZeRO stage (x\n"
+     "recomputation) for the model in CONFIG\n"
      "(\"model\", \"hardware\", \"tune\": docs/model.md, docs/tune.md) and prints the\n"
      "fastest candidates that fit the memory limit and the time-memory Pareto\n"
      "front. Exit 2 when nothing fits.\n"

@@ -34,17 +34,20 @@ static void print_row(FILE *out, const bs_tune_info *info, const bs_tune_candida
                 c->tokens_per_second);
         return;
     }
-    fprintf(out, "%4d  %-12s %4d %3d %3d %4d %6d %16.3f %7.2f%% %10.2f %12.0f\n", rank, c->schedule,
-            c->stages, c->tensor_parallel, c->virtual_stages, c->microbatch_size, c->microbatches,
-            c->time, 100 * c->bubble, c->memory / GIB,
-            c->time > 0 ? info->tokens_per_iteration / (c->time / 1000) : 0);
+    static const char *const recompute[] = {"none", "sel", "full"};
+    fprintf(out,
+            "%4d  %-12s %4d %3d %3d %4d %6d %4d %4d %4s %16.3f %7.2f%% %10.2f %12.0f %6.2f%%\n",
+            rank, c->schedule, c->stages, c->tensor_parallel, c->virtual_stages, c->microbatch_size,
+            c->microbatches, c->data_parallel, c->zero_stage, recompute[c->recompute % 3], c->time,
+            100 * c->bubble, c->memory / GIB,
+            c->time > 0 ? info->tokens_per_iteration / (c->time / 1000) : 0, 100 * c->mfu);
 }
 
-static const char table_head[] = "rank  schedule        P   T   V    b      M   time/iter (ms)  "
-                                 " bubble  mem (GiB)     tokens/s\n";
+static const char table_head[] = "rank  schedule        P   T   V    b      M    D ZeRO  rec   "
+                                 "time/iter (ms)   bubble  mem (GiB)     tokens/s     MFU\n";
 /* A forward-only search tunes a prefill: its tokens/s are the prompt's. */
-static const char prefill_head[] = "rank  schedule        P   T   V    b      M   time/iter (ms)  "
-                                   " bubble  mem (GiB) prefill tok/s\n";
+static const char prefill_head[] = "rank  schedule        P   T   V    b      M    D ZeRO  rec   "
+                                   "time/iter (ms)   bubble  mem (GiB) prefill tok/s   MFU\n";
 static const char decode_head[] = "rank  schedule        P   T   V    b      M  time/token (ms)  "
                                   " bubble  mem (GiB)     tokens/s\n";
 
@@ -81,7 +84,8 @@ static int write_csv(const bs_tune *tune, const char *dir, bs_error *err)
     fputs("schedule,stages,tensor_parallel,virtual_stages,microbatch_size,microbatches,status,"
           "time_per_iteration_ms,bubble_ratio,peak_memory_bytes,peak_device,activation_bytes,"
           "weight_bytes,gradient_bytes,optimizer_bytes,stashed_weight_bytes,kv_cache_bytes,"
-          "time_lower_bound_ms,memory_lower_bound_bytes,note\n",
+          "time_lower_bound_ms,memory_lower_bound_bytes,data_parallel,zero_stage,recompute,"
+          "buffer_bytes,tokens_per_second,mfu,note\n",
           f.file);
     for (size_t i = 0; i < bs_tune_candidate_count(tune); i++) {
         const bs_tune_candidate *c = bs_tune_candidate_at(tune, i);
@@ -100,6 +104,14 @@ static int write_csv(const bs_tune *tune, const char *dir, bs_error *err)
             fprintf(f.file, "%.6f,%.0f,", c->time_bound, c->memory_bound);
         else
             fputs(",,", f.file);
+        /* The data-parallel dimensions (issue 13), before the note so the
+         * earlier columns keep their places. */
+        static const char *const recompute[] = {"none", "selective", "full"};
+        fprintf(f.file, "%d,%d,%s,", c->data_parallel, c->zero_stage, recompute[c->recompute % 3]);
+        if (sim)
+            fprintf(f.file, "%.0f,%.3f,%.6f,", c->parts.buffers, c->tokens_per_second, c->mfu);
+        else
+            fputs(",,,", f.file);
         csv_text(f.file, c->note);
         fputc('\n', f.file);
     }
@@ -225,11 +237,13 @@ static int report(const bs_tune *tune, const char *source, const bs_override *us
     printf("\nreproduce the best: bubblesim run %s", source);
     for (size_t i = 0; i < n_user_overrides; i++)
         printf(" --set '%s=%s'", user_overrides[i].path, user_overrides[i].value);
+    static const char *const recompute[] = {"none", "selective", "full"};
     printf(" --set schedule=%s --set stages=%d --set "
            "microbatches=%d --set virtual_stages=%d --set tensor_parallel=%d --set "
-           "model.microbatch_size=%d\n",
+           "model.microbatch_size=%d --set data_parallel=%d --set zero_stage=%d --set "
+           "model.recompute=%s\n",
            c->schedule, c->stages, c->microbatches, c->virtual_stages, c->tensor_parallel,
-           c->microbatch_size);
+           c->microbatch_size, c->data_parallel, c->zero_stage, recompute[c->recompute % 3]);
     if (out_dir) {
         if ((rc = cli_prepare_dir(out_dir, err)) || (rc = write_csv(tune, out_dir, err)) ||
             (rc = write_chart(tune, source, out_dir, err)))

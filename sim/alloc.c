@@ -58,6 +58,12 @@ int bs_fail(bs_error *err, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
+        /* Messages echo names and values from the input; a control byte
+         * (an escape sequence, a line break) would reach the user's
+         * terminal or split a log line, so it is shown as '?'. */
+        for (char *c = err->message; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
     }
     return code;
 }

@@ -74,8 +74,21 @@ typedef struct bs_config {
     /* Split backward: fraction of a chunk's activation kept from the input
      * gradient until the weight gradient (memory.kept_fraction). */
     double kept_fraction;
+    /* zb-auto: the most activations a device may hold, in the unit of
+     * peak_activations (memory.limit_activations); 0 means P. */
+    double limit_activations;
     /* An overlapped forward+backward pair lasts (F + B) * overlap. */
     double overlap;
+    /* costs.overhead: fixed time added to every compute op (kernel
+     * launches, framework), ms. */
+    double overhead;
+    /* network.blocking: a send holds its device's compute until the message
+     * has arrived (Megatron without p2p overlap); 0 = links overlap compute. */
+    int blocking;
+    /* network.latency_holds_link: the link is busy for latency + transfer
+     * (1, the default) or only for the transfer, latency then being a delay
+     * the next message on the link overlaps (0). */
+    int latency_holds_link;
     /* custom: stage -> device placement, and the op order as PyTorch
      * pipelining text (one row per device), from `order` or `order_file`. */
     int placement;           /* BS_PLACEMENT_* */
@@ -84,6 +97,7 @@ typedef struct bs_config {
     size_t placement_count;
     char *order;            /* NULL when none was given */
     char order_source[256]; /* names the order in messages: a file or "order" */
+    int order_from_file;    /* order came from order_file: messages give its line */
     /* limits.max_ops and limits.max_memory (bytes): a run larger than these,
      * by its op count or its estimated memory (BS_BYTES_PER_OP per op plus
      * BS_BYTES_PER_PAIR per stage and micro-batch), is refused before
@@ -113,7 +127,58 @@ typedef struct bs_config {
      * stage 0 (a model sets b * hidden * bytes_per_element); 0 means
      * network.message_bytes. */
     double decode_message_bytes;
+    /* What a config's "model" (sim/model.c) tells the engine and the
+     * metrics beyond op costs, NULL without a model: each device's static
+     * memory, each chunk's activations, and the data-parallel gradient
+     * collectives. Owned by the config. */
+    struct bs_device_plan *device_plan;
 } bs_config;
+
+/* Static bytes of one device (one tensor-parallel rank of one pipeline
+ * stage of one data-parallel replica), already divided by T and, as the
+ * ZeRO stage says, by D. */
+typedef struct bs_device_static {
+    double weights, gradients, optimizer;
+    double kv_cache; /* inference: keys and values of the whole batch */
+    double buffers;  /* ZeRO-3: gathered parameters of the largest layer, twice */
+} bs_device_static;
+
+/* One allocation holding the struct and its arrays (device_plan.c). */
+typedef struct bs_device_plan {
+    int devices, chunks;
+    double limit;             /* hardware.memory_bytes, 0 = not given */
+    bs_device_static *device; /* [devices] */
+    double *chunk_activation; /* [chunks], model order: one micro-batch */
+    /* Data parallelism: after the last gradient of chunk c in an iteration
+     * its gradients are reduced over the D replicas, chunk_sync_ms[c] on
+     * the device's own communication stream (0: no collective, D = 1).
+     * With overlap_grad_reduce the chunk's collective starts as soon as the
+     * chunk's last backward has produced its first bucket (chunk_buckets[c]
+     * equal buckets, one per layer); without it, every chunk of the device
+     * waits for the device's last backward of the iteration. The optimizer
+     * step waits for the collectives. */
+    int overlap_grad_reduce;
+    /* ZeRO-2/3 keep only a shard of the gradients, so the gradients of
+     * every micro-batch are reduce-scattered as its backward produces them
+     * (instead of once per iteration): chunk_sync_ms[c] then follows every
+     * backward (or weight gradient) of chunk c. */
+    int sync_per_microbatch;
+    double *chunk_sync_ms; /* [chunks] */
+    double *chunk_buckets; /* [chunks], >= 1 */
+    /* Topology: crosses_node[s] is 1 when the devices of chunks s and s+1
+     * sit on different nodes; their messages then use the node link. */
+    double *crosses_node; /* [chunks] */
+    double node_bandwidth, node_latency;
+} bs_device_plan;
+
+/* A plan for `devices` devices and `chunks` chunks, zero-filled (one
+ * bucket per chunk); NULL when memory runs out. */
+bs_device_plan *bs_device_plan_create(int devices, int chunks);
+/* Deep copy (NULL for NULL, or when memory runs out and src is not NULL). */
+bs_device_plan *bs_device_plan_copy(const bs_device_plan *src);
+void bs_device_plan_free(bs_device_plan *plan);
+/* Whether the plan asks for any gradient collective. */
+int bs_device_plan_has_collectives(const bs_device_plan *plan);
 
 #define BS_DEFAULT_MAX_OPS 1e8
 #define BS_DEFAULT_MAX_MEMORY 8589934592.0 /* 8 GiB */
@@ -312,6 +377,14 @@ int bs_program_validate(const bs_program *prog, bs_error *err);
  * custom schedule reads it back (order_file). */
 int bs_order_write(FILE *out, const bs_program *prog, uint32_t limit, bs_error *err);
 
+/* Writes prog as PyTorch 2.15's compute_comms text: each compute action
+ * with the RECV_F/RECV_B it needs before it and the SEND_F/SEND_B it
+ * produces after it (only across devices), WAIT_SEND_F after the local
+ * backward of the same stage and micro-batch, every other wait at the end
+ * of the row. Micro-batches at or above `limit` and optimizer ops are left
+ * out, as in bs_order_write. */
+int bs_order_write_comms(FILE *out, const bs_program *prog, uint32_t limit, bs_error *err);
+
 /* Writes "F(s3,m2)" style text for an op into buf. */
 const char *bs_op_format(const bs_op *op, char *buf, size_t size);
 
@@ -325,6 +398,15 @@ typedef struct bs_message {
     uint32_t producer_op, consumer_op; /* indices into program ops */
     uint16_t src, dst;
 } bs_message;
+
+/* A data-parallel gradient collective: chunk `stage`'s gradients of one
+ * iteration reduced over the D replicas, on the device's own
+ * communication stream beside its compute (sim/engine.c). */
+typedef struct bs_collective {
+    double start, end;
+    uint32_t iteration;
+    uint16_t device, stage;
+} bs_collective;
 
 /* When one op ran, in milliseconds. */
 typedef struct bs_op_time {
@@ -344,6 +426,10 @@ typedef struct bs_timeline {
     size_t message_count, message_capacity;
     uint64_t messages_sent; /* counted always */
     double message_bytes_sent;
+    /* Gradient collectives (a config whose model has data_parallel > 1),
+     * in the order the engine ran them; none in a measured timeline. */
+    bs_collective *collectives;
+    size_t collective_count, collective_capacity;
     struct bs_engine_scratch *scratch; /* private: the engine's buffers, reused */
 } bs_timeline;
 
@@ -356,6 +442,15 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
                   int record_messages, bs_error *err);
 
 /* --------------------------------------------------------------- metrics */
+
+/* Whole-device peak memory in bytes (docs/model.md, "Memory of a
+ * device"): activations are the peak over time of the device's own chunks;
+ * other = stashed weight versions + KV cache + communication buffers. */
+typedef struct bs_device_memory {
+    double weights, gradients, optimizer, activations, other, total;
+    double stashed_weights, kv_cache, buffers; /* the parts of other */
+    int fits; /* total <= hardware.memory_bytes: 1, 0, or -1 without a limit */
+} bs_device_memory;
 
 typedef struct bs_device_result {
     double busy, idle;
@@ -372,6 +467,8 @@ typedef struct bs_device_result {
     double formula_peak_activations; /* NAN without a closed form */
     double kv_cache_bytes;           /* decode with a model: keys and values held; else 0 */
     uint64_t decode_messages_sent;   /* of messages_sent: decode steps' and looped-back tokens */
+    double collective_time;          /* gradient collectives on its communication stream */
+    bs_device_memory memory;         /* valid when bs_result.has_memory */
 } bs_device_result;
 
 /* Closed forms for uniform costs and free communication. */
@@ -411,9 +508,13 @@ typedef struct bs_result {
     int weight_versions, max_staleness;
     uint64_t messages;
     double message_bytes;
+    size_t collectives; /* gradient collectives on the timeline */
     bs_formula formula;
     bs_inference_result inference;
     int devices;
+    int has_memory;           /* the config had a memory plan (a model) */
+    double memory_limit;      /* hardware.memory_bytes, 0 = not given */
+    double peak_memory;       /* largest device total (has_memory) */
     bs_device_result *device; /* [devices] */
     const bs_timeline *timeline;
     struct bs_metrics_scratch *scratch; /* private: reused by the next compute */
@@ -456,6 +557,29 @@ typedef struct bs_writer {
 
 const bs_writer *bs_writer_find(const char *name);
 
+/* ------------------------------------------------------------ collectives */
+
+/* A communication group: `size` members, `per_node` of them on each node
+ * (size or 0: all on one node), the link inside a node and between nodes
+ * (bytes/s, 0 = unlimited; latency per ring step, ms). */
+typedef struct bs_group {
+    int size, per_node;
+    double intra_bandwidth, intra_latency;
+    double inter_bandwidth, inter_latency;
+} bs_group;
+
+enum {
+    BS_COLLECTIVE_ALL_REDUCE = 0,
+    BS_COLLECTIVE_REDUCE_SCATTER = 1,
+    BS_COLLECTIVE_ALL_GATHER = 2
+};
+
+/* Milliseconds of one ring collective of `bytes` (the whole buffer) over
+ * g: an all-reduce is 2(n-1)/n * bytes / bandwidth + 2(n-1) * latency, a
+ * reduce-scatter or all-gather half that; hierarchical when the group
+ * spans nodes (sim/collective.c). */
+double bs_collective_ms(int kind, double bytes, const bs_group *g);
+
 /* ------------------------------------------------------------------ model */
 
 /* A transformer and the hardware it runs on, as an alternative to giving
@@ -465,6 +589,10 @@ const bs_writer *bs_writer_find(const char *name);
  * (sim/model.c; docs/model.md gives each formula and its source). */
 
 enum { BS_RECOMPUTE_NONE = 0, BS_RECOMPUTE_SELECTIVE = 1, BS_RECOMPUTE_FULL = 2 };
+/* Rank order, innermost first: tensor parallelism is always innermost (its
+ * group fills a node first); then data parallelism (Megatron's default) or
+ * the pipeline. */
+enum { BS_ORDER_TP_DP_PP = 0, BS_ORDER_TP_PP_DP = 1 };
 
 typedef struct bs_model {
     int layers, hidden, heads, kv_heads, ffn_hidden;
@@ -474,11 +602,18 @@ typedef struct bs_model {
     int recompute;                        /* BS_RECOMPUTE_* */
     double peak_flops;                    /* per device, FLOP/s */
     double efficiency;                    /* achievable fraction of peak_flops */
+    double memory_bandwidth;              /* bytes/s of device memory; 0: compute only */
+    double efficiency_half_tokens;        /* rows of a matmul at half efficiency; 0: flat */
     double memory_bytes;                  /* per device; 0 = not given */
     double bandwidth, latency;            /* pipeline link: bytes/s (0 = unlimited), ms */
     double tp_bandwidth, tp_latency;      /* tensor-parallel link */
-    double memory_bandwidth;              /* device memory, bytes/s; 0 = not given */
     int tensor_parallel;                  /* T: devices sharing each layer */
+    int data_parallel;                    /* D: replicas of the pipeline */
+    int zero_stage;                       /* 0-3: what is sharded over D (ZeRO) */
+    int overlap_grad_reduce;              /* reduce each chunk's gradients in buckets as ready */
+    int parallel_order;                   /* BS_ORDER_*: how ranks map to nodes */
+    int gpus_per_node;                    /* 0: every device on one node */
+    double node_bandwidth, node_latency;  /* between nodes: bytes/s (0 = unlimited), ms */
     int balance;                          /* choose the split minimising the slowest chunk */
     int *layers_per_stage;                /* [layers_per_stage_count], NULL: even split */
     size_t layers_per_stage_count;
@@ -489,8 +624,10 @@ typedef struct bs_model_chunk {
     int first_layer, layers, device;
     double forward_flops, input_grad_flops, weight_grad_flops; /* one micro-batch */
     double forward_ms, input_grad_ms, weight_grad_ms;          /* compute + TP all-reduces */
-    double parameters;                                         /* this device's share */
-    double activation_bytes;                                   /* one micro-batch */
+    double grad_sync_ms;     /* reduction of the chunk's gradients over D, per iteration */
+    double gather_ms;        /* ZeRO-3: all-gather of the chunk's parameters, per F and per B */
+    double parameters;       /* this device's share */
+    double activation_bytes; /* one micro-batch */
 } bs_model_chunk;
 
 /* Static memory of one device of the pipeline (one of its T ranks). */
@@ -499,10 +636,13 @@ typedef struct bs_model_device {
     double weight_bytes, gradient_bytes, optimizer_bytes;
     double activation_bytes; /* one micro-batch through all of the device's chunks */
     double kv_cache_bytes;   /* inference: keys and values of every sequence */
+    double buffer_bytes;     /* communication buffers (ZeRO-3 gathers, gradient buckets) */
 } bs_model_device;
 
 typedef struct bs_model_plan {
     int chunks, devices, tensor_parallel, training;
+    int data_parallel, zero_stage;
+    bs_group dp_group; /* the D replicas of one device, laid out over nodes */
     /* One transformer layer, one micro-batch, before division by T. */
     double layer_parameters;
     double layer_forward_flops, layer_input_grad_flops, layer_weight_grad_flops;
@@ -516,7 +656,7 @@ typedef struct bs_model_plan {
 /* Peak memory of one device in a simulated run: the plan's static bytes
  * plus the simulation's peak activations (and stashed weight versions). */
 typedef struct bs_model_memory {
-    double activations, weights, gradients, optimizer, stashed_weights, kv_cache;
+    double activations, weights, gradients, optimizer, stashed_weights, kv_cache, buffers;
     double total;
 } bs_model_memory;
 

@@ -41,7 +41,8 @@ typedef enum field_type {
     F_PLACEMENT,
     F_ORDER,
     F_ORDER_FILE,
-    F_UPDATES
+    F_UPDATES,
+    F_BOOL /* true or false, into an int */
 } field_type;
 
 typedef struct field {
@@ -80,8 +81,12 @@ static const field fields[] = {
      "optimizer step (ms) on every device at each flush"},
     {"costs", "overlap", F_NUMBER, OFF(overlap), 0, 1, 1,
      "an overlapped forward+backward pair takes (F + B) * overlap"},
+    {"costs", "overhead", F_NUMBER, OFF(overhead), 0, 0, 1e15,
+     "fixed time (ms) added to every forward, backward and gradient op"},
     {"memory", "kept_fraction", F_NUMBER, OFF(kept_fraction), 0, 0, 1,
      "split backward: share of a chunk's activations kept from I until W"},
+    {"memory", "limit_activations", F_NUMBER, OFF(limit_activations), 0, 0, 1e9,
+     "zb-auto: most activations a device may hold (peak_activations units); 0 means P"},
     {NULL, "placement", F_PLACEMENT, OFF(placement), 0, 0, 0,
      "custom: \"looped\", \"v\" or one device number per model chunk"},
     {NULL, "order", F_ORDER, OFF(order), 0, 0, 0,
@@ -99,6 +104,10 @@ static const field fields[] = {
      "bytes/s of each directed link; 0 = unlimited"},
     {"network", "message_bytes", F_NUMBER, OFF(message_bytes), 0, 0, 1e18,
      "size of one activation or gradient message (bytes)"},
+    {"network", "blocking", F_BOOL, OFF(blocking), 0, 0, 1,
+     "true: a send holds its device until the message has arrived"},
+    {"network", "latency_holds_link", F_BOOL, OFF(latency_holds_link), 0, 0, 1,
+     "true (default): latency occupies the link; false: only bytes/bandwidth do"},
     {"limits", "max_ops", F_NUMBER, OFF(max_ops), 0, 0, 1e15,
      "the most ops one run may hold; 0 = 1e8"},
     {"limits", "max_memory", F_NUMBER, OFF(max_memory), 0, 0, 1e18,
@@ -156,6 +165,7 @@ void bs_config_init(bs_config *cfg)
     cfg->weight = (bs_values){1, (double *)&default_weight};
     cfg->kept_fraction = BS_DEFAULT_KEPT_FRACTION;
     cfg->overlap = 1.0;
+    cfg->latency_holds_link = 1;
     cfg->placement = BS_PLACEMENT_LOOPED;
 }
 
@@ -179,6 +189,7 @@ void bs_config_free(bs_config *cfg)
             bs_free(all[i]->v);
     bs_free(cfg->placement_map);
     bs_free(cfg->order);
+    bs_device_plan_free(cfg->device_plan);
     bs_config_init(cfg);
 }
 
@@ -208,13 +219,16 @@ int bs_config_copy(bs_config *dst, const bs_config *src, bs_error *err)
     }
     tmp.placement_map = NULL;
     tmp.order = NULL;
-    if ((src->placement_map &&
+    tmp.device_plan = NULL;
+    if ((src->device_plan && !(tmp.device_plan = bs_device_plan_copy(src->device_plan))) ||
+        (src->placement_map &&
          !(tmp.placement_map = bs_alloc_array(src->placement_count, sizeof *tmp.placement_map))) ||
         (src->order && !(tmp.order = bs_alloc_array(strlen(src->order) + 1, 1)))) {
         for (size_t j = 0; j < COUNT(all); j++)
             if (!is_default_storage(all[j]))
                 bs_free(all[j]->v);
         bs_free(tmp.placement_map);
+        bs_device_plan_free(tmp.device_plan);
         return bs_fail(err, BS_ERR_NOMEM, "out of memory copying a config");
     }
     if (src->placement_map)
@@ -262,7 +276,9 @@ static void quote_raw(const char *p, char *buf, size_t size)
  * the value stops there: "gpipe\u0000junk" would run as gpipe and the key
  * "stages\u0000junk" would set stages. So the raw text of a document that
  * cJSON accepted is scanned once (linear) for that escape, inside keys and
- * string values alike, and refused with the line and the key. */
+ * string values alike, and refused with the line and the key. The file
+ * reader runs the same scan, so that the sections other modules parse
+ * themselves (sweep, tune, gpu) are covered too. what: "config", or NULL. */
 static int refuse_nul_escapes(const char *text, const char *what, const char *source, bs_error *err)
 {
     const char *string_start = NULL, *key_start = NULL;
@@ -299,17 +315,17 @@ static int refuse_nul_escapes(const char *text, const char *what, const char *so
         if (*q == ':') {
             quote_raw(string_start, name, sizeof name);
             return bs_fail(err, BS_ERR_INVALID,
-                           "%s: %s: line %d, column %d: the key \"%s\" holds \\u0000 (a NUL "
+                           "%s: %s%sline %d, column %d: the key \"%s\" holds \\u0000 (a NUL "
                            "character); keys and strings must not contain NUL",
-                           source, what, line, col, name);
+                           source, what ? what : "", what ? ": " : "", line, col, name);
         }
         if (key_start)
             quote_raw(key_start, name, sizeof name);
         return bs_fail(err, BS_ERR_INVALID,
-                       "%s: %s: line %d, column %d: the string value%s%s%s holds \\u0000 (a NUL "
+                       "%s: %s%sline %d, column %d: the string value%s%s%s holds \\u0000 (a NUL "
                        "character); keys and strings must not contain NUL",
-                       source, what, line, col, key_start ? " of \"" : "", key_start ? name : "",
-                       key_start ? "\"" : "");
+                       source, what ? what : "", what ? ": " : "", line, col,
+                       key_start ? " of \"" : "", key_start ? name : "", key_start ? "\"" : "");
     }
     return BS_OK;
 }
@@ -616,6 +632,7 @@ static int read_order(bs_config *cfg, const cJSON *item, const char *path, const
     }
     *at = '\0';
     cfg->order = text;
+    cfg->order_from_file = 0;
     snprintf(cfg->order_source, sizeof cfg->order_source, "%s", path);
     return BS_OK;
 }
@@ -702,6 +719,10 @@ int bs_read_text_file(const char *file, char **out, bs_error *err)
                      file, strlen(text));
         goto error;
     }
+    /* A JSON escape for NUL reads back as a shorter string; refused here
+     * for every caller (text that is not JSON holds none inside quotes). */
+    if ((rc = refuse_nul_escapes(text, NULL, file, err)))
+        goto error;
     close(fd);
     *out = text;
     return BS_OK;
@@ -741,6 +762,7 @@ static int read_order_file(bs_config *cfg, const cJSON *item, const char *path, 
         /* why names the file; the config and key say where it came from. */
         return bs_fail(err, rc, "%s: %s: %s", source, path, why.message);
     cfg->order = text;
+    cfg->order_from_file = 1;
     snprintf(cfg->order_source, sizeof cfg->order_source, "%s", file);
     return BS_OK;
 }
@@ -819,6 +841,12 @@ static int read_field(bs_config *cfg, const field *f, const cJSON *item, const c
         v->count = n;
         return BS_OK;
     }
+    case F_BOOL:
+        if (!cJSON_IsBool(item))
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s: expected true or false, got %s", source,
+                           path, bs_json_kind(item));
+        *(int *)base = cJSON_IsTrue(item);
+        return BS_OK;
     case F_PLACEMENT:
         return read_placement(cfg, item, path, source, err);
     case F_ORDER:
@@ -1003,6 +1031,16 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
         goto error;
     if ((rc = read_object(&tmp, root, NULL, source, err)))
         goto error;
+    /* The V-shaped schedules run two chunks per device: V = 2 when the
+     * config has no virtual_stages (another value is still refused by their
+     * check, bs_check_v_shape). The same four names as the V placement in
+     * model.c (bs_model_chunk_device). */
+    if (!cJSON_GetObjectItemCaseSensitive(root, "virtual_stages")) {
+        static const char *const v_shaped[] = {"zbv", "dualpipev", "v-min", "v-half"};
+        for (size_t k = 0; k < sizeof v_shaped / sizeof v_shaped[0]; k++)
+            if (strcmp(tmp.schedule, v_shaped[k]) == 0)
+                tmp.virtual_stages = 2;
+    }
     if ((rc = bs_model_apply(&tmp, root, source, err)))
         goto error;
     if ((rc = bs_config_check(&tmp, source, err)))
@@ -1326,6 +1364,7 @@ void bs_config_field_describe(size_t i, bs_config_key *out)
         [F_ORDER] = "array of arrays of strings",
         [F_ORDER_FILE] = "string (file name)",
         [F_UPDATES] = "string",
+        [F_BOOL] = "boolean",
     };
     const field *f = &fields[i];
     snprintf(out->path, sizeof out->path, "%s%s%s", f->section ? f->section : "",
@@ -1334,6 +1373,8 @@ void bs_config_field_describe(size_t i, bs_config_key *out)
     if (f->type == F_INT || f->type == F_NUMBER || f->type == F_VALUES)
         bs_key_range_text(out->range, sizeof out->range, f->type == F_INT, f->min, f->min_exclusive,
                           f->max);
+    else if (f->type == F_BOOL)
+        snprintf(out->range, sizeof out->range, "true or false");
     else
         snprintf(out->range, sizeof out->range, "see the description");
     out->description = f->description;

@@ -34,6 +34,23 @@
  * same start and end, (duration + duration) * costs.overlap apart, and both
  * send their outputs at that end, the first op's first.
  *
+ * Gradient collectives (data parallelism, cfg->device_plan). Each device
+ * has a communication stream beside its compute. When the op that
+ * completes a chunk's gradients for an iteration finishes (its last
+ * backward or weight gradient; without overlap_grad_reduce, the device's
+ * last one of the iteration), the chunk's collective is queued on that
+ * stream; compute goes on, and the next optimizer barrier waits for the
+ * stream. With overlap, the chunk's gradients become ready in `buckets`
+ * equal parts during that last op, and the buckets' collectives run one
+ * after another as they are ready: with the op running from a to b
+ * (B = b - a), the stream free at f and the whole collective taking C, the
+ * last bucket ends at max(f + C, a + B/n + C, b + C/n) (the latest of the
+ * two extreme buckets; the bound is linear in the bucket index). The
+ * triggers are found once per run, sorted by op index, and each device
+ * walks its own with a cursor, so every op still costs O(1). Under ZeRO-2/3
+ * (sync_per_microbatch) every backward or weight gradient triggers its
+ * chunk's reduce-scatter.
+ *
  * Invariants: ops are validated (bs_program_validate) before they get here,
  * so every dependency is met eventually; if the worklist still empties with
  * ops left, that is reported as a deadlock, never looped on.
@@ -41,6 +58,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct bs_engine_scratch {
@@ -55,10 +73,26 @@ struct bs_engine_scratch {
     int32_t *fwd_link, *bwd_link; /* [stages]: link index for s->s+1, s+1->s; -1 local */
     int32_t loop_link;            /* decode: last stage -> stage 0; -1 local */
     double *link_free;            /* [2 * stages]: when each link is free */
-    uint32_t *link_keys;          /* hash table of (src << 16 | dst) */
+    /* [stages]: the message across boundary s -> s+1 (either way) holds
+     * its link for hold[s] and arrives delay[s] after it starts. */
+    double *hold, *delay;
+    uint32_t *link_keys; /* hash table of (src << 16 | dst) */
     int32_t *link_ids;
     size_t link_table_size; /* a power of two >= 4 * stages */
     int device_capacity, stage_capacity;
+    /* Gradient collectives: the ops that trigger them, in op order, and a
+     * cursor per device; the communication stream's free time. */
+    struct trigger {
+        size_t op;
+        uint32_t iteration;
+        uint16_t stage;
+    } * triggers;
+    size_t trigger_capacity;
+    size_t *cursor, *cursor_end; /* [devices] into triggers */
+    double *comm_free;           /* [devices] */
+    size_t *last_grad;           /* [stages * iterations] */
+    size_t last_grad_capacity;
+    int comm_capacity;
 };
 
 enum { RUNNING = 0, WAITING_INPUT = 1, WAITING_BARRIER = 2 };
@@ -73,10 +107,14 @@ typedef struct engine {
     bs_timeline *tl;
     bs_chunk_costs costs;
     double message_time, message_bytes, overlap;
-    double decode_message_time, decode_message_bytes;
-    int record, worklist_size, at_barrier, update_per_backward;
+    /* Decode messages (a step's output, a token looped back to stage 0):
+     * arrival delay and link hold, on every link alike (no node links). */
+    double decode_message_time, decode_message_hold, decode_message_bytes;
+    int record, worklist_size, at_barrier, update_per_backward, blocking;
+    double overhead; /* costs.overhead, added to every compute op */
     double barrier_time;
     size_t m;                         /* micro-batches in the program */
+    const bs_device_plan *dp;         /* gradient collectives, NULL when none */
     size_t rows_ready, rows_per_fill; /* per-pair rows (micro-batches) initialised so far */
     /* Decode: the loop back feeds item i + loop_stride at stage 0 (0: no
      * loop); a step's context is prompt_tokens + item / loop_stride. */
@@ -103,8 +141,15 @@ static void scratch_free(struct bs_engine_scratch *x)
     bs_free(x->fwd_link);
     bs_free(x->bwd_link);
     bs_free(x->link_free);
+    bs_free(x->hold);
+    bs_free(x->delay);
     bs_free(x->link_keys);
     bs_free(x->link_ids);
+    bs_free(x->triggers);
+    bs_free(x->cursor);
+    bs_free(x->cursor_end);
+    bs_free(x->comm_free);
+    bs_free(x->last_grad);
     bs_free(x);
 }
 
@@ -139,6 +184,8 @@ static int scratch_reserve(struct bs_engine_scratch *x, const bs_program *prog, 
         if (bs_realloc_array((void **)&x->fwd_link, s, sizeof *x->fwd_link) ||
             bs_realloc_array((void **)&x->bwd_link, s, sizeof *x->bwd_link) ||
             bs_realloc_array((void **)&x->link_free, 2 * s, sizeof *x->link_free) ||
+            bs_realloc_array((void **)&x->hold, s, sizeof *x->hold) ||
+            bs_realloc_array((void **)&x->delay, s, sizeof *x->delay) ||
             bs_realloc_array((void **)&x->link_keys, table, sizeof *x->link_keys) ||
             bs_realloc_array((void **)&x->link_ids, table, sizeof *x->link_ids))
             return -1;
@@ -217,14 +264,14 @@ static double op_duration(const engine *e, const bs_op *op)
 {
     switch (op->kind) {
     case BS_OP_FORWARD:
-        return e->costs.forward[op->stage];
+        return e->costs.forward[op->stage] + e->overhead;
     case BS_OP_BACKWARD:
-        return e->costs.backward[op->stage] + e->costs.weight[op->stage] +
+        return e->costs.backward[op->stage] + e->costs.weight[op->stage] + e->overhead +
                (e->update_per_backward ? e->costs.optimizer : 0.0);
     case BS_OP_INPUT_GRAD:
-        return e->costs.backward[op->stage];
+        return e->costs.backward[op->stage] + e->overhead;
     case BS_OP_WEIGHT_GRAD:
-        return e->costs.weight[op->stage];
+        return e->costs.weight[op->stage] + e->overhead;
     case BS_OP_DECODE:
         if (e->decode_grows) {
             /* Compute against memory traffic at this step's context. */
@@ -232,23 +279,27 @@ static double op_duration(const engine *e, const bs_op *op)
             double compute = e->costs.decode[op->stage] + e->costs.decode_per_token[op->stage] * c;
             double memory =
                 e->costs.decode_memory[op->stage] + e->costs.decode_memory_per_token[op->stage] * c;
-            return compute > memory ? compute : memory;
+            return (compute > memory ? compute : memory) + e->overhead;
         }
-        return e->costs.decode[op->stage];
+        return e->costs.decode[op->stage] + e->overhead;
     default:
         return e->costs.optimizer;
     }
 }
 
-/* Sends a message on link `link` at time t; returns its arrival time. A
- * decode step's output and a token looped back to stage 0 are decode
- * messages (costs from cfg->decode_message_bytes). */
-static double send(engine *e, int32_t link, double t, size_t producer, int src, int dst,
-                   uint32_t *msg_slot, int decode)
+/* Sends a message across boundary `boundary` (chunks s and s+1) on link
+ * `link` at time t; returns its arrival time. A decode step's output and a
+ * token looped back to stage 0 are decode messages (costs from
+ * cfg->decode_message_bytes; the boundary is then not read). */
+static double send(engine *e, int32_t link, int boundary, double t, size_t producer, int src,
+                   int dst, uint32_t *msg_slot, int decode)
 {
     double start = t > e->x->link_free[link] ? t : e->x->link_free[link];
-    double arrive = start + (decode ? e->decode_message_time : e->message_time);
-    e->x->link_free[link] = arrive;
+    double arrive = start + (decode ? e->decode_message_time : e->x->delay[boundary]);
+    e->x->link_free[link] = start + (decode ? e->decode_message_hold : e->x->hold[boundary]);
+    /* network.blocking: the sender computes nothing until it has arrived. */
+    if (e->blocking && arrive > e->x->device_free[src])
+        e->x->device_free[src] = arrive;
     e->tl->messages_sent++;
     e->tl->message_bytes_sent += decode ? e->decode_message_bytes : e->message_bytes;
     if (e->record) {
@@ -272,6 +323,31 @@ static void wake(engine *e, int d)
 
 static void fill_rows(engine *e, uint32_t mb);
 
+/* Queues every collective that op idx (already timed, on device d)
+ * triggers on d's communication stream (see the top of the file). Kept out
+ * of line: it runs once per chunk and iteration, finish_op_at once per op. */
+__attribute__((noinline, cold)) static void launch_collectives(engine *e, int d, size_t idx)
+{
+    struct bs_engine_scratch *x = e->x;
+    bs_timeline *tl = e->tl;
+    double at = tl->times[idx].start, end = tl->times[idx].end;
+    while (x->cursor[d] < x->cursor_end[d] && x->triggers[x->cursor[d]].op == idx) {
+        const struct trigger *t = &x->triggers[x->cursor[d]++];
+        double c = e->dp->chunk_sync_ms[t->stage], free_at = x->comm_free[d], start, finish;
+        if (e->dp->overlap_grad_reduce) {
+            double n = e->dp->chunk_buckets[t->stage], first = at + (end - at) / n;
+            start = free_at > first ? free_at : first;
+            finish = fmax(fmax(free_at + c, first + c), end + c / n);
+        } else {
+            start = free_at > end ? free_at : end;
+            finish = start + c;
+        }
+        x->comm_free[d] = finish;
+        tl->collectives[tl->collective_count++] =
+            (bs_collective){start, finish, t->iteration, (uint16_t)d, t->stage};
+    }
+}
+
 /* Records op idx on device d as running from `at` to `end` and sends its
  * output. */
 static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
@@ -290,23 +366,32 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         __builtin_prefetch(&prog->ops[idx + 2 * PREFETCH_AHEAD], 0);
     if (idx + PREFETCH_AHEAD < prog->device_first[d + 1])
         __builtin_prefetch(&e->tl->times[idx + PREFETCH_AHEAD], 1);
-    x->device_free[d] = end;
+    /* The device was free at most at `at` <= end when the op started, so
+     * the maximum only matters for the second op of an overlapped pair,
+     * whose partner may have held the device with a blocking send (send()
+     * raises device_free to the arrival then). */
+    if (!e->blocking || end > x->device_free[d])
+        x->device_free[d] = end;
     x->next[d] = idx + 1;
+    if (__builtin_expect(e->dp != NULL, 0) && x->cursor[d] < x->cursor_end[d] &&
+        x->triggers[x->cursor[d]].op == idx)
+        launch_collectives(e, d, idx);
     if ((op->kind == BS_OP_FORWARD || op->kind == BS_OP_DECODE) && op->stage + 1 < prog->stages) {
         size_t pair = bs_pair(prog, op->stage + 1u, op->microbatch);
         int32_t link = x->fwd_link[op->stage];
         int dst = prog->stage_device[op->stage + 1];
         x->fin[pair] = link < 0 ? end
-                                : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL,
-                                       op->kind == BS_OP_DECODE);
+                                : send(e, link, op->stage, end, idx, d, dst,
+                                       e->record ? &x->fmsg[pair] : NULL, op->kind == BS_OP_DECODE);
         if (dst != d)
             wake(e, dst);
     } else if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) && op->stage > 0) {
         size_t pair = bs_pair(prog, op->stage - 1u, op->microbatch);
         int32_t link = x->bwd_link[op->stage - 1];
         int dst = prog->stage_device[op->stage - 1];
-        x->gin[pair] =
-            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->gmsg[pair] : NULL, 0);
+        x->gin[pair] = link < 0 ? end
+                                : send(e, link, op->stage - 1, end, idx, d, dst,
+                                       e->record ? &x->gmsg[pair] : NULL, 0);
         if (dst != d)
             wake(e, dst);
     } else if (e->loop_stride && op->stage + 1 == prog->stages &&
@@ -321,7 +406,7 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         int32_t link = x->loop_link;
         int dst = prog->stage_device[0];
         x->fin[pair] =
-            link < 0 ? end : send(e, link, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL, 1);
+            link < 0 ? end : send(e, link, 0, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL, 1);
         if (dst != d)
             wake(e, dst);
     }
@@ -398,6 +483,9 @@ static int arrive_at_barrier(engine *e, int d)
     x->blocked[d] = WAITING_BARRIER;
     if (x->device_free[d] > e->barrier_time)
         e->barrier_time = x->device_free[d];
+    /* The step needs the reduced gradients. */
+    if (e->dp && x->comm_free[d] > e->barrier_time)
+        e->barrier_time = x->comm_free[d];
     if (++e->at_barrier < e->prog->devices)
         return 0;
     double at = e->barrier_time;
@@ -467,6 +555,7 @@ void bs_timeline_free(bs_timeline *tl)
 {
     bs_free(tl->times);
     bs_free(tl->messages);
+    bs_free(tl->collectives);
     scratch_free(tl->scratch);
     bs_timeline_init(tl);
 }
@@ -494,6 +583,125 @@ static int timeline_reserve(bs_timeline *tl, const bs_program *prog, int record)
     if (!tl->scratch && !(tl->scratch = bs_zalloc_array(1, sizeof *tl->scratch)))
         return -1;
     return scratch_reserve(tl->scratch, prog, record);
+}
+
+/* How long a message across each boundary holds its link and when it
+ * arrives: latency + bytes / bandwidth of the pipeline link, or of the node
+ * link where the model's topology says the boundary crosses nodes. With
+ * latency_holds_link off, only the transfer serialises on the link. */
+static void set_boundaries(engine *e, const bs_config *cfg, const bs_device_plan *dp)
+{
+    struct bs_engine_scratch *x = e->x;
+    for (int s = 0; s < e->prog->stages; s++) {
+        double latency = cfg->latency, bandwidth = cfg->bandwidth;
+        if (dp && dp->crosses_node[s] > 0) {
+            latency = dp->node_latency;
+            bandwidth = dp->node_bandwidth;
+        }
+        double transfer = bandwidth > 0 ? cfg->message_bytes / bandwidth * 1000.0 : 0.0;
+        x->delay[s] = latency + transfer;
+        x->hold[s] = cfg->latency_holds_link ? latency + transfer : transfer;
+    }
+}
+
+static int by_op(const void *a, const void *b)
+{
+    const struct trigger *x = a, *y = b;
+    if (x->op != y->op)
+        return x->op < y->op ? -1 : 1;
+    return x->stage < y->stage ? -1 : x->stage > y->stage;
+}
+
+/* Finds the op that triggers each chunk's collective in each iteration
+ * (see the top of the file) and sets up the devices' cursors. Returns -1
+ * when memory runs out. */
+static int plan_collectives(engine *e, const bs_config *cfg)
+{
+    const bs_program *prog = e->prog;
+    struct bs_engine_scratch *x = e->x;
+    size_t iterations = (size_t)cfg->iterations, stages = (size_t)prog->stages;
+    size_t p = (size_t)prog->devices, n = stages * iterations;
+    if (n > x->trigger_capacity) {
+        if (bs_realloc_array((void **)&x->triggers, n, sizeof *x->triggers))
+            return -1;
+        x->trigger_capacity = n;
+    }
+    if (n > x->last_grad_capacity) {
+        if (bs_realloc_array((void **)&x->last_grad, n, sizeof *x->last_grad))
+            return -1;
+        x->last_grad_capacity = n;
+    }
+    if (prog->devices > x->comm_capacity) {
+        if (bs_realloc_array((void **)&x->cursor, p, sizeof *x->cursor) ||
+            bs_realloc_array((void **)&x->cursor_end, p, sizeof *x->cursor_end) ||
+            bs_realloc_array((void **)&x->comm_free, p, sizeof *x->comm_free))
+            return -1;
+        x->comm_capacity = prog->devices;
+    }
+    if (n > e->tl->collective_capacity) {
+        if (bs_realloc_array((void **)&e->tl->collectives, n, sizeof *e->tl->collectives))
+            return -1;
+        e->tl->collective_capacity = n;
+    }
+    for (size_t k = 0; k < n; k++)
+        x->last_grad[k] = SIZE_MAX;
+    /* Ops of a device are in its order, so the last write wins. */
+    for (size_t i = 0; i < prog->op_count; i++) {
+        const bs_op *op = &prog->ops[i];
+        if (op->kind != BS_OP_BACKWARD && op->kind != BS_OP_WEIGHT_GRAD)
+            continue;
+        size_t it = op->microbatch / prog->per_iteration;
+        if (it < iterations)
+            x->last_grad[op->stage * iterations + it] = i;
+    }
+    size_t count = 0;
+    if (e->dp->sync_per_microbatch) {
+        /* Every gradient-completing op triggers, in op order: at most one
+         * per op, so the arrays grow to the op count. */
+        if (prog->op_count > x->trigger_capacity) {
+            if (bs_realloc_array((void **)&x->triggers, prog->op_count, sizeof *x->triggers))
+                return -1;
+            x->trigger_capacity = prog->op_count;
+        }
+        if (prog->op_count > e->tl->collective_capacity) {
+            if (bs_realloc_array((void **)&e->tl->collectives, prog->op_count,
+                                 sizeof *e->tl->collectives))
+                return -1;
+            e->tl->collective_capacity = prog->op_count;
+        }
+        for (size_t i = 0; i < prog->op_count; i++) {
+            const bs_op *op = &prog->ops[i];
+            if ((op->kind == BS_OP_BACKWARD || op->kind == BS_OP_WEIGHT_GRAD) &&
+                e->dp->chunk_sync_ms[op->stage] > 0)
+                x->triggers[count++] =
+                    (struct trigger){i, op->microbatch / prog->per_iteration, op->stage};
+        }
+    }
+    for (size_t s = 0; s < stages && !e->dp->sync_per_microbatch; s++)
+        for (size_t it = 0; it < iterations; it++) {
+            size_t op = x->last_grad[s * iterations + it];
+            if (op == SIZE_MAX || !(e->dp->chunk_sync_ms[s] > 0))
+                continue;
+            if (!e->dp->overlap_grad_reduce)
+                /* Wait for the device's last gradient of the iteration. */
+                for (size_t s2 = 0; s2 < stages; s2++)
+                    if (prog->stage_device[s2] == prog->stage_device[s] &&
+                        x->last_grad[s2 * iterations + it] != SIZE_MAX &&
+                        x->last_grad[s2 * iterations + it] > op)
+                        op = x->last_grad[s2 * iterations + it];
+            x->triggers[count++] = (struct trigger){op, (uint32_t)it, (uint16_t)s};
+        }
+    if (!e->dp->sync_per_microbatch)
+        qsort(x->triggers, count, sizeof *x->triggers, by_op);
+    size_t k = 0;
+    for (size_t d = 0; d < p; d++) {
+        x->cursor[d] = k;
+        while (k < count && x->triggers[k].op < prog->device_first[d + 1])
+            k++;
+        x->cursor_end[d] = k;
+        x->comm_free[d] = 0.0;
+    }
+    return 0;
 }
 
 int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
@@ -527,15 +735,32 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
         if (cfg->decode_message_bytes > 0)
             small.message_bytes = cfg->decode_message_bytes;
         e.decode_message_time = bs_message_time(&small);
+        e.decode_message_hold = cfg->latency_holds_link
+                                    ? e.decode_message_time
+                                    : e.decode_message_time - small.latency;
         e.decode_message_bytes = small.message_bytes;
         e.prompt_tokens = cfg->prompt_tokens;
         e.decode_grows = e.costs.decode_grows;
     }
+    e.blocking = cfg->blocking;
+    e.overhead = cfg->overhead;
 
     struct bs_engine_scratch *x = e.x;
     /* About 4 KiB of each per-pair array per fill. */
     e.rows_per_fill = 512 / (size_t)prog->stages + 1;
     assign_links(&e);
+    tl->collective_count = 0;
+    const bs_device_plan *dp = cfg->device_plan;
+    if (dp && (dp->devices != prog->devices || dp->chunks != prog->stages))
+        dp = NULL; /* made for another shape */
+    set_boundaries(&e, cfg, dp);
+    if (dp && !(prog->flags & BS_PROGRAM_FORWARD_ONLY) && bs_device_plan_has_collectives(dp)) {
+        e.dp = dp;
+        if (plan_collectives(&e, cfg)) {
+            bs_chunk_costs_free(&e.costs);
+            return bs_fail(err, BS_ERR_NOMEM, "out of memory planning the gradient collectives");
+        }
+    }
     for (int d = 0; d < prog->devices; d++) {
         x->device_free[d] = 0.0;
         x->next[d] = prog->device_first[d];

@@ -163,6 +163,10 @@ extern const bs_schedule bs_schedule_interleaved;
 extern const bs_schedule bs_schedule_forward;
 extern const bs_schedule bs_schedule_zb_h1;
 extern const bs_schedule bs_schedule_zb_h2;
+extern const bs_schedule bs_schedule_zb_auto;
+extern const bs_schedule bs_schedule_interleaved_zb;
+extern const bs_schedule bs_schedule_v_min;
+extern const bs_schedule bs_schedule_v_half;
 extern const bs_schedule bs_schedule_zbv;
 extern const bs_schedule bs_schedule_dualpipev;
 extern const bs_schedule bs_schedule_looped_bfs;
@@ -171,11 +175,33 @@ extern const bs_schedule bs_schedule_decode;
 
 /* PyTorch pipelining's schedule text (order_text.c). One parsed action:
  * one op, or two for an overlapped pair; count 0 for an idle slot or a
- * communication action, which the engine models itself. */
+ * communication action, which the engine models itself. A communication
+ * action is kept in `comm` (BS_COMM_*) with its stage and micro-batch so
+ * that the reader can check it against the compute order. */
+enum {
+    BS_COMM_NONE = 0,
+    BS_COMM_SEND_F,
+    BS_COMM_RECV_F,
+    BS_COMM_SEND_B,
+    BS_COMM_RECV_B,
+    BS_COMM_WAIT_SEND_F,
+    BS_COMM_WAIT_SEND_B,
+    BS_COMM_UNSHARD,
+    BS_COMM_RESHARD,
+    BS_COMM_REDUCE_GRAD,
+    BS_COMM_WAIT_REDUCE_GRAD
+};
 typedef struct bs_action {
     bs_op op[2];
     int count;
+    int comm;            /* BS_COMM_*, BS_COMM_NONE for compute or idle */
+    uint32_t comm_stage; /* the stage the communication action names */
+    uint32_t comm_mb;    /* its micro-batch, when comm_has_mb */
+    int comm_has_mb;
 } bs_action;
+/* PyTorch's name of a BS_COMM_* action ("SEND_F", ...). */
+const char *bs_comm_name(int comm);
+
 /* Parses one comma-separated field (without the comma); NULL on success,
  * else what is wrong with it. */
 const char *bs_action_parse(const char *text, size_t len, bs_action *out);

@@ -103,7 +103,7 @@ static int scratch_reserve(bs_result *res, const bs_program *prog, size_t iterat
  * peak activations, weight versions, staleness and messages sent. */
 static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
                         struct bs_metrics_scratch *w, uint32_t iterations, double kept,
-                        double *makespan)
+                        const double *chunk_bytes, double *makespan)
 {
     const bs_program *prog = tl->program;
     int forward_only = (prog->flags & BS_PROGRAM_FORWARD_ONLY) != 0;
@@ -120,6 +120,10 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
     int loop_crosses = stage_device[0] != d;
     uint64_t sent_decode = 0; /* decode messages: the steps' outputs and the loop back */
     double live = 0, peak = 0, busy = 0, latest = *makespan;
+    /* Bytes as well as chunk units when the model gives each chunk's own
+     * activation bytes (embedding, logits): the peak of the sum over time,
+     * not a mean chunk times the peak count. */
+    double live_bytes = 0, peak_bytes = 0;
     uint32_t current = 0, distinct = 0, live_versions = 1, peak_versions = 1, stale = 0;
     uint64_t sent = 0;
     /* A version is referred to only after `current` reached it, and each
@@ -156,6 +160,8 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
             if (forward_only)
                 break;
             live += 1;
+            if (chunk_bytes)
+                live_bytes += chunk_bytes[op->stage];
             w->version[slot] = current;
             if (w->refs[current]++ == 0)
                 distinct++;
@@ -164,15 +170,21 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
             if (op->stage > 0)
                 sent += stage_device[op->stage - 1] != d;
             live -= 1;
+            if (chunk_bytes)
+                live_bytes -= chunk_bytes[op->stage];
             release = 1;
             break;
         case BS_OP_INPUT_GRAD:
             if (op->stage > 0)
                 sent += stage_device[op->stage - 1] != d;
             live -= 1.0 - kept;
+            if (chunk_bytes)
+                live_bytes -= (1.0 - kept) * chunk_bytes[op->stage];
             break;
         case BS_OP_WEIGHT_GRAD:
             live -= kept;
+            if (chunk_bytes)
+                live_bytes -= kept * chunk_bytes[op->stage];
             release = 1;
             break;
         case BS_OP_OPTIMIZER:
@@ -190,6 +202,8 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
         }
         if (live > peak)
             peak = live;
+        if (live_bytes > peak_bytes)
+            peak_bytes = live_bytes;
         live_versions = distinct + (w->refs[current] == 0 ? 1 : 0);
         if (live_versions > peak_versions)
             peak_versions = live_versions;
@@ -197,11 +211,31 @@ static void walk_device(bs_device_result *dr, const bs_timeline *tl, int d,
     dr->busy = busy;
     dr->span = last > first ? tl->times[last - 1].end - tl->times[first].start : 0;
     dr->peak_activations = peak / prog->chunks_per_device;
+    dr->peak_activation_bytes = peak_bytes;
     dr->weight_versions = (int)peak_versions;
     dr->max_staleness = (int)stale;
     dr->messages_sent = sent;
     dr->decode_messages_sent = sent_decode;
     *makespan = latest;
+}
+
+/* Whole-device memory of one device: the plan's static bytes, the peak of
+ * its own activations, and a 16-bit copy of the weights per stashed
+ * version beyond the current one (PipeDream's weight stashing). */
+static void device_memory(bs_device_result *dr, const bs_device_static *st, double limit)
+{
+    bs_device_memory *m = &dr->memory;
+    memset(m, 0, sizeof *m);
+    m->weights = st->weights;
+    m->gradients = st->gradients;
+    m->optimizer = st->optimizer;
+    m->activations = dr->peak_activation_bytes;
+    m->stashed_weights = dr->weight_versions > 1 ? (dr->weight_versions - 1) * st->weights : 0;
+    m->kv_cache = st->kv_cache;
+    m->buffers = st->buffers;
+    m->other = m->stashed_weights + m->kv_cache + m->buffers;
+    m->total = m->weights + m->gradients + m->optimizer + m->activations + m->other;
+    m->fits = limit > 0 ? m->total <= limit : -1;
 }
 
 int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *cfg, bs_error *err)
@@ -222,16 +256,27 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
     res->iterations = cfg->iterations;
     res->devices = p;
     res->timeline = tl;
+    /* A memory plan made for another shape (a hand-edited config) is not
+     * used: its chunks would not be the program's. */
+    const bs_device_plan *mp = cfg->device_plan;
+    if (mp && (mp->devices != p || mp->chunks != prog->stages))
+        mp = NULL;
+    const double *chunk_bytes =
+        mp && !(prog->flags & BS_PROGRAM_FORWARD_ONLY) ? mp->chunk_activation : NULL;
+    res->has_memory = mp != NULL;
+    res->memory_limit = mp ? mp->limit : 0;
+    res->peak_memory = 0;
 
     double makespan = 0, busy_total = 0, longest_span = 0;
     for (int d = 0; d < p; d++) {
         bs_device_result *dr = &res->device[d];
         memset(dr, 0, sizeof *dr);
-        walk_device(dr, tl, d, w, iterations, cfg->kept_fraction, &makespan);
+        walk_device(dr, tl, d, w, iterations, cfg->kept_fraction, chunk_bytes, &makespan);
         if (dr->span > longest_span)
             longest_span = dr->span;
         busy_total += dr->busy;
-        dr->peak_activation_bytes = dr->peak_activations * cfg->activation_bytes;
+        if (!chunk_bytes)
+            dr->peak_activation_bytes = dr->peak_activations * cfg->activation_bytes;
         dr->weight_version_bytes = dr->weight_versions * cfg->weight_bytes;
         /* Decode messages carry one token per sequence (bubblesim.h). */
         double decode_bytes =
@@ -240,6 +285,18 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
             (double)(dr->messages_sent - dr->decode_messages_sent) * cfg->message_bytes +
             (double)dr->decode_messages_sent * decode_bytes;
         dr->kv_cache_bytes = cfg->kv_cache_bytes.count == (size_t)p ? cfg->kv_cache_bytes.v[d] : 0;
+    }
+    /* Gradient collectives end iterations (and the run) too; they are not
+     * compute, so not busy time. */
+    res->collectives = tl->collective_count;
+    for (size_t k = 0; k < tl->collective_count; k++) {
+        const bs_collective *c = &tl->collectives[k];
+        if (c->end > makespan)
+            makespan = c->end;
+        if (c->iteration < iterations && c->end > w->iter_end[c->iteration])
+            w->iter_end[c->iteration] = c->end;
+        if (c->device < p)
+            res->device[c->device].collective_time += c->end - c->start;
     }
     double *iter_end = w->iter_end;
     res->makespan = makespan;
@@ -271,6 +328,16 @@ int bs_metrics_compute(bs_result *res, const bs_timeline *tl, const bs_config *c
             res->max_staleness = dr->max_staleness;
     }
     res->peak_activation_bytes = res->peak_activations * cfg->activation_bytes;
+    if (mp) {
+        res->peak_activation_bytes = 0;
+        for (int d = 0; d < p; d++) {
+            device_memory(&res->device[d], &mp->device[d], mp->limit);
+            if (res->device[d].peak_activation_bytes > res->peak_activation_bytes)
+                res->peak_activation_bytes = res->device[d].peak_activation_bytes;
+            if (res->device[d].memory.total > res->peak_memory)
+                res->peak_memory = res->device[d].memory.total;
+        }
+    }
     res->message_bytes = 0;
     for (int d = 0; d < p; d++)
         res->message_bytes += res->device[d].message_bytes_sent;

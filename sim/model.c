@@ -41,7 +41,7 @@
 
 /* --------------------------------------------------------- JSON reading */
 
-typedef enum key_type { K_INT, K_NUMBER, K_RECOMPUTE } key_type;
+typedef enum key_type { K_INT, K_NUMBER, K_RECOMPUTE, K_BOOL, K_ORDER } key_type;
 
 typedef struct model_key {
     const char *section;
@@ -90,17 +90,34 @@ static const model_key model_keys[] = {
      "tensor-parallel link bytes/s; 0 = unlimited"},
     {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0,
      "tensor-parallel link latency (ms)"},
-    /* Decode steps read every weight and the KV cache (sim/model_decode.c). */
-    {"hardware", "memory_bandwidth", K_NUMBER, MOFF(memory_bandwidth), 0, 1, 1e18, 0,
-     "device memory bytes/s (HBM); decode steps read weights and KV cache at this rate"},
+    {"hardware", "memory_bandwidth", K_NUMBER, MOFF(memory_bandwidth), 0, 0, 1e18, 0,
+     "device memory bytes/s (HBM): roofline per kernel, and what decode steps read; 0 = FLOPs only"},
+    {"hardware", "efficiency_half_tokens", K_NUMBER, MOFF(efficiency_half_tokens), 0, 0, 1e15, 0,
+     "tokens per matmul (s*b) at half the efficiency; 0 = one efficiency"},
+    {"hardware", "gpus_per_node", K_INT, MOFF(gpus_per_node), 0, 0, 65536, 0,
+     "devices per node; 0 = all on one node"},
+    {"hardware", "node_bandwidth", K_NUMBER, MOFF(node_bandwidth), 0, 0, 1e18, 0,
+     "link between nodes, bytes/s per device; 0 = unlimited"},
+    {"hardware", "node_latency", K_NUMBER, MOFF(node_latency), 0, 0, 1e15, 0,
+     "latency per ring step between nodes (ms)"},
+};
+
+/* Top-level keys beside the model (section ""): the parallel layout. */
+static const model_key layout_keys[] = {
+    {"", "tensor_parallel", K_INT, MOFF(tensor_parallel), 1, 0, 4096, 0, NULL},
+    {"", "data_parallel", K_INT, MOFF(data_parallel), 1, 0, 65536, 0, NULL},
+    {"", "zero_stage", K_INT, MOFF(zero_stage), 0, 0, 3, 0, NULL},
+    {"", "overlap_grad_reduce", K_BOOL, MOFF(overlap_grad_reduce), 0, 0, 0, 0, NULL},
+    {"", "parallel_order", K_ORDER, MOFF(parallel_order), 0, 0, 0, 0, NULL},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* "tune" belongs to the planner (sim/tune.c, `bubblesim tune`), which reads it; the
  * config reader only lets it through. */
-static const char *const top_keys[] = {"model",   "hardware", "tensor_parallel", "layers_per_stage",
-                                       "balance", "tune"};
+static const char *const top_keys[] = {
+    "model", "hardware",      "tensor_parallel", "layers_per_stage",    "balance",
+    "tune",  "data_parallel", "zero_stage",      "overlap_grad_reduce", "parallel_order"};
 
 int bs_model_is_key(const char *name)
 {
@@ -131,6 +148,8 @@ void bs_model_init(bs_model *m)
     m->recompute = BS_RECOMPUTE_NONE;
     m->efficiency = 1;
     m->tensor_parallel = 1;
+    m->data_parallel = 1;
+    m->parallel_order = BS_ORDER_TP_DP_PP;
 }
 
 void bs_model_free(bs_model *m)
@@ -171,15 +190,35 @@ static int read_key(bs_model *m, const model_key *k, const cJSON *item, const ch
                        "%s: %s.%s: expected \"none\", \"selective\" or \"full\", got %s", source,
                        k->section, k->name, bs_json_kind(item));
     }
+    const char *dot = k->section[0] ? "." : "";
+    if (k->type == K_BOOL) {
+        if (!cJSON_IsBool(item))
+            return bs_fail(err, BS_ERR_INVALID, "%s: %s%s%s: expected true or false, got %s",
+                           source, k->section, dot, k->name, bs_json_kind(item));
+        *(int *)base = cJSON_IsTrue(item);
+        return BS_OK;
+    }
+    if (k->type == K_ORDER) {
+        static const char *const orders[] = {"tp-dp-pp", "tp-pp-dp"};
+        for (int i = 0; i < 2 && cJSON_IsString(item); i++)
+            if (strcmp(item->valuestring, orders[i]) == 0) {
+                *(int *)base = i;
+                return BS_OK;
+            }
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: %s%s%s: expected \"tp-dp-pp\" or \"tp-pp-dp\", got %s", source,
+                       k->section, dot, k->name,
+                       cJSON_IsString(item) ? "another string" : bs_json_kind(item));
+    }
     want_text(k, want, sizeof want);
     if (!cJSON_IsNumber(item))
-        return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: expected %s, got %s", source, k->section,
-                       k->name, want, bs_json_kind(item));
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s%s%s: expected %s, got %s", source, k->section,
+                       dot, k->name, want, bs_json_kind(item));
     double x = item->valuedouble;
     int ok = isfinite(x) && (k->min_exclusive ? x > k->min : x >= k->min) && x <= k->max;
     if (!ok || (k->type == K_INT && x != floor(x)))
-        return bs_fail(err, BS_ERR_INVALID, "%s: %s.%s: expected %s, got %g", source, k->section,
-                       k->name, want, x);
+        return bs_fail(err, BS_ERR_INVALID, "%s: %s%s%s: expected %s, got %g", source, k->section,
+                       dot, k->name, want, x);
     if (k->type == K_INT)
         *(int *)base = (int)x;
     else
@@ -277,20 +316,11 @@ static int read_model(bs_model *m, const cJSON *root, const char *source, bs_err
     if ((rc = read_section(m, root, "model", source, err)) ||
         (rc = read_section(m, root, "hardware", source, err)))
         return rc;
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "tensor_parallel");
-    if (item) {
-        static const model_key tp = {
-            "", "tensor_parallel", K_INT, MOFF(tensor_parallel), 1, 0, 4096, 0, NULL};
-        char want[96];
-        double x = cJSON_IsNumber(item) ? item->valuedouble : 0;
-        if (!cJSON_IsNumber(item))
-            return bs_fail(err, BS_ERR_INVALID, "%s: tensor_parallel: expected %s, got %s", source,
-                           want_text(&tp, want, sizeof want), bs_json_kind(item));
-        if (!(x >= 1 && x <= 4096) || x != floor(x))
-            return bs_fail(err, BS_ERR_INVALID, "%s: tensor_parallel: expected %s, got %g", source,
-                           want_text(&tp, want, sizeof want), x);
-        m->tensor_parallel = (int)x;
-    }
+    const cJSON *item;
+    for (size_t i = 0; i < COUNT(layout_keys); i++)
+        if ((item = cJSON_GetObjectItemCaseSensitive(root, layout_keys[i].name)) &&
+            (rc = read_key(m, &layout_keys[i], item, source, err)))
+            return rc;
     if ((item = cJSON_GetObjectItemCaseSensitive(root, "balance"))) {
         if (!cJSON_IsBool(item))
             return bs_fail(err, BS_ERR_INVALID, "%s: balance: expected true or false, got %s",
@@ -331,6 +361,12 @@ static int read_model(bs_model *m, const cJSON *root, const char *source, bs_err
                        "%s: tensor_parallel: T = %d must divide model.heads = %d (each device "
                        "holds whole attention heads)",
                        source, m->tensor_parallel, m->heads);
+    int T = m->tensor_parallel, g = m->gpus_per_node;
+    if (g > 0 && (g >= T ? g % T != 0 : T % g != 0))
+        return bs_fail(err, BS_ERR_INVALID,
+                       "%s: hardware.gpus_per_node: %d and tensor_parallel = %d must divide one "
+                       "another (tensor-parallel groups fill nodes first)",
+                       source, g, T);
     return BS_OK;
 }
 
@@ -454,7 +490,8 @@ int bs_model_chunk_device(const bs_config *cfg, int chunk)
     /* The V-shaped schedules place chunks s and 2P-1-s on device s (their
      * generators call bs_place_v); a test checks this against the programs. */
     int v_shape = cfg->placement == BS_PLACEMENT_V || strcmp(cfg->schedule, "zbv") == 0 ||
-                  strcmp(cfg->schedule, "dualpipev") == 0;
+                  strcmp(cfg->schedule, "dualpipev") == 0 || strcmp(cfg->schedule, "v-min") == 0 ||
+                  strcmp(cfg->schedule, "v-half") == 0;
     if (v_shape && cfg->virtual_stages == 2)
         return chunk < p ? chunk : 2 * p - 1 - chunk;
     return chunk % p;
@@ -472,10 +509,61 @@ static double flops_to_ms(double flops, const bs_model *m)
     return flops / (m->peak_flops * m->efficiency) * 1000.0;
 }
 
+/* Roofline of one kernel: the longer of its compute and its memory
+ * traffic (bytes read and written once) at hardware.memory_bandwidth. */
+static double roofline_ms(const bs_model *m, double flops, double bytes)
+{
+    double compute = flops_to_ms(flops, m);
+    double traffic = bytes / m->memory_bandwidth * 1000.0;
+    return traffic > compute ? traffic : compute;
+}
+
+/* Per-device times of one layer (compute only, no all-reduces) under the
+ * roofline: each matmul on its own, t = s*b tokens, dimensions divided by
+ * T where Megatron splits them. A weight matmul t x k by k x n moves
+ * e(tk + kn + tn) bytes, in the forward, the input gradient (dY W^T) and
+ * the weight gradient (X^T dY) alike. The attention core (QK^T and AV,
+ * unfused) writes and reads the a*s*s*b scores and reads Q, K, V and
+ * writes its output: e(2as^2b + 4th)/T bytes; its backward twice that. */
+static void layer_roofline(const bs_model *m, double T, double *fwd, double *input, double *wgt)
+{
+    double s = m->sequence, b = m->microbatch_size, h = m->hidden, e = m->bytes_per_element;
+    double t = s * b, h_kv = h * m->kv_heads / m->heads, f = m->ffn_hidden, a = m->heads;
+    const double mm[4][2] = {
+        {h, (h + 2 * h_kv) / T}, /* Q, K, V */
+        {h / T, h},              /* output projection */
+        {h, f / T},              /* MLP up */
+        {f / T, h},              /* MLP down */
+    };
+    double weights = 0;
+    for (int i = 0; i < 4; i++) {
+        double k = mm[i][0], n = mm[i][1];
+        weights += roofline_ms(m, 2 * t * k * n, e * (t * k + k * n + t * n));
+    }
+    double core_flops = 4 * s * s * b * h / T, core_bytes = e * (2 * a * s * s * b + 4 * t * h) / T;
+    double core = roofline_ms(m, core_flops, core_bytes);
+    *fwd = weights + core;
+    *input = weights + 2 * roofline_ms(m, core_flops, core_bytes);
+    if (m->recompute == BS_RECOMPUTE_SELECTIVE)
+        *input += core;
+    else if (m->recompute == BS_RECOMPUTE_FULL)
+        *input += *fwd;
+    *wgt = weights;
+}
+
 int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_config *cfg,
                           const char *source, bs_error *err)
 {
     int rc = BS_OK;
+    /* hardware.efficiency_half_tokens: matmuls of few rows run below the
+     * efficiency of large ones; every matmul of a layer has t = s*b rows,
+     * so the whole layer runs at efficiency * t / (t + half). */
+    bs_model curved = *m;
+    if (m->efficiency_half_tokens > 0) {
+        double t = (double)m->sequence * m->microbatch_size;
+        curved.efficiency = m->efficiency * t / (t + m->efficiency_half_tokens);
+        m = &curved;
+    }
     int p = cfg->stages, n = cfg->stages * cfg->virtual_stages, T = m->tensor_parallel;
     double *layer_cost = NULL;
     int *counts = NULL;
@@ -485,6 +573,23 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
     plan->chunks = n;
     plan->devices = p;
     plan->tensor_parallel = T;
+    plan->data_parallel = m->data_parallel;
+    plan->zero_stage = m->zero_stage;
+    /* Ranks are laid out tensor-parallel innermost, then data-parallel or
+     * pipeline: the D replicas of a device are T (or T*P) ranks apart, so
+     * gpus_per_node / stride of them share a node. */
+    int D = m->data_parallel, g = m->gpus_per_node;
+    long long stride = m->parallel_order == BS_ORDER_TP_DP_PP ? T : (long long)T * p;
+    int dp_per_node = g <= 0 ? D : g >= stride ? (int)(g / stride < D ? g / stride : D) : 1;
+    plan->dp_group = (bs_group){
+        D, dp_per_node, m->tp_bandwidth, m->tp_latency, m->node_bandwidth, m->node_latency};
+    /* A tensor-parallel group larger than a node crosses nodes too. */
+    bs_group tp_group = {T,
+                         g > 0 && g < T ? g : T,
+                         m->tp_bandwidth,
+                         m->tp_latency,
+                         m->node_bandwidth,
+                         m->node_latency};
     if (n > m->layers)
         return bs_fail(err, BS_ERR_INVALID,
                        "%s: model.layers: %d layers cannot fill P*V = %d model chunks (each needs "
@@ -523,12 +628,7 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
     }
     plan->layer_activation_bytes = act16 * (e / 2) / T;
     plan->message_bytes = tokens * h * e;
-    plan->allreduce_ms = 0;
-    if (T > 1) {
-        plan->allreduce_ms = 2.0 * (T - 1) * m->tp_latency;
-        if (m->tp_bandwidth > 0)
-            plan->allreduce_ms += 2.0 * (T - 1) / T * plan->message_bytes / m->tp_bandwidth * 1000;
-    }
+    plan->allreduce_ms = bs_collective_ms(BS_COLLECTIVE_ALL_REDUCE, plan->message_bytes, &tp_group);
     /* Megatron's tensor parallelism: two all-reduces per layer in the
      * forward (attention and MLP outputs) and two in the input gradient;
      * full recomputation repeats the forward's two. */
@@ -563,10 +663,18 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
         /* Balance the time a chunk keeps its device busy per micro-batch. */
         double per_layer = flops_to_ms(plan->layer_forward_flops / T, m) + ar_forward;
         double last = flops_to_ms(out_flops / T, m);
+        double input_weight =
+            flops_to_ms((plan->layer_input_grad_flops + plan->layer_weight_grad_flops) / T, m);
+        if (m->memory_bandwidth > 0) {
+            double lf, li, lw;
+            layer_roofline(m, T, &lf, &li, &lw);
+            per_layer = lf + ar_forward;
+            input_weight = li + lw;
+            last =
+                roofline_ms(m, out_flops / T, e * (tokens * h + (h * vocab + tokens * vocab) / T));
+        }
         if (plan->training) {
-            per_layer +=
-                flops_to_ms((plan->layer_input_grad_flops + plan->layer_weight_grad_flops) / T, m) +
-                ar_input;
+            per_layer += input_weight + ar_input;
             last *= 3;
         }
         for (int i = 0; i < m->layers; i++)
@@ -606,8 +714,12 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
         ch->weight_grad_flops = l * plan->layer_weight_grad_flops / T;
         ch->parameters = l * plan->layer_parameters / T;
         ch->activation_bytes = l * plan->layer_activation_bytes;
-        if (c == 0)
-            ch->parameters += vocab * h / T; /* the input embedding */
+        if (c == 0 && vocab > 0) {
+            /* The input embedding, and its dropout mask (one byte per
+             * element), kept for the backward. */
+            ch->parameters += vocab * h / T;
+            ch->activation_bytes += tokens * h / T;
+        }
         if (c == n - 1) {
             /* The output layer (a copy of the embedding, as in Megatron)
              * and the loss over fp32 logits. */
@@ -617,10 +729,41 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
             ch->weight_grad_flops += out_flops / T;
             ch->activation_bytes += 4 * tokens * vocab / T;
         }
-        ch->forward_ms = flops_to_ms(ch->forward_flops, m) + l * ar_forward;
-        ch->input_grad_ms = flops_to_ms(ch->input_grad_flops, m) + l * ar_input;
-        ch->weight_grad_ms = flops_to_ms(ch->weight_grad_flops, m);
+        if (m->memory_bandwidth > 0) {
+            /* Roofline: kernel by kernel (docs/model.md). */
+            double lf, li, lw, out = 0;
+            layer_roofline(m, T, &lf, &li, &lw);
+            if (c == n - 1)
+                out = roofline_ms(m, out_flops / T,
+                                  e * (tokens * h + (h * vocab + tokens * vocab) / T));
+            ch->forward_ms = l * lf + out + l * ar_forward;
+            ch->input_grad_ms = l * li + out + l * ar_input;
+            ch->weight_grad_ms = l * lw + out;
+        } else {
+            ch->forward_ms = flops_to_ms(ch->forward_flops, m) + l * ar_forward;
+            ch->input_grad_ms = flops_to_ms(ch->input_grad_flops, m) + l * ar_input;
+            ch->weight_grad_ms = flops_to_ms(ch->weight_grad_flops, m);
+        }
 
+        if (plan->training && D > 1) {
+            /* ZeRO-0/1 all-reduce the gradients once per iteration (ZeRO-1
+             * then updates its shard; the all-gather of the updated
+             * parameters is charged with it: the volume of one all-reduce,
+             * ZeRO §7). ZeRO-2/3 keep only a shard of the gradients, so
+             * each micro-batch's gradients are reduce-scattered after its
+             * backward. ZeRO-3 also gathers the parameters before every
+             * forward and input gradient, prefetched so that the op lasts
+             * the longer of its compute and its gather. */
+            double bytes = ch->parameters * e;
+            ch->grad_sync_ms = bs_collective_ms(m->zero_stage >= 2 ? BS_COLLECTIVE_REDUCE_SCATTER
+                                                                   : BS_COLLECTIVE_ALL_REDUCE,
+                                                bytes, &plan->dp_group);
+            if (m->zero_stage >= 3) {
+                ch->gather_ms = bs_collective_ms(BS_COLLECTIVE_ALL_GATHER, bytes, &plan->dp_group);
+                ch->forward_ms = fmax(ch->forward_ms, ch->gather_ms);
+                ch->input_grad_ms = fmax(ch->input_grad_ms, ch->gather_ms);
+            }
+        }
         bs_model_device *dv = &plan->device[ch->device];
         dv->parameters += ch->parameters;
         dv->activation_bytes += ch->activation_bytes;
@@ -633,8 +776,18 @@ int bs_model_plan_compute(bs_model_plan *plan, const bs_model *m, const bs_confi
         bs_model_device *dv = &plan->device[d];
         dv->weight_bytes = dv->parameters * e;
         if (plan->training) {
-            dv->gradient_bytes = dv->parameters * e;
-            dv->optimizer_bytes = dv->parameters * m->optimizer_bytes_per_parameter;
+            /* ZeRO (Rajbhandari et al. 2020, §5): stage 1 shards the
+             * optimizer state over D, stage 2 the gradients too, stage 3
+             * the weights too; ZeRO-3 keeps the gathered parameters of the
+             * largest layer twice (in use, and prefetched). */
+            int z = m->zero_stage;
+            dv->gradient_bytes = dv->parameters * e / (z >= 2 ? D : 1);
+            dv->optimizer_bytes =
+                dv->parameters * m->optimizer_bytes_per_parameter / (z >= 1 ? D : 1);
+            if (z >= 3 && D > 1) {
+                dv->weight_bytes /= D;
+                dv->buffer_bytes = 2 * fmax(plan->layer_parameters, vocab * h) / T * e;
+            }
         } else {
             dv->activation_bytes = 0; /* inference keeps no activations for a backward */
         }
@@ -650,23 +803,34 @@ error:
 void bs_model_memory_of(bs_model_memory *out, const bs_model_plan *plan, const bs_result *res,
                         int device)
 {
-    const bs_model_device *dv = &plan->device[device];
-    const bs_device_result *dr = &res->device[device];
     memset(out, 0, sizeof *out);
+    const bs_device_result *dr = &res->device[device];
+    if (res->has_memory) {
+        /* The run's own count (sim/metrics.c), so that tune's memory column
+         * is the figure `bubblesim run --json` prints. */
+        out->activations = dr->memory.activations;
+        out->weights = dr->memory.weights;
+        out->gradients = dr->memory.gradients;
+        out->optimizer = dr->memory.optimizer;
+        out->stashed_weights = dr->memory.stashed_weights;
+        out->kv_cache = dr->memory.kv_cache;
+        out->buffers = dr->memory.buffers;
+        out->total = dr->memory.total;
+        return;
+    }
+    /* A run without a memory plan: the plan's static bytes and the peak
+     * count of micro-batches times the device's one-micro-batch bytes. */
+    const bs_model_device *dv = &plan->device[device];
     out->weights = dv->weight_bytes;
     out->gradients = dv->gradient_bytes;
     out->optimizer = dv->optimizer_bytes;
     out->kv_cache = dv->kv_cache_bytes;
-    /* Peak activations are counted in micro-batch units of the whole device
-     * stage (a chunk counts 1/V), so the device's one-micro-batch total
-     * scales them; exact when the device's chunks are alike. */
+    out->buffers = dv->buffer_bytes;
     out->activations = dr->peak_activations * dv->activation_bytes;
-    /* Each weight version beyond the current one is a stashed 16-bit copy
-     * (PipeDream's weight stashing). */
     if (dr->weight_versions > 1)
         out->stashed_weights = (dr->weight_versions - 1) * dv->weight_bytes;
     out->total = out->activations + out->weights + out->gradients + out->optimizer +
-                 out->stashed_weights + out->kv_cache;
+                 out->stashed_weights + out->kv_cache + out->buffers;
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -689,6 +853,52 @@ static int refuse_conflicts(const cJSON *root, const char *source, bs_error *err
                            "costs.overlap and memory.kept_fraction may stay)",
                            source, taken[i][0], taken[i][1], taken[i][0], taken[i][1]);
     }
+    return BS_OK;
+}
+
+/* Hands the plan's whole-device memory to the metrics (cfg->device_plan):
+ * static bytes per device, one micro-batch's activations per chunk. */
+static int fill_device_plan(bs_config *cfg, const bs_model_plan *plan, const bs_model *m,
+                            bs_error *err)
+{
+    bs_device_plan *mp = bs_device_plan_create(plan->devices, plan->chunks);
+    if (!mp)
+        return bs_fail(err, BS_ERR_NOMEM, "out of memory planning the model's memory");
+    mp->limit = m->memory_bytes;
+    for (int d = 0; d < plan->devices; d++) {
+        const bs_model_device *dv = &plan->device[d];
+        mp->device[d] =
+            (bs_device_static){dv->weight_bytes, dv->gradient_bytes, dv->optimizer_bytes,
+                               dv->kv_cache_bytes, dv->buffer_bytes};
+    }
+    mp->overlap_grad_reduce = m->overlap_grad_reduce;
+    mp->sync_per_microbatch = m->zero_stage >= 2;
+    mp->node_bandwidth = m->node_bandwidth;
+    mp->node_latency = m->node_latency;
+    /* Pipeline device i is rank T*D*i (tp-dp-pp) or T*i (tp-pp-dp) of
+     * replica 0; a boundary whose two devices fall on different nodes
+     * sends over the node link. (Other replicas under tp-pp-dp may split
+     * differently when P*T is not a multiple of a node; replica 0 stands
+     * for all.) */
+    if (m->gpus_per_node > 0) {
+        double stride = m->parallel_order == BS_ORDER_TP_DP_PP
+                            ? (double)m->tensor_parallel * m->data_parallel
+                            : (double)m->tensor_parallel;
+        for (int c = 0; c + 1 < plan->chunks; c++) {
+            double a = floor(stride * plan->chunk[c].device / m->gpus_per_node);
+            double b = floor(stride * plan->chunk[c + 1].device / m->gpus_per_node);
+            mp->crosses_node[c] = a != b;
+        }
+    }
+    for (int c = 0; c < plan->chunks; c++) {
+        mp->chunk_activation[c] = plan->chunk[c].activation_bytes;
+        mp->chunk_sync_ms[c] = plan->chunk[c].grad_sync_ms;
+        /* One bucket per layer (Megatron's buckets are ~40M parameters;
+         * a layer is coarser, so the overlap is, if anything, understated). */
+        mp->chunk_buckets[c] = plan->chunk[c].layers;
+    }
+    bs_device_plan_free(cfg->device_plan);
+    cfg->device_plan = mp;
     return BS_OK;
 }
 
@@ -771,6 +981,8 @@ int bs_model_apply(bs_config *cfg, const cJSON *root, const char *source, bs_err
     cfg->bandwidth = m.bandwidth;
     cfg->message_bytes = plan.message_bytes;
     rc = decode ? bs_model_decode_costs(cfg, &m, &plan, source, err) : BS_OK;
+    if (!rc)
+        rc = fill_device_plan(cfg, &plan, &m, err);
 error:
     bs_free(f);
     bs_free(bw);
@@ -792,6 +1004,14 @@ static const struct {
      "layers of each model chunk in model order"},
     {"balance", "boolean", "true or false",
      "choose the layer split that minimises the slowest chunk"},
+    {"data_parallel", "integer", "1 to 65536",
+     "D, replicas of the pipeline: devices = D x P x T (docs/model.md)"},
+    {"zero_stage", "integer", "0 to 3",
+     "ZeRO: shard optimizer state (1), gradients (2), weights (3) over D"},
+    {"overlap_grad_reduce", "boolean", "true or false",
+     "reduce gradients in per-layer buckets during the last backward"},
+    {"parallel_order", "string", "\"tp-dp-pp\" or \"tp-pp-dp\"",
+     "rank order, innermost first: which groups share a node"},
 };
 
 size_t bs_model_key_count(void)

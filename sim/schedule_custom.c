@@ -28,7 +28,12 @@ enum { SEEN_F = 1, SEEN_B = 2, SEEN_I = 4, SEEN_W = 8 };
 typedef struct row {
     const char *text;
     size_t len;
+    int line; /* 1-based line of the order text */
 } row;
+
+/* Communication actions seen per (stage, micro-batch), for the checks
+ * against the compute order (check_comm). */
+enum { SENT_F = 1, SENT_B = 2, WAITED_F = 4, WAITED_B = 8, RECEIVED_F = 16, RECEIVED_B = 32 };
 
 static int custom_check(const bs_config *cfg, bs_error *err)
 {
@@ -43,11 +48,16 @@ static int custom_check(const bs_config *cfg, bs_error *err)
 }
 
 /* Splits the order text into rows, leaving out blank lines and '#' comment
- * lines; fails unless there is one row per device. */
+ * lines and a UTF-8 byte-order mark at the start (as editors on Windows
+ * write); fails unless there is one row per device. */
 static int split_rows(const bs_config *cfg, row *rows, bs_error *err)
 {
-    int count = 0;
-    for (const char *at = cfg->order; *at;) {
+    int count = 0, line = 0;
+    const char *text = cfg->order;
+    if (strncmp(text, "\xEF\xBB\xBF", 3) == 0)
+        text += 3;
+    for (const char *at = text; *at;) {
+        line++;
         const char *end = strchr(at, '\n');
         size_t len = end ? (size_t)(end - at) : strlen(at);
         size_t k = 0;
@@ -55,7 +65,7 @@ static int split_rows(const bs_config *cfg, row *rows, bs_error *err)
             k++;
         if (k < len && at[k] != '#') {
             if (count < cfg->stages)
-                rows[count] = (row){at, len};
+                rows[count] = (row){at, len, line};
             count++;
         }
         at += len + (end ? 1 : 0);
@@ -112,6 +122,103 @@ static const char *op_problem(const bs_program *prog, const bs_op *op, int d, ui
     return NULL;
 }
 
+/* Checks a communication action of device d against the compute order read
+ * so far (PyTorch 2.15's compute_comms format): its stage on this device
+ * and within range; a send after the compute op that produces it and once;
+ * a receive before the op that needs it and once; a wait after its send;
+ * REDUCE_GRAD and WAIT_REDUCE_GRAD in pairs (*reducing: the stage with a
+ * reduction pending on this device, or -1). What a communication action
+ * costs is not taken from the file: the engine models every message
+ * itself. NULL when fine. */
+static const char *comm_problem(const bs_program *prog, const bs_action *a, int d,
+                                const uint8_t *seen, uint8_t *comm, uint32_t m, long *reducing,
+                                char *buf, size_t size)
+{
+    unsigned s = a->comm_stage, last = (unsigned)prog->stages - 1;
+    const char *name = bs_comm_name(a->comm);
+    if (s >= (unsigned)prog->stages) {
+        snprintf(buf, size, "stage %u does not exist (P*V = %d model chunks)", s, prog->stages);
+        return buf;
+    }
+    if (prog->stage_device[s] != d) {
+        snprintf(buf, size, "stage %u is placed on device %u, not on this device", s,
+                 prog->stage_device[s]);
+        return buf;
+    }
+    if (a->comm_has_mb && a->comm_mb >= m) {
+        snprintf(buf, size, "micro-batch %u does not exist (microbatches = %u)", a->comm_mb, m);
+        return buf;
+    }
+    if (a->comm >= BS_COMM_UNSHARD && a->comm <= BS_COMM_RESHARD)
+        return NULL; /* parameter sharding: not modelled */
+    if (a->comm == BS_COMM_REDUCE_GRAD) {
+        if (*reducing >= 0)
+            return "REDUCE_GRAD while another stage's reduction on this device has no "
+                   "WAIT_REDUCE_GRAD yet";
+        *reducing = (long)s;
+        return NULL;
+    }
+    if (a->comm == BS_COMM_WAIT_REDUCE_GRAD) {
+        if (*reducing != (long)s)
+            return "WAIT_REDUCE_GRAD without a REDUCE_GRAD of this stage before it";
+        *reducing = -1;
+        return NULL;
+    }
+    size_t pair = (size_t)s * m + a->comm_mb;
+    uint8_t done = seen[pair], *c = &comm[pair];
+    switch (a->comm) {
+    case BS_COMM_SEND_F:
+        if (s == last)
+            return "the last stage sends no activation";
+        if (!(done & SEEN_F))
+            return "SEND_F before the forward (F) of this stage and micro-batch";
+        if (*c & SENT_F)
+            return "second SEND_F of this stage and micro-batch";
+        *c |= SENT_F;
+        return NULL;
+    case BS_COMM_SEND_B:
+        if (s == 0)
+            return "the first stage sends no gradient";
+        if (!(done & (SEEN_B | SEEN_I)))
+            return "SEND_B before the backward (B or I) of this stage and micro-batch";
+        if (*c & SENT_B)
+            return "second SEND_B of this stage and micro-batch";
+        *c |= SENT_B;
+        return NULL;
+    case BS_COMM_RECV_F:
+        if (s == 0)
+            return "the first stage receives no activation";
+        if (done & SEEN_F)
+            return "RECV_F after the forward (F) that needs it";
+        if (*c & RECEIVED_F)
+            return "second RECV_F of this stage and micro-batch";
+        *c |= RECEIVED_F;
+        return NULL;
+    case BS_COMM_RECV_B:
+        if (s == last)
+            return "the last stage receives no gradient";
+        if (done & (SEEN_B | SEEN_I))
+            return "RECV_B after the backward (B or I) that needs it";
+        if (*c & RECEIVED_B)
+            return "second RECV_B of this stage and micro-batch";
+        *c |= RECEIVED_B;
+        return NULL;
+    case BS_COMM_WAIT_SEND_F:
+    case BS_COMM_WAIT_SEND_B: {
+        int f = a->comm == BS_COMM_WAIT_SEND_F;
+        if (!(*c & (f ? SENT_F : SENT_B)))
+            return f ? "WAIT_SEND_F without a SEND_F of this stage and micro-batch before it"
+                     : "WAIT_SEND_B without a SEND_B of this stage and micro-batch before it";
+        if (*c & (f ? WAITED_F : WAITED_B))
+            return "second wait for the same send";
+        *c |= f ? WAITED_F : WAITED_B;
+        return NULL;
+    }
+    }
+    snprintf(buf, size, "%s is not understood here", name);
+    return buf;
+}
+
 static void place(const bs_config *cfg, bs_program *prog)
 {
     if (cfg->placement == BS_PLACEMENT_V)
@@ -127,8 +234,9 @@ static int custom_generate(const bs_config *cfg, bs_program *prog, bs_error *err
     uint32_t m = (uint32_t)cfg->microbatches;
     row *rows = bs_alloc_array((size_t)p, sizeof *rows);
     uint8_t *seen = bs_zalloc_array((size_t)prog->stages * m, 1);
+    uint8_t *comm = bs_zalloc_array((size_t)prog->stages * m, 1);
     size_t ops_per_iteration = 0;
-    if (!rows || !seen) {
+    if (!rows || !seen || !comm) {
         rc = bs_fail(err, BS_ERR_NOMEM, "out of memory reading the order");
         goto error;
     }
@@ -138,6 +246,7 @@ static int custom_generate(const bs_config *cfg, bs_program *prog, bs_error *err
     /* First pass: parse and check every action, count the ops. */
     for (int d = 0; d < p; d++) {
         const char *at = rows[d].text, *end = at + rows[d].len;
+        long reducing = -1;
         for (size_t pos = 0;; pos++) {
             const char *comma = memchr(at, ',', (size_t)(end - at));
             size_t len = comma ? (size_t)(comma - at) : (size_t)(end - at);
@@ -148,6 +257,8 @@ static int custom_generate(const bs_config *cfg, bs_program *prog, bs_error *err
                 why = op_problem(prog, &act.op[k], d, seen, m, buf, sizeof buf);
                 backward |= act.op[k].kind != BS_OP_FORWARD;
             }
+            if (!why && act.comm != BS_COMM_NONE)
+                why = comm_problem(prog, &act, d, seen, comm, m, &reducing, buf, sizeof buf);
             if (!why && act.count == 2 && act.op[0].stage == act.op[1].stage &&
                 act.op[0].microbatch == act.op[1].microbatch)
                 why = "an overlapped pair cannot hold the forward and backward of one stage and "
@@ -155,15 +266,41 @@ static int custom_generate(const bs_config *cfg, bs_program *prog, bs_error *err
             if (why) {
                 while (len > 0 && (at[len - 1] == '\r' || at[len - 1] == ' '))
                     len--;
-                rc =
-                    bs_fail(err, BS_ERR_INVALID, "%s: device %d, position %zu, action \"%.*s\": %s",
-                            cfg->order_source, d, pos, (int)(len < 64 ? len : 64), at, why);
+                char line[32] = "";
+                if (cfg->order_from_file)
+                    snprintf(line, sizeof line, ":%d", rows[d].line);
+                rc = bs_fail(err, BS_ERR_INVALID,
+                             "%s%s: device %d, position %zu, action \"%.*s\": %s",
+                             cfg->order_source, line, d, pos, (int)(len < 64 ? len : 64), at, why);
                 goto error;
             }
             ops_per_iteration += (size_t)act.count;
             if (!comma)
                 break;
             at = comma + 1;
+        }
+        if (reducing >= 0) {
+            rc = bs_fail(err, BS_ERR_INVALID,
+                         "%s: device %d: REDUCE_GRAD of stage %ld has no WAIT_REDUCE_GRAD after it",
+                         cfg->order_source, d, reducing);
+            goto error;
+        }
+    }
+    /* Every send is waited for, as PyTorch 2.15 requires; files of older
+     * releases have no waits at all and are read as they are. */
+    int any_wait = 0;
+    for (size_t k = 0; k < (size_t)prog->stages * m; k++)
+        any_wait |= (comm[k] & (WAITED_F | WAITED_B)) != 0;
+    for (size_t k = 0; any_wait && k < (size_t)prog->stages * m; k++) {
+        int f = (comm[k] & SENT_F) && !(comm[k] & WAITED_F);
+        if (f || ((comm[k] & SENT_B) && !(comm[k] & WAITED_B))) {
+            unsigned st = (unsigned)(k / m);
+            rc = bs_fail(err, BS_ERR_INVALID,
+                         "%s: device %u: %uSEND_%c%u has no WAIT_SEND_%c after it (PyTorch waits "
+                         "for every send)",
+                         cfg->order_source, prog->stage_device[st], st, f ? 'F' : 'B',
+                         (unsigned)(k % m), f ? 'F' : 'B');
+            goto error;
         }
     }
     if (!backward)
@@ -204,6 +341,7 @@ static int custom_generate(const bs_config *cfg, bs_program *prog, bs_error *err
 error:
     bs_free(rows);
     bs_free(seen);
+    bs_free(comm);
     return rc;
 }
 

@@ -14,6 +14,9 @@
  *
  * Megatron refuses N outside [P, M] and a last group of fewer than P
  * micro-batches (it would stall the pipeline); so do we, with its reasons.
+ * One exception: M < P with no group_size given runs as PyTorch's
+ * ScheduleInterleaved1F1B runs it, one group of all M micro-batches
+ * (N = M), warm-up min(2(P-r-1) + (V-1)M, MV).
  */
 #include "internal.h"
 
@@ -57,9 +60,14 @@ static void vcursor_step(vcursor *c)
     c->group_size = left < c->n ? left : c->n;
 }
 
+/* N: group_size when given; else P, or M when M < P (PyTorch's
+ * ScheduleInterleaved1F1B takes max(1, floor(M/P)) rounds of M / rounds
+ * micro-batches, so with M < P one round of all M; Megatron refuses M < P). */
 static uint32_t group_size(const bs_config *cfg)
 {
-    return cfg->group_size > 0 ? (uint32_t)cfg->group_size : (uint32_t)cfg->stages;
+    if (cfg->group_size > 0)
+        return (uint32_t)cfg->group_size;
+    return cfg->microbatches < cfg->stages ? (uint32_t)cfg->microbatches : (uint32_t)cfg->stages;
 }
 
 static int interleaved_check(const bs_config *cfg, bs_error *err)
@@ -74,7 +82,9 @@ static int interleaved_check(const bs_config *cfg, bs_error *err)
     if (p < 2)
         return bs_fail(err, BS_ERR_INVALID, "stages: interleaved needs at least 2 devices, got %d",
                        p);
-    if (n < (uint32_t)p || n > (uint32_t)m)
+    /* M < P without a group size runs as PyTorch runs it: one group of M. */
+    int pytorch_small = cfg->group_size == 0 && m < p;
+    if (!pytorch_small && (n < (uint32_t)p || n > (uint32_t)m))
         return bs_fail(err, BS_ERR_INVALID,
                        "%s: interleaved needs the group size N between P=%d and M=%d (Megatron's "
                        "microbatch_group_size_per_vp_stage), got N=%u",

@@ -1,7 +1,8 @@
 /*
- * tune.c - the planner's search (tune.h): enumerate schedule x P x T x V x
- * micro-batch size, screen each candidate against the schedule's
- * constraints and closed-form bounds, simulate the rest, rank them.
+ * tune.c - the planner's search (tune.h): enumerate schedule x T x D x P x
+ * V x micro-batch size x ZeRO stage x recomputation, screen each candidate
+ * against the schedule's constraints and closed-form bounds, simulate the
+ * rest, rank them.
  *
  * Search: candidates a schedule refuses are dropped with the reason; the
  * rest get closed-form lower bounds on time per iteration and on peak
@@ -40,6 +41,9 @@ typedef struct tune_spec {
     int vs[TUNE_MAX_LIST], n_vs;
     int mbs[TUNE_MAX_LIST], n_mbs;
     int objective, decode; /* BS_TUNE_*; searching decode schedules */
+    int dps[TUNE_MAX_LIST], n_dps;               /* D */
+    int zeros[TUNE_MAX_LIST], n_zeros;           /* ZeRO stages */
+    int recomputes[TUNE_MAX_LIST], n_recomputes; /* BS_RECOMPUTE_* */
 } tune_spec;
 
 struct bs_tune {
@@ -141,10 +145,16 @@ const bs_tune_candidate *bs_tune_front(const bs_tune *tune, size_t i)
     return i < tune->n_front ? tune->front[i] : NULL;
 }
 
+static const char *const recompute_names[] = {"none", "selective", "full"};
+
 const char *bs_tune_describe(const bs_tune_candidate *c, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s P=%d T=%d V=%d b=%d M=%d", c->schedule, c->stages, c->tensor_parallel,
-             c->virtual_stages, c->microbatch_size, c->microbatches);
+    int n = snprintf(buf, size, "%s P=%d T=%d V=%d b=%d M=%d", c->schedule, c->stages,
+                     c->tensor_parallel, c->virtual_stages, c->microbatch_size, c->microbatches);
+    if (n >= 0 && (size_t)n < size && c->data_parallel > 1)
+        n += snprintf(buf + n, size - (size_t)n, " D=%d ZeRO=%d", c->data_parallel, c->zero_stage);
+    if (n >= 0 && (size_t)n < size && c->recompute > 0 && c->recompute < 3)
+        snprintf(buf + n, size - (size_t)n, " recompute=%s", recompute_names[c->recompute]);
     return buf;
 }
 
@@ -154,8 +164,8 @@ const char *bs_tune_describe(const bs_tune_candidate *c, char *buf, size_t size)
 static const struct {
     const char *name, *type, *range, *description;
 } tune_keys[] = {
-    {"devices", "integer, required", "1 to 16777216", "devices to use (P * T)"},
-    {"global_batch", "integer, required", "1 to 1073741823", "sequences per iteration (b * M)"},
+    {"devices", "integer, required", "1 to 16777216", "devices to use (D * P * T)"},
+    {"global_batch", "integer, required", "1 to 1073741823", "sequences per iteration (D * b * M)"},
     {"memory_limit", "number", "> 0 and <= 1e18",
      "bytes per device; default hardware.memory_bytes"},
     {"schedules", "array of strings", "built-in schedule names, not custom",
@@ -166,7 +176,13 @@ static const struct {
     {"microbatch_sizes", "array of integers", ">= 1",
      "b values to search; default powers of 2 up to 32 dividing global_batch"},
     {"use_all_devices", "boolean", "true or false",
-     "require P * T = devices (false: at most devices); default true"},
+     "require D * P * T = devices (false: at most devices); default true"},
+    {"data_parallel", "array of integers", "1 to 65536, dividing devices",
+     "D values to search; default every divisor of devices"},
+    {"zero_stages", "array of integers", "0 to 3",
+     "ZeRO stages to search when D > 1; default [0, 1, 2, 3]"},
+    {"recompute", "array of strings", "\"none\", \"selective\", \"full\"",
+     "recomputation to search; default the model's own"},
     {"objective", "string", "\"time\", \"latency\", \"throughput\"",
      "what to minimise: time per iteration; decode: time per output token, or ms per token "
      "(most tokens/s)"},
@@ -229,6 +245,54 @@ static int spec_int_list(const cJSON *obj, const char *key, const char *source, 
     return BS_OK;
 }
 
+/* The data-parallel dimensions: tune.data_parallel (default: every
+ * divisor of tune.devices), tune.zero_stages (default 0-3) and
+ * tune.recompute (default: the model's own). */
+static int read_spec_3d(tune_spec *sp, const cJSON *tune, const bs_model *m, const char *source,
+                        bs_error *err)
+{
+    int rc;
+    for (int d = 1; d <= sp->devices && sp->n_dps < TUNE_MAX_LIST; d++)
+        if (sp->devices % d == 0)
+            sp->dps[sp->n_dps++] = d;
+    for (int z = 0; z <= 3; z++)
+        sp->zeros[sp->n_zeros++] = z;
+    sp->recomputes[0] = m->recompute;
+    sp->n_recomputes = 1;
+    if ((rc = spec_int_list(tune, "data_parallel", source, 1, 65536, sp->dps, &sp->n_dps, err)) ||
+        (rc = spec_int_list(tune, "zero_stages", source, 0, 3, sp->zeros, &sp->n_zeros, err)))
+        return rc;
+    for (int i = 0; i < sp->n_dps; i++)
+        if (sp->devices % sp->dps[i] != 0)
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: tune.data_parallel[%d]: D = %d does not divide tune.devices = %d "
+                           "(devices = D x P x T)",
+                           source, i, sp->dps[i], sp->devices);
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(tune, "recompute"), *el;
+    if (item) {
+        if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0 || cJSON_GetArraySize(item) > 3)
+            return bs_fail(err, BS_ERR_INVALID,
+                           "%s: tune.recompute: expected an array of 1 to 3 of \"none\", "
+                           "\"selective\", \"full\"",
+                           source);
+        sp->n_recomputes = 0;
+        cJSON_ArrayForEach(el, item)
+        {
+            int k = 0;
+            while (k < 3 &&
+                   !(cJSON_IsString(el) && strcmp(el->valuestring, recompute_names[k]) == 0))
+                k++;
+            if (k == 3)
+                return bs_fail(err, BS_ERR_INVALID,
+                               "%s: tune.recompute[%d]: expected \"none\", \"selective\" or "
+                               "\"full\"",
+                               source, sp->n_recomputes);
+            sp->recomputes[sp->n_recomputes++] = k;
+        }
+    }
+    return BS_OK;
+}
+
 static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const bs_config *base,
                      const char *source, bs_error *err)
 {
@@ -256,7 +320,8 @@ static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const 
             return bs_fail(err, BS_ERR_INVALID,
                            "%s: tune.%.128s: unknown key; %sexpected one of devices, "
                            "global_batch, memory_limit, schedules, tensor_parallel, "
-                           "virtual_stages, microbatch_sizes, use_all_devices, objective",
+                           "virtual_stages, microbatch_sizes, use_all_devices, data_parallel, "
+                           "zero_stages, recompute, objective",
                            source, item->string, bs_suggest_hint(&near, hint, sizeof hint));
         }
     }
@@ -374,14 +439,16 @@ static int read_spec(tune_spec *sp, const cJSON *tune, const bs_model *m, const 
         (rc = spec_int_list(tune, "microbatch_sizes", source, 1, INT_MAX / 2, sp->mbs, &sp->n_mbs,
                             err)))
         return rc;
-    return BS_OK;
+    return read_spec_3d(sp, tune, m, source, err);
 }
 
 /* --------------------------------------------------------- a candidate */
 
+#define CAND_OVERRIDES 9
+
 typedef struct cand_text {
-    char P[16], M[16], V[16], T[16], b[16];
-    bs_override ov[6];
+    char P[16], M[16], V[16], T[16], b[16], D[16], Z[16];
+    bs_override ov[CAND_OVERRIDES];
 } cand_text;
 
 /* The overrides that turn the base config into candidate c. */
@@ -398,6 +465,11 @@ static void candidate_overrides(cand_text *t, const bs_tune_candidate *c)
     t->ov[3] = (bs_override){"virtual_stages", t->V};
     t->ov[4] = (bs_override){"tensor_parallel", t->T};
     t->ov[5] = (bs_override){"model.microbatch_size", t->b};
+    snprintf(t->D, sizeof t->D, "%d", c->data_parallel);
+    snprintf(t->Z, sizeof t->Z, "%d", c->zero_stage);
+    t->ov[6] = (bs_override){"data_parallel", t->D};
+    t->ov[7] = (bs_override){"zero_stage", t->Z};
+    t->ov[8] = (bs_override){"model.recompute", recompute_names[c->recompute]};
 }
 
 /* The config and the model plan of candidate c. */
@@ -407,11 +479,14 @@ static int candidate_config(const bs_tune *st, const bs_tune_candidate *c, bs_co
     cand_text t;
     int rc;
     candidate_overrides(&t, c);
-    if ((rc = bs_config_parse(cfg, st->base_text, st->source, t.ov, 6, err)))
+    if ((rc = bs_config_parse(cfg, st->base_text, st->source, t.ov, CAND_OVERRIDES, err)))
         return rc;
     bs_model m = st->model; /* shallow: layers_per_stage is NULL in tune */
     m.tensor_parallel = c->tensor_parallel;
     m.microbatch_size = c->microbatch_size;
+    m.data_parallel = c->data_parallel;
+    m.zero_stage = c->zero_stage;
+    m.recompute = c->recompute;
     int decode = (bs_schedule_find(c->schedule)->flags & BS_PROGRAM_DECODE_LOOP) != 0;
     if (decode)
         m.sequence = cfg->prompt_tokens; /* as bs_model_apply does */
@@ -471,7 +546,7 @@ static void bounds(bs_tune_candidate *c, const bs_config *cfg, const bs_model_pl
             time = t;
         const bs_model_device *dv = &plan->device[d];
         double mem = dv->weight_bytes + dv->gradient_bytes + dv->optimizer_bytes +
-                     dv->kv_cache_bytes +
+                     dv->kv_cache_bytes + dv->buffer_bytes +
                      (plan->training ? dv->activation_bytes / cfg->virtual_stages : 0);
         if (mem > memory)
             memory = mem;
@@ -524,6 +599,14 @@ static void simulate(const bs_tune *st, bs_tune_candidate *c, bs_context *ctx)
             }
         }
         c->status = c->memory <= st->spec.memory_limit ? BS_TUNE_FITS : BS_TUNE_OVER_MEMORY;
+        if (c->time > 0) {
+            double devices = (double)c->data_parallel * c->stages * c->tensor_parallel;
+            c->tokens_per_second = st->info.tokens_per_iteration / (c->time / 1000);
+            double flops = st->info.flops_per_iteration;
+            if (bs_schedule_find(c->schedule)->flags & BS_PROGRAM_FORWARD_ONLY)
+                flops /= 3; /* inference: the forward only */
+            c->mfu = flops / (c->time / 1000) / (devices * st->model.peak_flops);
+        }
     }
     bs_model_plan_free(&plan);
     bs_config_free(&cfg);
@@ -695,34 +778,46 @@ static int enumerate(bs_tune *st, bs_error *err)
     int rc;
     st->n_cand = 0;
     for (int s = 0; s < sp->n_schedules; s++)
-        for (int ti = 0; ti < sp->n_tps; ti++) {
-            int T = sp->tps[ti];
-            /* bubblesim simulates at most 4096 stages. */
-            for (int P = 1; P <= 4096 && (long long)P * T <= sp->devices; P++) {
-                if (sp->use_all_devices && P * T != sp->devices)
-                    continue;
-                for (int vi = 0; vi < sp->n_vs; vi++)
-                    for (int bi = 0; bi < sp->n_mbs; bi++) {
-                        if (sp->global_batch % sp->mbs[bi] != 0)
-                            continue;
-                        bs_tune_candidate c;
-                        memset(&c, 0, sizeof c);
-                        c.schedule = sp->schedules[s]->name;
-                        c.tensor_parallel = T;
-                        c.stages = P;
-                        c.virtual_stages = sp->vs[vi];
-                        c.microbatch_size = sp->mbs[bi];
-                        c.microbatches = sp->global_batch / sp->mbs[bi];
-                        if ((rc = add_candidate(st, &c, err)))
-                            return rc;
-                    }
+        for (int ti = 0; ti < sp->n_tps; ti++)
+            for (int di = 0; di < sp->n_dps; di++) {
+                int T = sp->tps[ti], D = sp->dps[di];
+                /* bubblesim simulates at most 4096 stages. */
+                for (int P = 1; P <= 4096 && (long long)P * T * D <= sp->devices; P++) {
+                    if (sp->use_all_devices && (long long)P * T * D != sp->devices)
+                        continue;
+                    for (int vi = 0; vi < sp->n_vs; vi++)
+                        for (int bi = 0; bi < sp->n_mbs; bi++) {
+                            long long per_step = (long long)D * sp->mbs[bi];
+                            if (sp->global_batch % per_step != 0)
+                                continue;
+                            for (int zi = 0; zi < sp->n_zeros; zi++) {
+                                /* With one replica the ZeRO stages are alike. */
+                                if (D == 1 && sp->zeros[zi] != 0)
+                                    continue;
+                                for (int ri = 0; ri < sp->n_recomputes; ri++) {
+                                    bs_tune_candidate c;
+                                    memset(&c, 0, sizeof c);
+                                    c.schedule = sp->schedules[s]->name;
+                                    c.tensor_parallel = T;
+                                    c.stages = P;
+                                    c.virtual_stages = sp->vs[vi];
+                                    c.microbatch_size = sp->mbs[bi];
+                                    c.microbatches = (int)(sp->global_batch / per_step);
+                                    c.data_parallel = D;
+                                    c.zero_stage = sp->zeros[zi];
+                                    c.recompute = sp->recomputes[ri];
+                                    if ((rc = add_candidate(st, &c, err)))
+                                        return rc;
+                                }
+                            }
+                        }
+                }
             }
-        }
     if (st->n_cand == 0)
         return bs_fail(err, BS_ERR_INVALID,
-                       "%s: tune: nothing to search: no P (1 to 4096) and T (tune.tensor_parallel) "
-                       "give P*T = tune.devices = %d, or no b in tune.microbatch_sizes divides "
-                       "tune.global_batch = %d",
+                       "%s: tune: nothing to search: no P (1 to 4096), T (tune.tensor_parallel) "
+                       "and D (tune.data_parallel) give D*P*T = tune.devices = %d, or no D*b "
+                       "(tune.microbatch_sizes) divides tune.global_batch = %d",
                        st->source, sp->devices, sp->global_batch);
     return BS_OK;
 }
@@ -911,6 +1006,16 @@ int bs_tune_run(bs_tune *tune, const char *text, const char *source, const bs_ov
     tune->info.global_batch = tune->spec.global_batch;
     tune->info.memory_limit = tune->spec.memory_limit;
     tune->info.tokens_per_iteration = (double)tune->spec.global_batch * tune->model.sequence;
+    {
+        /* Model FLOPs of one sequence, forward and both gradients, without
+         * recomputation (docs/model.md): 3 (L (2 s N + 4 s^2 h) + 2 s h v). */
+        const bs_model *m = &tune->model;
+        double s = m->sequence, h = m->hidden, h_kv = h * m->kv_heads / m->heads;
+        double n = 2 * h * h + 2 * h * h_kv + 2 * h * m->ffn_hidden;
+        tune->info.flops_per_iteration =
+            (double)tune->spec.global_batch * 3 *
+            (m->layers * (2 * s * n + 4 * s * s * h) + 2 * s * h * m->vocabulary);
+    }
     tune->info.candidates = tune->n_cand;
     tune->info.objective = tune->spec.objective;
     tune->info.decode = tune->spec.decode;

@@ -1,13 +1,15 @@
 /*
- * tune.h - the planner: which schedule, P, T, V and micro-batch size fit a
- * model's memory and run fastest (docs/tune.md).
+ * tune.h - the planner: which schedule, D, P, T, V, micro-batch size, ZeRO
+ * stage and recomputation fit a model's memory and run fastest
+ * (docs/tune.md).
  *
  *   config text with "model", "hardware" and "tune"
  *     --(enumerate)--> candidates --(screen: constraints, bounds)-->
  *     --(search: simulate in bound order, prune)--> ranked + Pareto front
  *
- * Every candidate is the config with six overrides (schedule, stages,
- * microbatches, virtual_stages, tensor_parallel, model.microbatch_size)
+ * Every candidate is the config with nine overrides (schedule, stages,
+ * microbatches, virtual_stages, tensor_parallel, model.microbatch_size,
+ * data_parallel, zero_stage, model.recompute)
  * parsed by bs_config_parse, so a candidate is reproduced exactly by
  * `bubblesim run CONFIG --set ...`. The library never prints: a front end
  * reads the candidates through the accessors below.
@@ -52,7 +54,10 @@ typedef struct bs_tune_candidate {
     int tensor_parallel;  /* T */
     int virtual_stages;   /* V */
     int microbatch_size;  /* b */
-    int microbatches;     /* M = global batch / b */
+    int microbatches;     /* M = global batch / (D * b) */
+    int data_parallel;    /* D: replicas; D * P * T devices */
+    int zero_stage;       /* 0-3 (only 0 when D = 1: the stages are alike) */
+    int recompute;        /* BS_RECOMPUTE_* */
     int status;           /* bs_tune_status */
     /* Closed-form lower bounds (not set when refused); time_bound is 0
      * with several iterations (docs/tune.md). */
@@ -62,9 +67,12 @@ typedef struct bs_tune_candidate {
     double time, bubble, memory;
     int peak_device;
     bs_model_memory parts;
-    /* Decode (simulated only): the serving figures; `time` above is then
-     * the objective's figure (bs_tune_objective). */
-    double time_per_output_token, tokens_per_second;
+    /* Simulated: the serving figures for decode (`time` above is then the
+     * objective's figure, bs_tune_objective); tokens per second and model
+     * FLOPs utilisation (model FLOPs of the iteration, without
+     * recomputation, over time x devices x peak; docs/tune.md) for
+     * training. */
+    double time_per_output_token, tokens_per_second, mfu;
     char note[200]; /* why refused or failed */
 } bs_tune_candidate;
 
@@ -92,6 +100,7 @@ typedef struct bs_tune_info {
     int devices, global_batch;
     double memory_limit;         /* bytes per device */
     double tokens_per_iteration; /* global batch * sequence: prefill tokens for forward */
+    double flops_per_iteration;  /* model FLOPs: 3 * (L(2sN + 4s^2h) + 2shv) per sequence */
     int objective;               /* BS_TUNE_TIME, _LATENCY or _THROUGHPUT */
     int decode;                  /* the schedules searched are decode schedules */
     size_t candidates;
@@ -130,7 +139,8 @@ const bs_tune_candidate *bs_tune_best(const bs_tune *tune, size_t i);
 size_t bs_tune_front_count(const bs_tune *tune);
 const bs_tune_candidate *bs_tune_front(const bs_tune *tune, size_t i);
 
-/* "SCHEDULE P=.. T=.. V=.. b=.. M=.." into buf. */
+/* "SCHEDULE P=.. T=.. V=.. b=.. M=.." into buf, then " D=.. ZeRO=.." when
+ * D > 1 and " recompute=.." when not "none". */
 const char *bs_tune_describe(const bs_tune_candidate *c, char *buf, size_t size);
 
 #ifdef __cplusplus

@@ -19,6 +19,28 @@ static int add(cJSON *obj, const char *key, cJSON *item)
     return item && cJSON_AddItemToObject(obj, key, item) ? 0 : -1;
 }
 
+/* One device's whole memory in bytes (docs/model.md); "fits" is null when
+ * no hardware.memory_bytes was given. NULL on allocation failure. */
+static cJSON *memory_object(const bs_device_memory *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    int bad = !o;
+    if (bad)
+        return NULL;
+    bad |= add(o, "weights", cJSON_CreateNumber(m->weights));
+    bad |= add(o, "gradients", cJSON_CreateNumber(m->gradients));
+    bad |= add(o, "optimizer", cJSON_CreateNumber(m->optimizer));
+    bad |= add(o, "activations", cJSON_CreateNumber(m->activations));
+    bad |= add(o, "other", cJSON_CreateNumber(m->other));
+    bad |= add(o, "total", cJSON_CreateNumber(m->total));
+    bad |= add(o, "fits", m->fits < 0 ? cJSON_CreateNull() : cJSON_CreateBool(m->fits));
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* Builds the result object; NULL on allocation failure. */
 static cJSON *result_object(const bs_result *res)
 {
@@ -72,6 +94,13 @@ static cJSON *result_object(const bs_result *res)
                                           : cJSON_CreateNull());
         }
     }
+    if (res->has_memory) {
+        bad |= add(o, "peak_memory", cJSON_CreateNumber(res->peak_memory));
+        bad |= add(o, "collectives", cJSON_CreateNumber((double)res->collectives));
+        bad |=
+            add(o, "memory_limit",
+                res->memory_limit > 0 ? cJSON_CreateNumber(res->memory_limit) : cJSON_CreateNull());
+    }
     bad |= add(o, "messages", cJSON_CreateNumber((double)res->messages));
     bad |= add(o, "message_bytes", cJSON_CreateNumber(res->message_bytes));
     devices = cJSON_CreateArray();
@@ -100,6 +129,10 @@ static cJSON *result_object(const bs_result *res)
         bad |= add(e, "message_bytes_sent", cJSON_CreateNumber(dr->message_bytes_sent));
         if (res->inference.valid)
             bad |= add(e, "kv_cache_bytes", cJSON_CreateNumber(dr->kv_cache_bytes));
+        if (res->has_memory) {
+            bad |= add(e, "collective_time", cJSON_CreateNumber(dr->collective_time));
+            bad |= add(e, "memory", memory_object(&dr->memory));
+        }
     }
     if (bad) {
         cJSON_Delete(o);

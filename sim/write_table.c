@@ -17,6 +17,28 @@ static void formula_cell(char *buf, size_t size, int valid, double x, int percen
         snprintf(buf, size, "%.3f", x);
 }
 
+/* Whole-device memory per device in GiB, and whether it fits. */
+static void write_memory(FILE *out, const bs_result *r)
+{
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    if (r->memory_limit > 0)
+        fprintf(out, "\nmemory per device (GiB), limit %.2f GiB\n", r->memory_limit / gib);
+    else
+        fprintf(out, "\nmemory per device (GiB), no hardware.memory_bytes given\n");
+    fprintf(out, "%6s %10s %10s %10s %11s %10s %10s %5s %14s\n", "device", "weights", "gradients",
+            "optimizer", "activations", "other", "total", "fits", "grad sync (ms)");
+    for (int d = 0; d < r->devices; d++) {
+        const bs_device_memory *m = &r->device[d].memory;
+        fprintf(out, "%6d %10.2f %10.2f %10.2f %11.2f %10.2f %10.2f %5s %14.3f\n", d,
+                m->weights / gib, m->gradients / gib, m->optimizer / gib, m->activations / gib,
+                m->other / gib, m->total / gib,
+                m->fits < 0 ? "-"
+                : m->fits   ? "yes"
+                            : "no",
+                r->device[d].collective_time);
+    }
+}
+
 static int write_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_error *err)
 {
     const bs_formula *f = &r->formula;
@@ -44,6 +66,8 @@ static int write_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_e
     fprintf(out, "%-30s %14d\n", "weight versions (peak)", r->weight_versions);
     fprintf(out, "%-30s %14d\n", "weight staleness (max)", r->max_staleness);
     fprintf(out, "%-30s %14llu\n", "messages", (unsigned long long)r->messages);
+    if (r->collectives > 0)
+        fprintf(out, "%-30s %14zu\n", "gradient collectives", r->collectives);
     if (cfg->message_bytes > 0)
         fprintf(out, "%-30s %14.0f\n", "message bytes", r->message_bytes);
     fprintf(out, "\n%6s %10s %10s %8s %8s %10s %8s %8s %6s %8s\n", "device", "busy", "idle",
@@ -56,6 +80,8 @@ static int write_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_e
                 dr->idle, 100 * dr->bubble_ratio, 100 * dr->span_bubble_ratio, dr->peak_activations,
                 fp, dr->weight_versions, dr->max_staleness, (unsigned long long)dr->messages_sent);
     }
+    if (r->has_memory)
+        write_memory(out, r);
     if (ferror(out))
         return bs_fail(err, BS_ERR_IO, "cannot write the table");
     return BS_OK;

@@ -68,8 +68,18 @@ expect 0 "makespan" t run "$tmp/rows.json"
 
 # --- NUL characters in strings and keys.
 printf '{"schedule": "gpipe\\u0000junk"}\n' >"$tmp/nul.json"
-expect 2 "$tmp/nul.json: config: line 1, column 20: the string value of \"schedule\" holds \\u0000" \
+expect 2 "$tmp/nul.json: line 1, column 20: the string value of \"schedule\" holds \\u0000" \
     t run "$tmp/nul.json"
+# Sections that other modules read themselves (sweep, tune) go through the
+# same file reader, so they are covered too.
+printf '{"stages": 2, "sweep": {"schedule": ["gpipe\\u0000junk", "1f1b"]}}\n' >"$tmp/nulsweep.json"
+expect 2 "$tmp/nulsweep.json: line 1, column 44: the string value of \"schedule\" holds \\u0000" \
+    t sweep "$tmp/nulsweep.json"
+printf '{"stages": 2, "sweep": {"schedule\\u0000x": ["gpipe", "1f1b"]}}\n' >"$tmp/nulsweep.json"
+expect 2 "the key \"schedule\\u0000x\" holds \\u0000" t sweep "$tmp/nulsweep.json"
+sed 's/"schedules": \["forward"\]/"schedules": ["forward\\u0000"]/' \
+    "$src/configs/model-llama70b-infer-4gpu.json" >"$tmp/nultune.json"
+expect 2 "the string value of \"schedules\" holds \\u0000" t tune "$tmp/nultune.json"
 printf '{"stages\\u0000junk": 2}\n' >"$tmp/nulkey.json"
 expect 2 "the key \"stages\\u0000junk\" holds \\u0000" t run "$tmp/nulkey.json"
 expect 2 "--set schedule: value: line 1, column 7" t run "$tmp/ok.json" --set 'schedule="gpipe\u0000x"'
@@ -94,6 +104,9 @@ expect 2 "unknown section \"netwrk\"; did you mean \"network\"?" \
     t run "$tmp/ok.json" --set netwrk.latency=1
 expect 2 "hardware.peakflops: unknown key; did you mean \"peak_flops\"?" \
     t run "$model" --set hardware.peakflops=1
+cfg sweeptypo.json '{"stages": 2, "sweep": {"costs.fowrard": [2, 4]}}'
+expect 2 "sweep.costs.fowrard: not a config key path: unknown key; did you mean \"forward\"?" \
+    t sweep "$tmp/sweeptypo.json"
 infer="$src/configs/model-llama70b-infer-4gpu.json"
 expect 2 "tune.device: unknown key; did you mean \"devices\"?" t tune "$infer" --set tune.device=4
 expect 2 "tune.schedules[0]: did you mean \"forward\"?" t tune "$infer" --set 'tune.schedules=["forwrd"]'

@@ -25,7 +25,7 @@ EOF
 }
 
 # 1. Everything fits: tune's best time equals the minimum over every
-#    schedule x T x V x b that `bubblesim run` accepts.
+#    schedule x T x D x ZeRO stage x V x b that `bubblesim run` accepts.
 small 1e12 >"$tmp/all.json"
 checks=$((checks + 1))
 if "$bin" tune "$tmp/all.json" --out "$tmp/all" >"$tmp/all.out" 2>&1; then
@@ -33,18 +33,30 @@ if "$bin" tune "$tmp/all.json" --out "$tmp/all" >"$tmp/all.out" 2>&1; then
     schedules=$("$bin" --help | sed -n 's/^schedules: //p' | tr -d ',')
     best=""
     runs=0
+    dp_runs=0
     for s in $schedules; do
         [ "$s" = custom ] || [ "$s" = forward ] && continue
         for t in 1 2 4; do
-            for v in 1 2 4; do
-                for b in 1 2 4 8; do
-                    time=$("$bin" run "$tmp/all.json" --set schedule="$s" --set stages=$((4 / t)) \
-                        --set microbatches=$((8 / b)) --set virtual_stages=$v \
-                        --set tensor_parallel=$t --set model.microbatch_size=$b --json 2>/dev/null |
-                        sed -n 's/^  "iteration_time": \(.*\),$/\1/p') || continue
-                    [ -n "$time" ] || continue
-                    runs=$((runs + 1))
-                    best=$(awk -v a="$best" -v b="$time" 'BEGIN { print (a == "" || b < a) ? b : a }')
+            for d in 1 2 4; do
+                [ $((t * d)) -le 4 ] || continue
+                zeros=0
+                [ "$d" -gt 1 ] && zeros="0 1 2 3"
+                for z in $zeros; do
+                    for v in 1 2 4; do
+                        for b in 1 2 4 8; do
+                            [ $((d * b)) -le 8 ] || continue
+                            time=$("$bin" run "$tmp/all.json" --set schedule="$s" \
+                                --set stages=$((4 / t / d)) --set microbatches=$((8 / b / d)) \
+                                --set virtual_stages=$v --set tensor_parallel=$t \
+                                --set model.microbatch_size=$b --set data_parallel=$d \
+                                --set zero_stage=$z --json 2>/dev/null |
+                                sed -n 's/^  "iteration_time": \(.*\),$/\1/p') || continue
+                            [ -n "$time" ] || continue
+                            runs=$((runs + 1))
+                            [ "$d" -gt 1 ] && dp_runs=$((dp_runs + 1))
+                            best=$(awk -v a="$best" -v b="$time" 'BEGIN { print (a == "" || b < a) ? b : a }')
+                        done
+                    done
                 done
             done
         done
@@ -52,6 +64,7 @@ if "$bin" tune "$tmp/all.json" --out "$tmp/all" >"$tmp/all.out" 2>&1; then
     awk -v a="$tuned" -v b="$best" 'BEGIN { d = a - b; exit !(a != "" && d < 1e-6 && d > -1e-6) }' ||
         fail "tune's best $tuned ms, exhaustive search over $runs runs $best ms"
     [ "$runs" -gt 20 ] || fail "exhaustive search ran only $runs configurations"
+    [ "$dp_runs" -gt 20 ] || fail "exhaustive search ran only $dp_runs configurations with D > 1"
     simulated=$(awk -F, '$7 == "fits"' "$tmp/all/tune.csv" | wc -l)
     [ "$simulated" -lt "$runs" ] || fail "pruning simulated $simulated of $runs"
 else
@@ -122,6 +135,22 @@ expect 2 "tune: --top: expected an integer" "$bin" tune "$tmp/all.json" --top 0
 expect 2 "unknown option" "$bin" tune "$tmp/all.json" --fast
 expect 2 "missing CONFIG" "$bin" tune
 expect 2 "cannot open" "$bin" tune "$tmp/nonexistent.json"
+# Data parallelism and ZeRO (issue 13): bad values name the key, exit 2.
+expect 2 "all.json: tune.data_parallel[1]: D = 3 does not divide tune.devices = 4" \
+    "$bin" tune "$tmp/all.json" --set 'tune.data_parallel=[1, 3]'
+expect 2 "all.json: tune.zero_stages[0]: expected an integer from 0 to 3, got 4" \
+    "$bin" tune "$tmp/all.json" --set 'tune.zero_stages=[4]'
+expect 2 "all.json: zero_stage: expected an integer from 0 to 3, got 4" \
+    "$bin" run "$tmp/all.json" --set zero_stage=4
+expect 2 "all.json: data_parallel: expected an integer from 1 to 65536, got a string" \
+    "$bin" run "$tmp/all.json" --set data_parallel=nan
+expect 2 "all.json: hardware.gpus_per_node: expected an integer from 0 to 65536" \
+    "$bin" run "$tmp/all.json" --set hardware.gpus_per_node=1e300
+expect 2 "all.json: overlap_grad_reduce: expected true or false" \
+    "$bin" run "$tmp/all.json" --set overlap_grad_reduce=\"yes\"
+expect 2 "all.json: network.blocking: expected true or false" \
+    "$bin" run "$tmp/all.json" --set network.blocking=1
+expect 0 "memory per device (GiB)" "$bin" run "$tmp/all.json" --set data_parallel=2 --set zero_stage=1
 
 # 7. --set reaches the config and the tune keys; the printed command
 #    reproduces the best time with `bubblesim run`.
@@ -130,7 +159,7 @@ expect 2 "all.json: model.depth: unknown key" "$bin" tune "$tmp/all.json" --set 
 checks=$((checks + 1))
 "$bin" tune "$tmp/all.json" --set model.sequence=64 --top 1 >"$tmp/set.out" 2>&1 || fail "tune --set model.sequence=64"
 cmd=$(sed -n 's/^reproduce the best: bubblesim run //p' "$tmp/set.out")
-want=$(awk '/^best/ { getline; getline; print $8; exit }' "$tmp/set.out")
+want=$(awk '/^best/ { getline; getline; print $11; exit }' "$tmp/set.out")
 case "$cmd" in *"--set 'model.sequence=64'"*) ;; *) fail "reproduce line lacks the --set: $cmd" ;; esac
 got=$(eval "\"\$bin\" run $cmd --json" | sed -n 's/^  "iteration_time": \(.*\),$/\1/p')
 awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(a != "" && d < 0.0006 && d > -0.0006) }' ||

@@ -23,17 +23,20 @@ expect 0 "10.500" "$bin" run "$src/configs/custom-inline-v.json"
 expect 0 "export   write CONFIG's schedule" "$bin" --help
 
 # Export every built-in schedule and read it back: the same makespan.
-for s in gpipe 1f1b pipedream interleaved forward zb-h1 zb-h2 zbv dualpipev looped-bfs; do
+for s in gpipe 1f1b pipedream interleaved forward zb-h1 zb-h2 zbv dualpipev looped-bfs zb-auto \
+    interleaved-zb v-min v-half; do
     v=1 placement=looped updates=flush
     case $s in
-    interleaved | looped-bfs) v=2 ;;
+    interleaved | looped-bfs | interleaved-zb) v=2 ;;
     zbv) v=2 placement=v updates=no-flush ;;
-    dualpipev) v=2 placement=v ;;
+    dualpipev | v-min | v-half) v=2 placement=v ;;
     zb-h2) updates=no-flush ;;
     pipedream) updates=per-backward ;;
     esac
     mkdir -p "$tmp/$s"
-    expect 0 "" "$bin" export "$src/configs/zb-h1.json" --format pytorch --set "schedule=\"$s\"" \
+    format=pytorch
+    case $s in zb-h1 | interleaved-zb | v-half | dualpipev | gpipe) format=pytorch-comms ;; esac
+    expect 0 "" "$bin" export "$src/configs/zb-h1.json" --format $format --set "schedule=\"$s\"" \
         --set virtual_stages=$v --set costs.backward=2 --set network.latency=0.1 \
         -o "$tmp/$s/order.txt"
     printf '{"schedule": "custom", "stages": 4, "microbatches": 8, "virtual_stages": %d,
@@ -46,8 +49,39 @@ for s in gpipe 1f1b pipedream interleaved forward zb-h1 zb-h2 zbv dualpipev loop
     checks=$((checks + 1))
     [ -n "$want" ] && [ "$want" = "$got" ] || fail "$s: export/import gave"$'\n'"$got"$'\n'"want"$'\n'"$want"
 done
-# The text goes to standard output without -o.
+# The text goes to standard output without -o; pytorch is the default format.
 expect 0 "0F0,0F1,0F2,0F3,0I0,0W0" "$bin" export "$src/configs/zb-h1.json" --format pytorch
+expect 0 "0F0,0F1,0F2,0F3,0I0,0W0" "$bin" export "$src/configs/zb-h1.json"
+expect 0 "0F0,0SEND_F0,0F1,0SEND_F1" "$bin" export "$src/configs/zb-h1.json" --format pytorch-comms
+expect 0 "3RECV_F0,3F0,3I0,3SEND_B0" "$bin" export "$src/configs/zb-h1.json" --format=pytorch-comms
+
+# A compute_comms file written by PyTorch 2.15 itself (ScheduleInterleavedZeroBubble, P=2,
+# V=2, M=4, lowered by its _prepare_schedule_with_comms, CRLF rows as its csv writer ends
+# them) runs as interleaved-zb does.
+want=$(figures "$bin" run "$src/configs/zb-h1.json" --set 'schedule="interleaved-zb"' \
+    --set stages=2 --set virtual_stages=2 --set microbatches=4)
+got=$(figures "$bin" run "$src/configs/custom-pytorch-comms.json")
+checks=$((checks + 1))
+[ -n "$want" ] && [ "$want" = "$got" ] || fail "custom-pytorch-comms gave"$'\n'"$got"$'\n'"want"$'\n'"$want"
+# With a UTF-8 byte-order mark in front it still reads; errors name the file and its line.
+cp "$src/configs/custom-pytorch-comms.json" "$tmp/bom.json"
+{ printf '\357\273\277# written by PyTorch 2.15\n'; cat "$src/configs/custom-pytorch-comms.txt"; } \
+    >"$tmp/custom-pytorch-comms.txt"
+got=$(figures "$bin" run "$tmp/bom.json")
+checks=$((checks + 1))
+[ "$want" = "$got" ] || fail "a byte-order mark changed the result:"$'\n'"$got"
+{ printf '\357\273\277# written by PyTorch 2.15\n'; sed 's/2RECV_F0/2WAIT_SEND_Q0/' \
+    "$src/configs/custom-pytorch-comms.txt"; } >"$tmp/custom-pytorch-comms.txt"
+expect 2 'custom-pytorch-comms.txt:2: device 0, position 4, action "2WAIT_SEND_Q0": unknown action WAIT_SEND_Q' \
+    "$bin" run "$tmp/bom.json"
+sed 's/,2WAIT_SEND_B3\r*$//' "$src/configs/custom-pytorch-comms.txt" >"$tmp/custom-pytorch-comms.txt"
+expect 2 "device 0: 2SEND_B3 has no WAIT_SEND_B after it" "$bin" run "$tmp/bom.json"
+# Files of older releases have no WAIT_SEND actions at all: read as they are.
+sed 's/,[0-9]*WAIT_SEND_[FB][0-9]*//g' "$src/configs/custom-pytorch-comms.txt" \
+    >"$tmp/custom-pytorch-comms.txt"
+got=$(figures "$bin" run "$tmp/bom.json")
+checks=$((checks + 1))
+[ "$want" = "$got" ] || fail "a file without waits gave"$'\n'"$got"
 
 # Export refusals; a failed export leaves no file.
 expect 0 'give the custom config "updates": "no-flush"' \
@@ -57,14 +91,15 @@ expect 2 "pipedream runs all iterations as one stream" \
     -o "$tmp/none.txt"
 checks=$((checks + 1))
 [ ! -e "$tmp/none.txt" ] || fail "a refused export left $tmp/none.txt"
-expect 2 "--format: expected pytorch" "$bin" export "$src/configs/zb-h1.json" --format csv
+expect 2 "--format: expected pytorch or pytorch-comms, got \"csv\"" \
+    "$bin" export "$src/configs/zb-h1.json" --format csv
 expect 2 "missing CONFIG" "$bin" export --format pytorch
 expect 2 "unknown option \"--bogus\"" "$bin" export "$src/configs/zb-h1.json" --bogus
 
 # Custom orders: errors name device, position and action.
 printf '{"schedule": "custom", "stages": 2, "microbatches": 2, "order": [["0F0"], ["1F0"]]}\n' \
     >"$tmp/c.json"
-expect 2 'c.json: order: device 0, position 1, action "0Q0": unknown action type' \
+expect 2 'c.json: order: device 0, position 1, action "0Q0": unknown action Q;' \
     "$bin" run "$tmp/c.json" --set 'order=[["0F0","0Q0"],["1F0"]]'
 # A deadlock: exit 3 with the cycle of waiting ops.
 expect 3 "cycle: B(s0,m0) on device 0 -> F(s1,m1) on device 1 -> B(s0,m0) on device 0" \

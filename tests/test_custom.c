@@ -109,13 +109,42 @@ static void test_overlap(bs_context *ctx)
     }
 }
 
+/* An order with PyTorch 2.15's communication actions (as its compute_comms
+ * lowering writes them) runs exactly like the same order without them. */
+static void test_comms_actions(bs_context *ctx)
+{
+    const char *plain = "{\"schedule\": \"custom\", \"stages\": 2, \"microbatches\": 2, "
+                        "\"network\": {\"latency\": 0.25}, \"order\": [[\"0F0\", \"0F1\", "
+                        "\"0B0\", \"0B1\"], [\"1F0\", \"1B0\", \"1F1\", \"1B1\"]]}";
+    const char *comms =
+        "{\"schedule\": \"custom\", \"stages\": 2, \"microbatches\": 2, "
+        "\"network\": {\"latency\": 0.25}, \"order\": [[\"0UNSHARD\", \"0F0\", \"0SEND_F0\", "
+        "\"0F1\", \"0SEND_F1\", \"0RECV_B0\", \"0B0\", \"0WAIT_SEND_F0\", \"0RECV_B1\", "
+        "\"0B1\", \"0WAIT_SEND_F1\", \"0REDUCE_GRAD\", \"0WAIT_REDUCE_GRAD\", \"0RESHARD\"], "
+        "[\"1RECV_F0\", \"1F0\", \"1B0\", \"1SEND_B0\", \"1RECV_F1\", \"1F1\", \"1B1\", "
+        "\"1SEND_B1\", \"1WAIT_SEND_B0\", \"1WAIT_SEND_B1\"]]}";
+    const bs_result *res;
+    bs_error err;
+    int rc = run_json(ctx, plain, &res, &err);
+    CHECK_MSG(rc == BS_OK, "%s", err.message);
+    double want = rc == BS_OK ? res->makespan : -1;
+    uint64_t messages = rc == BS_OK ? res->messages : 0;
+    rc = run_json(ctx, comms, &res, &err);
+    CHECK_MSG(rc == BS_OK, "%s", err.message);
+    if (rc == BS_OK) {
+        CHECK_NEAR(res->makespan, want, 1e-12);
+        CHECK(res->messages == messages);
+    }
+}
+
 static void test_errors(bs_context *ctx)
 {
     const char *head = "{\"schedule\": \"custom\", \"stages\": 2, \"microbatches\": 2, ";
     char text[1024];
 #define ORDER(o) (snprintf(text, sizeof text, "%s\"order\": %s}", head, o), text)
     expect_error(ctx, ORDER("[[\"0F0\", \"0F1\", \"0X0\"], [\"1F0\"]]"), BS_ERR_INVALID,
-                 "order: device 0, position 2, action \"0X0\": unknown action type");
+                 "order: device 0, position 2, action \"0X0\": unknown action X; PyTorch 2.15 "
+                 "knows F, B, I, W, SEND_F");
     expect_error(ctx, ORDER("[[\"0F0\", \"\", \"1F1\"], [\"1F0\"]]"), BS_ERR_INVALID,
                  "device 0, position 2, action \"1F1\": stage 1 is placed on device 1");
     expect_error(ctx, ORDER("[[\"0F0\", \"0B1\"], [\"1F0\"]]"), BS_ERR_INVALID,
@@ -134,6 +163,39 @@ static void test_errors(bs_context *ctx)
                  "one forward and one backward");
     expect_error(ctx, ORDER("[[\"0F0\", 3], [\"1F0\"]]"), BS_ERR_INVALID,
                  "test.json: order[0][1]: expected an action string");
+    /* PyTorch 2.15's communication actions: read, checked against the
+     * compute order, then left to the engine's own message model. */
+    expect_error(ctx, ORDER("[[\"0F0\", \"0WAIT_SENDX0\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "action \"0WAIT_SENDX0\": unknown action WAIT_SENDX");
+    expect_error(ctx, ORDER("[[\"0SEND_F0\", \"0F0\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "position 0, action \"0SEND_F0\": SEND_F before the forward (F)");
+    expect_error(ctx, ORDER("[[\"0F0\", \"0SEND_F\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "expected a micro-batch number after a send, receive or wait-send action");
+    expect_error(ctx, ORDER("[[\"0F0\", \"0WAIT_SEND_F0\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "WAIT_SEND_F without a SEND_F of this stage and micro-batch before it");
+    expect_error(ctx, ORDER("[[\"0RECV_F0\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "the first stage receives no activation");
+    expect_error(ctx, ORDER("[[\"0F0\"], [\"1F0\", \"1RECV_F0\"]]"), BS_ERR_INVALID,
+                 "RECV_F after the forward (F) that needs it");
+    expect_error(ctx, ORDER("[[\"0F0\"], [\"1F0\", \"1SEND_F0\"]]"), BS_ERR_INVALID,
+                 "the last stage sends no activation");
+    expect_error(ctx, ORDER("[[\"1SEND_F0\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "stage 1 is placed on device 1, not on this device");
+    expect_error(ctx, ORDER("[[\"7UNSHARD\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "stage 7 does not exist");
+    expect_error(ctx, ORDER("[[\"0F0\", \"0SEND_F9\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "micro-batch 9 does not exist");
+    expect_error(ctx, ORDER("[[\"0WAIT_REDUCE_GRAD\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "WAIT_REDUCE_GRAD without a REDUCE_GRAD of this stage before it");
+    expect_error(ctx, ORDER("[[\"0F0\", \"0REDUCE_GRAD\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "device 0: REDUCE_GRAD of stage 0 has no WAIT_REDUCE_GRAD after it");
+    /* Once a file waits for sends (PyTorch 2.15), it must wait for all. */
+    expect_error(ctx,
+                 ORDER("[[\"0F0\", \"0SEND_F0\", \"0F1\", \"0B0\", \"0B1\"], [\"1F0\", \"1B0\", "
+                       "\"1SEND_B0\", \"1WAIT_SEND_B0\", \"1F1\", \"1B1\"]]"),
+                 BS_ERR_INVALID, "device 0: 0SEND_F0 has no WAIT_SEND_F after it");
+    expect_error(ctx, ORDER("[[\"(0F0;0SEND_F0)\"], [\"1F0\"]]"), BS_ERR_INVALID,
+                 "an overlapped pair holds two compute actions");
     /* A missing op comes from the validator. */
     expect_error(ctx, ORDER("[[\"0F0\", \"0F1\", \"0B0\", \"0B1\"], [\"1F0\", \"1B0\", \"1F1\"]]"),
                  BS_ERR_INVALID, "stage 1, micro-batch 1: no backward op on device 1");
@@ -287,6 +349,7 @@ int main(void)
         return 1;
     test_small_case(ctx);
     test_overlap(ctx);
+    test_comms_actions(ctx);
     test_errors(ctx);
     test_explicit_placement(ctx);
     test_round_trips(ctx);

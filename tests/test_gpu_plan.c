@@ -72,6 +72,33 @@ static void check_events(const bs_gpu_plan *plan, const char *name)
     free(recorded);
 }
 
+/* Every copy names the op that reads its message: on the copy's
+ * destination device, the next stage's forward (for a forward's output)
+ * or the previous stage's backward or input gradient, same micro-batch. */
+static void check_consumers(const bs_gpu_plan *plan, const bs_program *prog, const char *name)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < plan->cmd_count; i++) {
+        const bs_gpu_cmd *c = &plan->cmds[i];
+        if (c->kind != BS_GPU_COPY)
+            continue;
+        const bs_op *from = &prog->ops[c->op];
+        int forward = from->kind == BS_OP_FORWARD;
+        if (c->consumer == UINT32_MAX || c->consumer >= prog->op_count) {
+            bad++;
+            continue;
+        }
+        const bs_op *to = &prog->ops[c->consumer];
+        int kind_ok = forward ? to->kind == BS_OP_FORWARD
+                              : (to->kind == BS_OP_BACKWARD || to->kind == BS_OP_INPUT_GRAD);
+        bad += !kind_ok || to->microbatch != from->microbatch ||
+               to->stage != from->stage + (forward ? 1 : -1) ||
+               c->consumer < prog->device_first[c->dst] ||
+               c->consumer >= prog->device_first[c->dst + 1];
+    }
+    CHECK_MSG(bad == 0, "%s: %zu copies name a wrong consumer", name, bad);
+}
+
 /* Runs every check on one configuration. With optional set, a schedule
  * that refuses the configuration is skipped (returns 0) rather than failed. */
 static int run_scenario(const scenario *s, int optional)
@@ -106,6 +133,7 @@ static int run_scenario(const scenario *s, int optional)
     CHECK_MSG(rc == BS_OK, "%s: check: %s", name, err.message);
     check_order(&plan, &prog, name);
     check_events(&plan, name);
+    check_consumers(&plan, &prog, name);
     size_t covered = 0;
     for (size_t i = 0; i < plan.cmd_count; i++)
         covered += plan.cmds[i].kind == BS_GPU_KERNEL ? plan.cmds[i].ops : 0;

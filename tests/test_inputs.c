@@ -361,6 +361,23 @@ static void nul_characters(void)
            "value of \"recompute\"", want);
     /* An escaped backslash followed by u0000 is six ordinary characters. */
     expect("{\"schedule\": \"\\\\u0000\"}", NULL, 0, BS_ERR_INVALID, "unknown schedule", NULL);
+    /* The file reader refuses it for every caller (sweep, tune and verify
+     * parse their own sections); an escaped backslash stays fine. */
+    char path[64], *text = NULL;
+    bs_error err = {{0}};
+    snprintf(path, sizeof path, "%s/nul.json", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f && fputs("{\"sweep\": {\"schedule\": [\"1f1b\",\n \"x\\u0000\"]}}", f) >= 0 &&
+          fclose(f) == 0);
+    CHECK_MSG(bs_read_text_file(path, &text, &err) == BS_ERR_INVALID && !text &&
+                  strstr(err.message, "nul.json: line 2, column 4: the string value of "
+                                      "\"schedule\" holds \\u0000"),
+              "%s", err.message);
+    f = fopen(path, "w");
+    CHECK(f && fputs("{\"a\": \"\\\\u0000\"}", f) >= 0 && fclose(f) == 0);
+    CHECK_MSG(bs_read_text_file(path, &text, &err) == BS_OK, "%s", err.message);
+    bs_text_free(text);
+    unlink(path);
     /* Through --set: the value is JSON when it parses as JSON. */
     expect_set("schedule", "\"gpipe\\u0000x\"", "--set schedule: value: line 1, column 7", want);
     expect_set("costs", "{\"forward\\u0000\": 1}", "--set costs", "the key \"forward\\u0000\"");
@@ -383,6 +400,17 @@ static void messages(void)
     key[127] = '\0';
     expect_set(key, "1", "unknown key", NULL); /* at the limit: looked up as usual */
     expect_set("", "1", "--set: expected KEY=VALUE", "got an empty key");
+    /* Echoed names and values never carry control bytes to a terminal. */
+    const char *escapes[] = {"{\"sche\\u001b[31mdule\": 1}", "{\"schedule\": \"x\\ny\\r\\t\"}",
+                             "{\"costs\": {\"\\u007f\\u0007\": 1}}"};
+    for (size_t i = 0; i < sizeof escapes / sizeof escapes[0]; i++) {
+        bs_error err = {{0}};
+        CHECK(parse(escapes[i], NULL, 0, &err) == BS_ERR_INVALID);
+        int clean = 1;
+        for (const char *c = err.message; *c; c++)
+            clean &= (unsigned char)*c >= 0x20 && *c != 0x7f;
+        CHECK_MSG(clean && strchr(err.message, '?'), "%s: %s", escapes[i], err.message);
+    }
 }
 
 /* ------------------------------------------------------- did you mean */

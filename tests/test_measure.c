@@ -266,7 +266,7 @@ static void test_hostile(void)
                      "actions[0].action: expected a non-empty");
     expect_bad_rank0(
         "{\"rank\": 0, \"actions\": [{\"action\": \"0X0\", \"start\": 0, \"end\": 1}]}",
-        "\"0X0\": unknown action type");
+        "\"0X0\": unknown action X");
     /* A W-looking wait that is not one of PyTorch's names is not a W op. */
     expect_bad_rank0("{\"rank\": 0, \"actions\": [{\"action\": \"0WAIT_SEND_X0\", \"start\": 0, "
                      "\"end\": 1}]}",
@@ -356,7 +356,7 @@ static void test_order_waits(void)
         "\"order\": [[\"0UNSHARD\", \"0F0\", \"0SEND_F0\", \"0RECV_B0\", "
         "\"0WAIT_SEND_F0\", \"0B0\", \"0REDUCE_GRAD\", \"0WAIT_REDUCE_GRAD\"], "
         "[\"1RECV_F0\", \"1F0\", \"1B0\", \"1SEND_B0\", \"1WAIT_SEND_B0\", "
-        "\"1WAIT_REDUCE_GRAD\"]]}";
+        "\"1REDUCE_GRAD\", \"1WAIT_REDUCE_GRAD\"]]}";
     bs_config cfg;
     bs_program prog;
     bs_error err = {{0}};
@@ -366,7 +366,10 @@ static void test_order_waits(void)
     if (rc != BS_OK)
         fprintf(stderr, "%s\n", err.message);
     CHECK(rc == BS_OK);
-    CHECK(bs_program_build(&prog, &cfg, &err) == BS_OK);
+    rc = bs_program_build(&prog, &cfg, &err);
+    if (rc != BS_OK)
+        fprintf(stderr, "%s\n", err.message);
+    CHECK(rc == BS_OK);
     size_t compute = 0;
     for (size_t i = 0; i < prog.op_count; i++) {
         CHECK(prog.ops[i].kind != BS_OP_WEIGHT_GRAD);

@@ -52,8 +52,10 @@ static void test_ranking(void)
     CHECK(info->count[BS_TUNE_PRUNED] == 0); /* no pruning asked */
     for (size_t i = 0; i < bs_tune_candidate_count(t); i++) {
         const bs_tune_candidate *c = bs_tune_candidate_at(t, i);
-        CHECK(c->stages * c->tensor_parallel == 4);
-        CHECK(c->microbatch_size * c->microbatches == 8);
+        /* devices = D x P x T; global batch = D x b x M */
+        CHECK(c->data_parallel * c->stages * c->tensor_parallel == 4);
+        CHECK(c->data_parallel * c->microbatch_size * c->microbatches == 8);
+        CHECK(c->data_parallel > 1 || c->zero_stage == 0);
         if (c->status == BS_TUNE_FITS || c->status == BS_TUNE_OVER_MEMORY) {
             /* the bounds hold */
             CHECK_MSG(c->time_bound <= c->time * (1 + 1e-9), "%g > %g", c->time_bound, c->time);
@@ -131,6 +133,11 @@ static void test_failures(void)
         {"tune.schedules", "[\"custom\"]", "tune.schedules[0]"},
         {"tune.virtual_stages", "[]", "tune.virtual_stages"},
         {"tune.bogus", "1", "tune.bogus"},
+        {"tune.data_parallel", "[3]", "tune.data_parallel[0]: D = 3 does not divide tune.devices"},
+        {"tune.data_parallel", "[0]", "tune.data_parallel[0]: expected an integer from 1"},
+        {"tune.zero_stages", "[4]", "tune.zero_stages[0]: expected an integer from 0 to 3, got 4"},
+        {"tune.recompute", "[\"most\"]", "tune.recompute[0]: expected"},
+        {"tune.recompute", "\"full\"", "tune.recompute: expected an array"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bs_override ov = {bad[i].path, bad[i].value};
@@ -146,8 +153,66 @@ static void test_failures(void)
     CHECK(strcmp(bs_tune_status_name(99), "?") == 0);
 }
 
+/* Every simulated candidate, D > 1 ones included, is what a separate
+ * run of the config with its overrides gives: time per iteration and the
+ * peak device's whole memory (run --json's peak_memory). */
+static void test_candidates_are_runs(void)
+{
+    static const char *const rec[] = {"none", "selective", "full"};
+    bs_error err = {{0}};
+    int rc, checked = 0, with_dp = 0;
+    bs_tune *t = run(small, NULL, 0, 1, 0, &rc, &err);
+    CHECK_MSG(rc == BS_OK, "%s", err.message);
+    bs_context *ctx = NULL;
+    CHECK(bs_context_create(&ctx) == BS_OK);
+    double best_run = INFINITY;
+    for (size_t i = 0; ctx && i < bs_tune_candidate_count(t); i++) {
+        const bs_tune_candidate *c = bs_tune_candidate_at(t, i);
+        if (c->status != BS_TUNE_FITS && c->status != BS_TUNE_OVER_MEMORY)
+            continue;
+        char P[16], M[16], V[16], T[16], b[16], D[16], Z[16];
+        snprintf(P, sizeof P, "%d", c->stages);
+        snprintf(M, sizeof M, "%d", c->microbatches);
+        snprintf(V, sizeof V, "%d", c->virtual_stages);
+        snprintf(T, sizeof T, "%d", c->tensor_parallel);
+        snprintf(b, sizeof b, "%d", c->microbatch_size);
+        snprintf(D, sizeof D, "%d", c->data_parallel);
+        snprintf(Z, sizeof Z, "%d", c->zero_stage);
+        bs_override ov[] = {{"schedule", c->schedule},
+                            {"stages", P},
+                            {"microbatches", M},
+                            {"virtual_stages", V},
+                            {"tensor_parallel", T},
+                            {"model.microbatch_size", b},
+                            {"data_parallel", D},
+                            {"zero_stage", Z},
+                            {"model.recompute", rec[c->recompute]}};
+        bs_config cfg;
+        const bs_result *res = NULL;
+        bs_config_init(&cfg);
+        rc = bs_config_parse(&cfg, small, "small.json", ov, 9, &err);
+        if (!rc)
+            rc = bs_context_run(ctx, &cfg, NULL, &res, &err);
+        CHECK_MSG(rc == BS_OK, "%s", err.message);
+        if (!rc) {
+            CHECK_NEAR(res->iteration_time, c->time, 0);
+            CHECK_NEAR(res->peak_memory, c->memory, 0);
+            checked++;
+            with_dp += c->data_parallel > 1;
+            if (c->status == BS_TUNE_FITS && res->iteration_time < best_run)
+                best_run = res->iteration_time;
+        }
+        bs_config_free(&cfg);
+    }
+    CHECK(checked > 50 && with_dp > 20);
+    CHECK(bs_tune_best_count(t) > 0 && bs_tune_best(t, 0)->time == best_run);
+    bs_context_free(&ctx);
+    bs_tune_free(&t);
+}
+
 int main(void)
 {
+    test_candidates_are_runs();
     test_ranking();
     test_failures();
     return check_finish("tune");
