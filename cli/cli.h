@@ -69,5 +69,9 @@ int cli_sweep(int argc, char **argv);
 int cli_merge(int argc, char **argv);
 /* `tune`: the fastest schedule, P, T, V and micro-batch size that fit (cli/tune.c). */
 int cli_tune(int argc, char **argv);
+/* `calibrate` and `compare`: a measured trace of a real runtime (cli/calibrate.c,
+ * cli/compare.c; docs/validation.md "PyTorch runtime"). */
+int cli_calibrate(int argc, char **argv);
+int cli_compare(int argc, char **argv);
 
 #endif

@@ -130,6 +130,27 @@ static const cli_command cli_commands[] = {
      "  --dry-run           no GPU: the GPU plan under ideal stream semantics,\n"
      "                      to check the whole path (never a measurement)\n"
      "  --probe             print the GPU, driver, SM count and timer step\n"},
+    {"calibrate", cli_calibrate, "calibrate TRACE.json -o CONFIG",
+     "costs, latency and overhead from a trace of a real run, as a config",
+     "Reads a trace of a real pipeline run (tools/pytorch/run_schedule.py; format\n"
+     "in docs/validation.md, \"PyTorch runtime\") and writes a config that `run`\n"
+     "and `compare` accept: schedule custom with the executed order and the\n"
+     "placement, per-chunk F, B or I and W, the message latency, and the\n"
+     "runtime's per-op overhead folded into the op costs. Prints what it derived.\n"
+     "\n"
+     "  -o, --out CONFIG    write the config, whole or not at all\n"},
+    {"compare", cli_compare,
+     "compare CONFIG TRACE.json [--json] [--tolerance PCT] [--set KEY=VALUE]...",
+     "CONFIG's prediction beside a measured trace; exit 4 outside tolerance",
+     "Simulates CONFIG (one iteration, the traced ops) and sets it beside a\n"
+     "trace of a real run (docs/validation.md, \"PyTorch runtime\"): makespan\n"
+     "with makespan_error against the median step, the error per step (median,\n"
+     "worst), the run's own noise, busy and idle per rank, the error per op.\n"
+     "Exit 4 when |makespan_error| is over the tolerance.\n"
+     "\n"
+     "  --json              print the comparison as JSON (every op included)\n"
+     "  --tolerance PCT     makespan error bar in %, (0, 1000] (default 5)\n"
+     "  --set KEY=VALUE     override a config key, as for run\n"},
     {"demo", cli_demo_command, "demo", "the seed's example: every schedule at P=4, M=8",
      "Runs the seed's example (P=4, M=8, forward 1 ms, backward 2 ms) under every\n"
      "built-in schedule and sets the metrics beside the closed forms. The same\n"
@@ -192,7 +213,7 @@ void cli_print_usage(FILE *out)
     for (size_t i = 0; i < bs_schedule_count(); i++)
         fprintf(out, "%s %s", i ? "," : "", bs_schedule_at(i)->name);
     fputs("\nexit codes: 0 ok, 1 out of memory or internal error, 2 bad input or usage,\n"
-          "3 deadlock (verify: no usable GPU), 4 verify outside its tolerance.\n"
+          "3 deadlock (verify: no usable GPU), 4 verify or compare outside its tolerance.\n"
           "docs: docs/config.md (keys), docs/metrics.md (definitions), docs/README.md\n",
           out);
 }

@@ -235,4 +235,7 @@ int bs_model_apply(bs_config *cfg, const struct cJSON *root, const char *source,
 int bs_model_decode_prompt(bs_model *m, const bs_config *cfg, const struct cJSON *root,
                            const char *source, bs_error *err);
 
+/* The median of v[0..n) (NAN when n is 0); sorts v in place (trace_read.c). */
+double bs_median(double *v, size_t n);
+
 #endif

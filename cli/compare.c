@@ -1,0 +1,117 @@
+/*
+ * compare.c - `bubblesim compare CONFIG TRACE.json [--json] [--tolerance
+ * PCT] [--set KEY=VALUE]...`: CONFIG's prediction beside a measured trace
+ * (tools/pytorch/run_schedule.py): makespan with its error against the
+ * median step, per-rank busy and idle, per-op errors, and the run's own
+ * noise (docs/validation.md, "PyTorch runtime").
+ *
+ * Exit codes: 0 within the tolerance (default 5 %), 4 outside, 2 bad input.
+ */
+#include "bubblesim_measure.h"
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_OUTSIDE_TOLERANCE = 4 };
+
+/* Prints a usage error (fmt with one string) and returns exit code 2. */
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("bubblesim: compare: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (usage: bubblesim compare CONFIG TRACE.json [--json] [--tolerance PCT] "
+          "[--set KEY=VALUE]...)\n",
+          stderr);
+    return EXIT_BAD_INPUT;
+}
+
+/* Contract in cli.h: parse, load config and trace, compare, print; exit 4
+ * outside the tolerance. */
+int cli_compare(int argc, char **argv)
+{
+    const char *config_path = NULL, *trace_path = NULL;
+    double tolerance = 5.0;
+    int json = 0, rc, code = EXIT_OK;
+    bs_override *overrides = calloc((size_t)argc + 1, sizeof *overrides);
+    size_t n_overrides = 0;
+    bs_config cfg;
+    bs_trace *tr = NULL;
+    bs_comparison *cmp = NULL;
+    bs_error err = {{0}};
+    bs_config_init(&cfg);
+    if (!overrides) {
+        fprintf(stderr, "bubblesim: out of memory\n");
+        return EXIT_FAILURE_OTHER;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--tolerance") == 0 || strcmp(a, "--set") == 0) {
+            if (i + 1 >= argc) {
+                code = usage_error("%s needs a value", a);
+                goto done;
+            }
+            if (a[2] == 't') {
+                char *end;
+                tolerance = strtod(argv[++i], &end);
+                if (end == argv[i] || *end != '\0' || !isfinite(tolerance) || tolerance <= 0 ||
+                    tolerance > 1000) {
+                    code = usage_error("--tolerance: expected a percentage in (0, 1000], got %s",
+                                       argv[i]);
+                    goto done;
+                }
+            } else if (cli_parse_override(argv[++i], &overrides[n_overrides]) == 0) {
+                n_overrides++;
+            } else {
+                code = usage_error("--set %s: expected KEY=VALUE", argv[i]);
+                goto done;
+            }
+        } else if (a[0] == '-' && a[1] != '\0') {
+            code = usage_error("unknown option %s", a);
+            goto done;
+        } else if (!config_path) {
+            config_path = a;
+        } else if (!trace_path) {
+            trace_path = a;
+        } else {
+            code = usage_error("unexpected argument %s", a);
+            goto done;
+        }
+    }
+    if (!config_path || !trace_path) {
+        code = usage_error("%s", "missing CONFIG or TRACE.json");
+        goto done;
+    }
+    if ((rc = bs_config_load(&cfg, config_path, overrides, n_overrides, &err)) < 0) {
+        code = cli_report_file(config_path, rc, &err);
+        goto done;
+    }
+    if ((rc = bs_trace_load(&tr, trace_path, &err)) < 0) {
+        code = cli_report_file(trace_path, rc, &err);
+        goto done;
+    }
+    if ((rc = bs_compare(&cmp, &cfg, tr, &err)) < 0) {
+        fprintf(stderr, "bubblesim: %s against %s: %s\n", config_path, trace_path, err.message);
+        code = cli_exit_code(rc);
+        goto done;
+    }
+    rc = json ? bs_comparison_write_json(stdout, cmp, tolerance, &err)
+              : bs_comparison_write_table(stdout, cmp, tolerance, &err);
+    if (rc < 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "bubblesim: compare: cannot write the result to standard output\n");
+        code = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (fabs(cmp->makespan_error) * 100.0 > tolerance)
+        code = EXIT_OUTSIDE_TOLERANCE;
+done:
+    bs_comparison_free(&cmp);
+    bs_trace_free(&tr);
+    bs_config_free(&cfg);
+    free(overrides);
+    return code;
+}
