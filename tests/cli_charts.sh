@@ -135,7 +135,8 @@ done
 hd="$tmp/names/dir \$(touch PWNED) 'q' \`x\`"
 mkdir -p "$hd"
 "$bin" run "$seed" --messages --memory --timeline "$hd/t.svg" >/dev/null 2>"$tmp/name.err"
-check "hostile directory: exit 0: $(cat "$tmp/name.err")" test $? -eq 0
+rc=$?
+check "hostile directory: exit 0: $(cat "$tmp/name.err")" test "$rc" -eq 0
 check "hostile directory: SVG complete" grep -q '</svg>' "$hd/t.svg"
 sh "$hd/t.sh" 2>/dev/null
 check "hostile directory: nothing ran" eval '! pwned'
@@ -149,7 +150,8 @@ cat >"$sweepname" <<'EOS'
  "sweep": {"stages": [2, 4], "microbatches": [8, 16], "virtual_stages": [2, 4]}}
 EOS
 "$bin" sweep "$sweepname" --out "$tmp/sw/out" --plot >/dev/null 2>"$tmp/sw.err"
-check "hostile sweep name: exit 0: $(cat "$tmp/sw.err")" test $? -eq 0
+rc=$?
+check "hostile sweep name: exit 0: $(cat "$tmp/sw.err")" test "$rc" -eq 0
 check "hostile sweep name: charts drawn" test "$(ls "$tmp/sw/out/"*.png | wc -l)" -eq 2
 for sh_script in "$tmp/sw/out/"*.sh; do sh "$sh_script" 2>/dev/null; done
 check "hostile sweep name: nothing ran" eval '! pwned'
@@ -162,7 +164,8 @@ cat >"$tmp/verify.json" <<'EOS'
 EOS
 vname="$tmp/names/v \$(touch PWNED) x';system('touch PWNED');'.svg"
 "$bin" verify "$tmp/verify.json" --dry-run --timeline "$vname" >/dev/null 2>"$tmp/verify.err"
-check "verify chart, hostile name: exit 0: $(cat "$tmp/verify.err")" test $? -eq 0
+rc=$?
+check "verify chart, hostile name: exit 0: $(cat "$tmp/verify.err")" test "$rc" -eq 0
 check "verify chart: SVG complete" grep -q '</svg>' "$vname"
 check "verify chart: rows named" grep -q 'device 1 measured' "$vname"
 sh "${vname%.svg}.sh" 2>/dev/null
@@ -291,7 +294,8 @@ rmdir "$sw/grid-makespan-v.png"
 # --- 4. timelines at scale --------------------------------------------------------------
 "$bin" run "$seed" --set stages=857 --set microbatches=857 --timeline "$tmp/scale/p857.png" \
     >/dev/null 2>"$tmp/scale.err"
-check "857 devices: exit 0: $(cat "$tmp/scale.err")" test $? -eq 0
+rc=$?
+check "857 devices: exit 0: $(cat "$tmp/scale.err")" test "$rc" -eq 0
 check "857 devices: a PNG" is_png "$tmp/scale/p857.png"
 h=$(od -An -tu1 -j20 -N4 "$tmp/scale/p857.png" | awk '{print $1*16777216+$2*65536+$3*256+$4}')
 check "857 devices: height $h within cairo's 32767" test "$h" -le 10000

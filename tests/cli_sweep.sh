@@ -47,7 +47,8 @@ cat >"$tmp/grid.json" <<'EOF'
 }
 EOF
 "$bin" sweep "$tmp/grid.json" --out "$tmp/grid" --jobs 2 2>"$tmp/grid.err"
-check "grid sweep exits 0: $(cat "$tmp/grid.err")" test $? -eq 0
+rc=$?
+check "grid sweep exits 0: $(cat "$tmp/grid.err")" test "$rc" -eq 0
 check "grid CSV written" test -s "$tmp/grid/grid.csv"
 check "grid JSON written" test -s "$tmp/grid/grid.json"
 python3 - "$bin" "$tmp/grid.json" "$tmp/grid/grid.csv" "$tmp/grid/grid.json" <<'EOF'

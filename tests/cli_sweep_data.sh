@@ -85,7 +85,8 @@ cfg cases.json '{"schedule": "1f1b", "stages": 4, "microbatches": 8,
            "microbatches": [8, 16],
            "baseline": {"schedule": "1f1b"}}}'
 "$bin" sweep "$tmp/cases.json" >"$tmp/cases.csv" 2>"$tmp/cases.err"
-check "cases sweep runs: $(cat "$tmp/cases.err")" test $? -eq 0
+rc=$?
+check "cases sweep runs: $(cat "$tmp/cases.err")" test "$rc" -eq 0
 check "cases: 3 cases x 2 values = 6 rows" test "$(($(wc -l <"$tmp/cases.csv") - 1))" -eq 6
 check "cases: no point refused" test "$(awk -F, 'NR > 1 && $NF != ""' "$tmp/cases.csv" | wc -l)" -eq 0
 check "cases: the rows in order" test "$(awk -F, 'NR > 1 { printf "%s/%s/%s ", $1, $2, $3 }' "$tmp/cases.csv")" = \

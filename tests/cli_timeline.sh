@@ -93,14 +93,16 @@ fi
 
 # --- timelines: PNG and SVG, each with its script and data --------------------------------
 "$bin" run "$seed" --timeline "$tmp/tl/seed.png" >/dev/null 2>"$tmp/tl.err"
-check "--timeline png exits 0: $(cat "$tmp/tl.err")" test $? -eq 0
+rc=$?
+check "--timeline png exits 0: $(cat "$tmp/tl.err")" test "$rc" -eq 0
 check "png is a PNG" is_png "$tmp/tl/seed.png"
 check "png script" test -s "$tmp/tl/seed.gp"
 check "png data" test -s "$tmp/tl/seed.dat"
 check "one data line per op (64)" test "$(grep '^[0-9]' <(sed '/^# index 2/q' "$tmp/tl/seed.dat") | grep -vc NaN)" -eq 64
 "$bin" run "$seed" --set 'schedule="interleaved"' --set virtual_stages=2 \
     --set network.latency=0.1 --messages --timeline "$tmp/tl/il.svg" >/dev/null 2>"$tmp/svg.err"
-check "--timeline svg --messages exits 0: $(cat "$tmp/svg.err")" test $? -eq 0
+rc=$?
+check "--timeline svg --messages exits 0: $(cat "$tmp/svg.err")" test "$rc" -eq 0
 check "svg is an SVG" is_svg "$tmp/tl/il.svg"
 check "svg program draws messages" grep -q "with vectors" "$tmp/tl/il.gp"
 check "svg has messages" test "$(awk '/^# index 2/{b=1;next} /^# index 3/{b=0} b && /^[0-9]/' "$tmp/tl/il.dat" | wc -l)" -gt 0
@@ -112,28 +114,32 @@ check "P=16 M=64 timeline" is_png "$tmp/tl/big.png"
 # The scripts redraw with plain gnuplot, headless, from any directory.
 rm -f "$tmp/tl/seed.png" "$tmp/tl/il.svg"
 sh "$tmp/tl/seed.sh" && sh "$tmp/tl/il.sh" 2>"$tmp/redraw.err"
-check "scripts rerun by gnuplot: $(cat "$tmp/redraw.err")" test $? -eq 0
+rc=$?
+check "scripts rerun by gnuplot: $(cat "$tmp/redraw.err")" test "$rc" -eq 0
 check "redrawn png" is_png "$tmp/tl/seed.png"
 check "redrawn svg" is_svg "$tmp/tl/il.svg"
 
 # --- sweep charts --------------------------------------------------------------------------
 "$bin" sweep "$root/configs/sweep-p4-m8-schedules.json" --out "$tmp/charts" --plot \
     2>"$tmp/charts.err"
-check "sweep --plot (schedules) exits 0: $(cat "$tmp/charts.err")" test $? -eq 0
+rc=$?
+check "sweep --plot (schedules) exits 0: $(cat "$tmp/charts.err")" test "$rc" -eq 0
 check "schedules chart" is_png "$tmp/charts/sweep-p4-m8-schedules-schedules.png"
 cat >"$tmp/grid.json" <<'EOF'
 {"schedule": "interleaved", "stages": 4, "microbatches": 8, "virtual_stages": 2,
  "sweep": {"stages": [2, 4], "microbatches": [8, 16, 32], "virtual_stages": [2, 4]}}
 EOF
 "$bin" sweep "$tmp/grid.json" --out "$tmp/charts" --plot 2>"$tmp/grid.err"
-check "sweep --plot (grid) exits 0: $(cat "$tmp/grid.err")" test $? -eq 0
+rc=$?
+check "sweep --plot (grid) exits 0: $(cat "$tmp/grid.err")" test "$rc" -eq 0
 check "bubble chart" is_png "$tmp/charts/grid-bubble.png"
 check "makespan against V chart" is_png "$tmp/charts/grid-makespan-v.png"
 check "bubble chart draws the closed form" \
     test "$(awk '$3 != "NaN" && /^[0-9]/' "$tmp/charts/grid-bubble.dat" | wc -l)" -gt 0
 rm -f "$tmp/charts/"*.png
 (for s in "$tmp/charts/"*.sh; do sh "$s" || exit 1; done) 2>"$tmp/redraw2.err"
-check "chart scripts rerun by gnuplot: $(cat "$tmp/redraw2.err")" test $? -eq 0
+rc=$?
+check "chart scripts rerun by gnuplot: $(cat "$tmp/redraw2.err")" test "$rc" -eq 0
 # forward runs V = 2 too (interleaved inference), so the schedules sweep also
 # gets a makespan-against-V chart.
 check "charts redrawn" test "$(ls "$tmp/charts/"*.png | wc -l)" -eq 4
