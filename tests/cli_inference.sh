@@ -106,6 +106,54 @@ assert settings[0] == "2400" and settings[8] == "1", settings
     expect 0 "" "$bin" run "$c/decode-p4.json" --set inference.output_tokens=400 \
         --window 100:110 --timeline "$tmp/tl/win.png"
     check "long decode, window: steps labelled" grep -qE ' 5 0 "[0-9]/[0-9]+"' "$tmp/tl/win.dat"
+
+    # sweep --plot on a decode config: the serving chart (time per output
+    # token and tokens/s against the batch), its figures those of the CSV,
+    # the refused 256 left out; NAME.sh redraws it.
+    expect 0 "sweep-decode-batch-serving.png" "$bin" sweep "$c/sweep-decode-batch.json" \
+        --out "$tmp/sd" --plot
+    for f in png dat gp sh; do
+        check "serving chart: .$f written" test -s "$tmp/sd/sweep-decode-batch-serving.$f"
+    done
+    check "serving chart: PNG complete" is_png_whole "$tmp/sd/sweep-decode-batch-serving.png"
+    check "serving chart: the program is sweep-serving.gp" \
+        cmp -s "$src/plots/sweep-serving.gp" "$tmp/sd/sweep-decode-batch-serving.gp"
+    check "serving chart: data = the CSV's decode figures" python3 -c '
+import csv, sys
+want = [(float(r["model.microbatch_size"]), float(r["time_per_output_token"]),
+         float(r["tokens_per_second"]))
+        for r in csv.DictReader(open(sys.argv[1])) if r["time_per_output_token"]]
+got = [tuple(map(float, l.split())) for l in open(sys.argv[2]) if l[:1].isdigit()]
+assert [w[0] for w in want] == [1, 2, 4, 8, 16, 32, 64, 128], want
+# The CSV rounds to its own digits; the data file keeps 17.
+assert len(got) == len(want) and all(
+    abs(g - w) <= 1e-12 * abs(w) for gr, wr in zip(got, want) for g, w in zip(gr, wr)), (got, want)
+' "$tmp/sd/sweep-decode-batch.csv" "$tmp/sd/sweep-decode-batch-serving.dat"
+    rm -f "$tmp/sd/sweep-decode-batch-serving.png"
+    sh "$tmp/sd/sweep-decode-batch-serving.sh" 2>"$tmp/sd/redraw.err"
+    check "serving chart: NAME.sh redraws: $(cat "$tmp/sd/redraw.err")" \
+        is_png_whole "$tmp/sd/sweep-decode-batch-serving.png"
+    # Against M, one series per latency; a training sweep gets no serving chart.
+    cfg multi.json '{"schedule": "decode", "stages": 4, "microbatches": 3,
+ "inference": {"prompt_tokens": 128, "output_tokens": 6},
+ "costs": {"forward": 2.0, "decode": 0.5},
+ "sweep": {"microbatches": [1, 2, 4], "network.latency": [0, 0.2]}}'
+    expect 0 "multi-serving.png" "$bin" sweep "$tmp/multi.json" --out "$tmp/sm" --plot
+    check "serving chart against M: two series of three points" \
+        test "$(grep -c '^"network.latency=' "$tmp/sm/multi-serving.dat")" -eq 2 -a \
+        "$(grep -c '^[0-9]' "$tmp/sm/multi-serving.dat")" -eq 6
+    "$bin" sweep "$c/sweep-bubble-vs-m.json" --out "$tmp/st" --plot >/dev/null 2>&1
+    check "training sweep: no serving chart" test -z "$(ls "$tmp/st" | grep serving)"
+    # A hostile config name: the chart and its script run nothing.
+    hs="$tmp/hs/q'uote;system('touch PWNED');\$(touch PWNED) \`touch PWNED\`.json"
+    mkdir -p "$tmp/hs"
+    cp "$c/sweep-decode-batch.json" "$hs"
+    (cd "$tmp/hs" && "$bin" sweep "$hs" --out "$tmp/hs/out" --plot >/dev/null 2>"$tmp/hs.err")
+    rc=$? # before "$(cat ...)" below, which would reset $?
+    check "hostile name: exit 0: $(cat "$tmp/hs.err")" test $rc -eq 0
+    check "hostile name: serving chart drawn" test "$(ls "$tmp/hs/out/"*-serving.png | wc -l)" -eq 1
+    for f in "$tmp/hs/out/"*-serving.sh; do (cd "$tmp/hs" && sh "$f" 2>/dev/null); done
+    check "hostile name: nothing ran" test -z "$(find "$tmp" -name PWNED)" -a ! -e /tmp/PWNED
 fi
 
 # tune for serving: latency ranks by time per output token, throughput by
