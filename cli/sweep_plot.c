@@ -7,6 +7,9 @@
  *   STEM-schedules  when the schedule is swept: makespan, bubble and peak
  *                   activations side by side, one bar per simulated point.
  *   STEM-makespan-v makespan against V, one series per other combination.
+ *   STEM-serving    decode sweeps: time per output token and tokens/s
+ *                   against the batch (model.microbatch_size), else M, P,
+ *                   V or the first other numeric swept key.
  *
  * A line chart is drawn only when some series has two points to join.
  * Refused points are left out of every chart (they are in the CSV with
@@ -25,7 +28,8 @@
  * swept keys are labelled in GiB (or MiB, KiB), and the memory panel shows
  * GiB when the config gives activation bytes.
  *
- * Every chart is a program of plots/ (sweep-lines.gp, sweep-bars.gp) run by
+ * Every chart is a program of plots/ (sweep-lines.gp, sweep-bars.gp,
+ * sweep-serving.gp) run by
  * gnuplot.h with its data and titles as arguments; all files are staged in
  * the caller's output set, committed with the CSV and JSON.
  */
@@ -165,11 +169,29 @@ static size_t series_order(const sweep_result *s, long x, size_t **order)
     return groups;
 }
 
-static double x_of(const sweep_result *s, long x, const sweep_row *r)
+/* What a line chart shows: its y column(s) and program. */
+typedef enum line_kind { LINES_MAKESPAN, LINES_BUBBLE, LINES_SERVING } line_kind;
+
+/* Can point i be drawn on a chart of this kind? The serving chart needs
+ * the decode figures, which only decode points have. */
+static int usable(const sweep_result *s, size_t i, line_kind what)
 {
-    return strcmp(s->axes[x].path, "microbatches") == 0 ? r->microbatches
-           : strcmp(s->axes[x].path, "stages") == 0     ? r->stages
-                                                        : r->virtual_stages;
+    const sweep_row *r = &s->rows[i];
+    return r->ok && (what != LINES_SERVING ||
+                     (isfinite(r->time_per_output_token) && isfinite(r->tokens_per_second)));
+}
+
+/* x of point i: M, P and V as the run used them, any other key its swept
+ * value. */
+static double x_of(const sweep_result *s, long x, size_t i)
+{
+    const sweep_row *r = &s->rows[i];
+    const char *path = s->axes[x].path;
+    return strcmp(path, "microbatches") == 0 ? r->microbatches
+           : strcmp(path, "stages") == 0     ? r->stages
+           : strcmp(path, "virtual_stages") == 0
+               ? r->virtual_stages
+               : s->axes[x].number[sweep_value_index(s, i, (size_t)x)];
 }
 
 /* Do points a and b agree on every axis but x and the schedule? */
@@ -186,7 +208,7 @@ static int same_but_schedule(const sweep_result *s, size_t a, size_t b, long x, 
  * drawn (0: no series with two points to join), <0 on error. */
 static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set, const char *dir,
                       const char *stem, const char *name, const char *title, const char *xlabel,
-                      const char *ylabel, int bubble, bs_error *err)
+                      const char *ylabel, line_kind what, bs_error *err)
 {
     size_t *order = NULL, nx = s->axes[x].count, *shown = NULL, *base = NULL;
     size_t groups = series_order(s, x, &order), n_shown = 0;
@@ -205,7 +227,7 @@ static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set
     size_t first_ok_rank = nx;
     for (size_t g = 0; g < groups; g++)
         for (size_t j = 0; j < nx && j < first_ok_rank; j++)
-            if (s->rows[order[g * nx + j]].ok)
+            if (usable(s, order[g * nx + j], what))
                 first_ok_rank = j;
     /* A series is shown with two points to join, or with one point and a
      * baseline point joined in front of it. */
@@ -213,15 +235,16 @@ static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set
         size_t ok = 0;
         base[g] = SIZE_MAX;
         for (size_t j = 0; j < nx; j++)
-            ok += s->rows[order[g * nx + j]].ok;
-        if (ok && first_ok_rank < nx && sched >= 0 && !s->rows[order[g * nx + first_ok_rank]].ok) {
+            ok += (size_t)usable(s, order[g * nx + j], what);
+        if (ok && first_ok_rank < nx && sched >= 0 &&
+            !usable(s, order[g * nx + first_ok_rank], what)) {
             /* Several lone points may qualify (gpipe, 1f1b, ... at V=1):
              * 1f1b, which interleaved generalises, is preferred. */
             for (size_t h = 0; h < groups; h++) {
                 size_t cand = order[h * nx + first_ok_rank], okh = 0;
                 for (size_t j = 0; j < nx; j++)
-                    okh += s->rows[order[h * nx + j]].ok;
-                if (h != g && okh == 1 && s->rows[cand].ok &&
+                    okh += (size_t)usable(s, order[h * nx + j], what);
+                if (h != g && okh == 1 && usable(s, cand, what) &&
                     same_but_schedule(s, cand, order[g * nx], x, sched) &&
                     (base[g] == SIZE_MAX || strcmp(s->rows[cand].schedule, "1f1b") == 0))
                     base[g] = cand;
@@ -258,8 +281,11 @@ static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set
         chart_path(path, sizeof path, dir, stem, name, part, parts, "dat");
         if ((rc = member = cli_outset_add(set, path, &dat, err)) < 0)
             goto done;
-        fputs("# one block (gnuplot index) per series: its title, then lines\n"
-              "# x simulated closed_form (NaN: none)\n",
+        fputs(what == LINES_SERVING
+                  ? "# one block (gnuplot index) per series: its title, then lines\n"
+                    "# x time_per_output_token_ms tokens_per_second\n"
+                  : "# one block (gnuplot index) per series: its title, then lines\n"
+                    "# x simulated closed_form (NaN: none)\n",
               dat);
         size_t from = part * CHART_MAX_SERIES, to = from + CHART_MAX_SERIES;
         for (size_t q = from; q < to && q < n_shown; q++) {
@@ -274,7 +300,7 @@ static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set
                          strcmp(xp, "virtual_stages") == 0 ? "V"
                          : strcmp(xp, "microbatches") == 0 ? "M"
                                                            : "P",
-                         x_of(s, x, &s->rows[base[g]]));
+                         x_of(s, x, base[g]));
             }
             fputs(q > from ? "\n\n" : "", dat);
             dat_string(dat, label);
@@ -282,12 +308,15 @@ static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set
             for (size_t j = 0; j < nx; j++) {
                 size_t i = j == first_ok_rank && base[g] != SIZE_MAX ? base[g] : order[g * nx + j];
                 const sweep_row *r = &s->rows[i];
-                if (!r->ok)
+                if (!usable(s, i, what))
                     continue;
-                double xv = x_of(s, x, r);
+                double xv = x_of(s, x, i);
                 xmin = fmin(xmin, xv);
                 xmax = fmax(xmax, xv);
-                if (bubble) {
+                if (what == LINES_SERVING) {
+                    fprintf(dat, "%.17g %.17g %.17g\n", xv, r->time_per_output_token,
+                            r->tokens_per_second);
+                } else if (what == LINES_BUBBLE) {
                     fprintf(dat, "%.17g %.17g ", xv, 100 * r->bubble_ratio);
                     if (r->formula_valid) {
                         fprintf(dat, "%.17g\n", 100 * r->formula_bubble_ratio);
@@ -301,12 +330,17 @@ static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set
             }
         }
         size_t n_series = (to < n_shown ? to : n_shown) - from;
-        int logx = strcmp(s->axes[x].path, "microbatches") == 0 && xmin > 0 && xmax / xmin >= 8;
+        int logx = (strcmp(s->axes[x].path, "microbatches") == 0 ||
+                    strcmp(s->axes[x].path, "model.microbatch_size") == 0) &&
+                   xmin > 0 && xmax / xmin >= 8;
         snprintf(settings, sizeof settings, "%zu %d %.17g %.17g 0", n_series, logx, xmin, xmax);
         int nn = snprintf(note, sizeof note, "%s",
-                          any_formula ? "markers: simulated; dashed: closed form (uniform "
-                                        "costs, free network)"
-                                      : "");
+                          what == LINES_SERVING
+                              ? "tokens/s: every generated token over the whole run, prefill "
+                                "included; refused points left out (see the CSV)"
+                          : any_formula ? "markers: simulated; dashed: closed form (uniform "
+                                          "costs, free network)"
+                                        : "");
         if (joined)
             snprintf(note + nn, sizeof note - (size_t)nn,
                      "%sthe lone point at the smallest x (a baseline schedule) starts each line "
@@ -316,7 +350,15 @@ static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set
         cli_chart_arg args[] = {CLI_MEMBER(member), CLI_TEXT(title), CLI_TEXT(xlabel),
                                 CLI_TEXT(ylabel),   CLI_TEXT(note),  CLI_TEXT(settings),
                                 CLI_TEXT(xtics)};
-        if ((rc = cli_chart_stage(set, path, "sweep-lines", args, 7, err)))
+        /* sweep-serving.gp names its two panels' y axes itself: no YLABEL. */
+        if (what == LINES_SERVING) {
+            args[3] = args[4];
+            args[4] = args[5];
+            args[5] = args[6];
+        }
+        if ((rc =
+                 cli_chart_stage(set, path, what == LINES_SERVING ? "sweep-serving" : "sweep-lines",
+                                 args, what == LINES_SERVING ? 6 : 7, err)))
             goto done;
         fprintf(stderr, "bubblesim: chart %s (%s%s)\n", path, title,
                 parts > 1 ? ", split: too many series for one picture" : "");
@@ -397,6 +439,50 @@ static int schedule_chart(const sweep_result *s, long sched, cli_outset *set, co
     return (int)drawn;
 }
 
+/* The x axis of the serving chart, -1 when none applies: some point has
+ * the decode figures, and a key with two or more values, all numbers,
+ * is swept (not a zipped case key, which follows its leader). The batch
+ * (model.microbatch_size) is preferred, then M, P, V, then the first. */
+static long serving_axis(const sweep_result *s)
+{
+    static const char *const preferred[] = {"model.microbatch_size", "microbatches", "stages",
+                                            "virtual_stages"};
+    int any = 0;
+    for (size_t i = 0; i < s->points && !any; i++)
+        any = usable(s, i, LINES_SERVING);
+    if (!any)
+        return -1;
+    for (size_t p = 0; p <= sizeof preferred / sizeof *preferred; p++) {
+        /* p < the list: that key; p at its end: any key, in sweep order. */
+        for (size_t k = 0; k < s->n_axes; k++) {
+            const sweep_axis *a = &s->axes[k];
+            int fits =
+                a->count > 1 && !a->zipped &&
+                (p == sizeof preferred / sizeof *preferred || strcmp(a->path, preferred[p]) == 0);
+            for (size_t j = 0; j < a->count && fits; j++)
+                fits = isfinite(a->number[j]);
+            if (fits)
+                return (long)k;
+        }
+    }
+    return -1;
+}
+
+/* The serving chart's x label: what the key means, with its path. */
+static void serving_xlabel(char *buf, size_t size, const char *path)
+{
+    if (strcmp(path, "model.microbatch_size") == 0)
+        snprintf(buf, size, "batch: sequences per micro-batch (model.microbatch_size)");
+    else if (strcmp(path, "microbatches") == 0)
+        snprintf(buf, size, "micro-batches M");
+    else if (strcmp(path, "stages") == 0)
+        snprintf(buf, size, "pipeline stages P (devices)");
+    else if (strcmp(path, "virtual_stages") == 0)
+        snprintf(buf, size, "model chunks per device V");
+    else
+        snprintf(buf, size, "%s", path);
+}
+
 int sweep_plot(const sweep_result *s, cli_outset *set, const char *dir, const char *stem,
                bs_error *err)
 {
@@ -418,7 +504,7 @@ int sweep_plot(const sweep_result *s, cli_outset *set, const char *dir, const ch
         const char *title = x == m ? "Bubble against micro-batches M" : "Bubble against stages P";
         rc = line_chart(s, x, sched, set, dir, stem, "bubble", title,
                         x == m ? "micro-batches M" : "pipeline stages P (devices)",
-                        "bubble: idle / total device time (%)", 1, err);
+                        "bubble: idle / total device time (%)", LINES_BUBBLE, err);
         if (rc < 0)
             return rc;
         drawn += rc;
@@ -431,14 +517,27 @@ int sweep_plot(const sweep_result *s, cli_outset *set, const char *dir, const ch
     if (v >= 0 && s->axes[v].count > 1) {
         rc = line_chart(s, v, sched, set, dir, stem, "makespan-v",
                         "Makespan against chunks per device V", "model chunks per device V",
-                        "makespan (ms)", 0, err);
+                        "makespan (ms)", LINES_MAKESPAN, err);
+        if (rc < 0)
+            return rc;
+        drawn += rc;
+    }
+    long sx = serving_axis(s);
+    if (sx >= 0) {
+        char title[400], xlabel[300];
+        serving_xlabel(xlabel, sizeof xlabel, s->axes[sx].path);
+        snprintf(title, sizeof title, "Decode: time per output token and tokens/s against %s",
+                 strcmp(s->axes[sx].path, "model.microbatch_size") == 0 ? "batch size" : xlabel);
+        rc = line_chart(s, sx, sched, set, dir, stem, "serving", title, xlabel, "", LINES_SERVING,
+                        err);
         if (rc < 0)
             return rc;
         drawn += rc;
     }
     if (!drawn)
         fprintf(stderr, "bubblesim: --plot: no chart applies; charts need microbatches or "
-                        "stages (bubble), schedule (comparison) or virtual_stages (makespan) "
+                        "stages (bubble), schedule (comparison), virtual_stages (makespan), or "
+                        "a decode config with a numeric key (model.microbatch_size first) "
                         "swept over two or more values that simulate\n");
     return BS_OK;
 }

@@ -40,6 +40,9 @@
 #define TL_THIN_PX 3.0  /* a box narrower than this has no border */
 #define TL_BIN_PX 4     /* width of one utilisation-strip bin */
 
+/* Op kinds timeline.gp colours: 0 .. BS_OP_DECODE. */
+#define TL_KINDS (BS_OP_DECODE + 1)
+
 int cli_timeline_max_devices(void)
 {
     return (TL_MAX_HEIGHT - TL_FRAME_HEIGHT) / TL_MIN_ROW;
@@ -87,6 +90,28 @@ static int *chunk_of_stage(const bs_program *prog)
     return chunk;
 }
 
+/* The kind an op is drawn as: a kind the picture does not know (the
+ * validator refuses them; this is the last guard before the kinds bitmask
+ * and timeline.gp's colour table) is drawn as a forward. */
+static unsigned shown_kind(unsigned kind)
+{
+    return kind < TL_KINDS ? kind : BS_OP_FORWARD;
+}
+
+/* An op's label: "opt", the micro-batch, or for a decode step "m/t", its
+ * micro-batch m and output token t (the item is t * M + m, M the program's
+ * per-iteration micro-batches; BS_PROGRAM_DECODE_LOOP). */
+static void op_label(char *buf, size_t size, const bs_program *prog, const bs_op *op)
+{
+    if (op->kind == BS_OP_OPTIMIZER)
+        snprintf(buf, size, "opt");
+    else if (op->kind == BS_OP_DECODE && prog->per_iteration > 0)
+        snprintf(buf, size, "%u/%u", op->microbatch % prog->per_iteration,
+                 op->microbatch / prog->per_iteration);
+    else
+        snprintf(buf, size, "%u", op->microbatch);
+}
+
 typedef struct geometry {
     double from, to, px_per_ms; /* the window shown */
     int strip;                  /* some op is thinner than TL_THIN_PX */
@@ -107,7 +132,7 @@ static size_t write_ops(FILE *dat, const bs_result *res, const int *chunk, const
             int first_of_pair = (op->reserved & BS_OP_OVERLAP_NEXT) != 0;
             double start = tl->times[i].start, end = tl->times[i].end;
             double top = d - 0.42, bottom = g->strip ? d + 0.18 : d + 0.42;
-            char label[16];
+            char label[24]; /* "4294967295/4294967295" at most */
             int pair = first_of_pair || second_of_pair;
             second_of_pair = first_of_pair;
             if (end < g->from || start > g->to)
@@ -123,16 +148,13 @@ static size_t write_ops(FILE *dat, const bs_result *res, const int *chunk, const
                 else
                     top = mid;
             }
-            if (op->kind == BS_OP_OPTIMIZER)
-                snprintf(label, sizeof label, "opt");
-            else
-                snprintf(label, sizeof label, "%u", op->microbatch);
+            op_label(label, sizeof label, prog, op);
             double shown_px = (fmin(end, g->to) - fmax(start, g->from)) * g->px_per_ms;
             if (thin || shown_px < (double)(strlen(label) * TL_DIGIT_PX + 4))
                 label[0] = '\0';
-            fprintf(dat, "%d %.17g %.17g %d %d \"%s\" %.6g %.6g\n", d, start, end, op->kind,
-                    op->kind == BS_OP_OPTIMIZER ? 0 : chunk[op->stage], label, (top + bottom) / 2,
-                    (bottom - top) / 2);
+            fprintf(dat, "%d %.17g %.17g %u %d \"%s\" %.6g %.6g\n", d, start, end,
+                    shown_kind(op->kind), op->kind == BS_OP_OPTIMIZER ? 0 : chunk[op->stage], label,
+                    (top + bottom) / 2, (bottom - top) / 2);
             written++;
         }
     }
@@ -312,9 +334,21 @@ int cli_timeline_stage(cli_outset *set, const char *image_path, const bs_result 
         if (prog->device_first[d + 1] - prog->device_first[d] > busiest)
             busiest = prog->device_first[d + 1] - prog->device_first[d];
     for (size_t i = 0; i < prog->op_count; i++)
-        kinds |= 1u << (prog->ops[i].kind <= BS_OP_OPTIMIZER ? prog->ops[i].kind : 0);
+        kinds |= 1u << shown_kind(prog->ops[i].kind);
     double shown = res->makespan > 0 ? (g.to - g.from) / res->makespan : 1;
     double wanted = (double)busiest * fmin(1, shown) * TL_PX_PER_OP + TL_MARGIN_X;
+    /* Decode steps are short beside the prefill: wide enough (up to the
+     * cap) that each shown step holds its "m/t" label, so the steps read. */
+    for (size_t i = 0; i < prog->op_count && g.to > g.from; i++) {
+        const bs_op_time *t = &res->timeline->times[i];
+        char label[24];
+        if (prog->ops[i].kind != BS_OP_DECODE || t->end < g.from || t->start > g.to ||
+            !(t->end > t->start))
+            continue;
+        op_label(label, sizeof label, prog, &prog->ops[i]);
+        double px_per_ms = (double)(strlen(label) * TL_DIGIT_PX + 6) / (t->end - t->start);
+        wanted = fmax(wanted, fmin(TL_MAX_WIDTH, (g.to - g.from) * px_per_ms + TL_MARGIN_X));
+    }
     int width = (int)fmin(TL_MAX_WIDTH, fmax(TL_MIN_WIDTH, wanted));
     int row = (TL_MAX_HEIGHT - TL_FRAME_HEIGHT) / (prog->devices > 0 ? prog->devices : 1);
     if (row > TL_ROW_HEIGHT)
@@ -370,7 +404,7 @@ int cli_timeline_stage(cli_outset *set, const char *image_path, const bs_result 
     if (note_lines) /* no trailing newline: the lines are counted */
         note[strlen(note) - 1] = '\0';
     int entries = 1 + (opt->with_messages != 0) + g.strip + memory_drawn;
-    for (int k = 0; k <= BS_OP_OPTIMIZER; k++)
+    for (int k = 0; k < TL_KINDS; k++)
         entries += (kinds >> k & 1) ? (k == BS_OP_OPTIMIZER ? 1 : prog->chunks_per_device) : 0;
     int label_every = prog->devices > 64 ? (prog->devices + 63) / 64 : 1;
     snprintf(settings, sizeof settings, "%d %d %d %d %.17g %.17g %u %d %d %d %d %d %d %d", width,

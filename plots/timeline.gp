@@ -7,12 +7,17 @@
 # SETTINGS     numbers, space separated:
 #              width height devices V x_from x_to kinds messages strip memory
 #              key_rows svg label_every note_lines
+#              (kinds: bit k set when ops of kind k are drawn)
 # Every argument is used as a string only (no @ macros): a file name or a
 # title can hold any byte. Restyle freely; NAME.sh beside the picture
 # reruns this program with the same arguments.
 #
 # DATA, one block per gnuplot index (times in ms):
 #   0  ops with a white border: device start end kind chunk "label" y dy
+#      kind: 0 forward, 1 backward, 2 input-grad, 3 weight-grad,
+#      4 optimizer, 5 decode step; label: the micro-batch, "opt", or
+#      "m/t" for a decode step (micro-batch m, output token t); empty where
+#      the box cannot hold it
 #   1  ops too thin for a border, the same columns
 #   2  messages: src dst ready start arrive y_from y_to
 #   3  utilisation strip bins: device from to busy_fraction y dy
@@ -40,10 +45,10 @@ set key noautotitle
 
 # Colours: one per op kind; chunk c of V is lighter by shade(c).
 forward_rgb = 0x4C72B0; backward_rgb = 0x55A868; input_grad_rgb = 0xDD8452
-weight_grad_rgb = 0x8172B3; optimizer_rgb = 0x7F7F7F
+weight_grad_rgb = 0x8172B3; optimizer_rgb = 0x7F7F7F; decode_rgb = 0x2A8C8C
 idle_rgb = '#EEEEEE'; message_rgb = '#B03030'; memory_rgb = '#000000'
 kind_rgb(k) = k == 0 ? forward_rgb : k == 1 ? backward_rgb : k == 2 ? input_grad_rgb \
-    : k == 3 ? weight_grad_rgb : optimizer_rgb
+    : k == 3 ? weight_grad_rgb : k == 5 ? decode_rgb : optimizer_rgb
 shade(c) = V > 1 ? 0.55 * c / (V - 1) : 0
 channel(rgb, n) = int(rgb / n) % 256
 lighter(x, f) = int(x + (255 - x) * f)
@@ -51,9 +56,13 @@ color(k, c) = lighter(channel(kind_rgb(k), 65536), shade(c)) * 65536 \
     + lighter(channel(kind_rgb(k), 256), shade(c)) * 256 + lighter(channel(kind_rgb(k), 1), shade(c))
 text_rgb(c) = shade(c) > 0.3 ? 0x000000 : 0xFFFFFF
 grey(f) = int(255 * (1 - f)) * 65793
-kind_name(k) = word("forward backward input-grad weight-grad optimizer", k + 1)
-present(k, c) = (int(kinds / 2**k) % 2) == 1 && (k < 4 || c == 0)
-key_title(k, c) = present(k, c) ? kind_name(k) . (V > 1 && k < 4 ? sprintf(' (chunk %d)', c) : '') : ''
+# With decode steps present the forwards are the prefill.
+has_decode = int(kinds / 2**5) % 2
+kind_name(k) = k == 0 && has_decode ? 'prefill' \
+    : word("forward backward input-grad weight-grad optimizer decode", k + 1)
+per_chunk(k) = k != 4
+present(k, c) = (int(kinds / 2**k) % 2) == 1 && (per_chunk(k) || c == 0)
+key_title(k, c) = present(k, c) ? kind_name(k) . (V > 1 && per_chunk(k) ? sprintf(' (chunk %d)', c) : '') : ''
 
 set title ARG3 noenhanced font ',12'
 set xrange [x_from:x_to]
@@ -84,7 +93,7 @@ plot ARG2 index 0 using (($2 + $3) / 2):7:(($3 - $2) / 2):8:(color($4, $5)) \
      ARG2 index 3 using (strip ? ($2 + $3) / 2 : NaN):5:(($3 - $2) / 2):6:(grey($4)) \
         with boxxyerror fs solid 1.0 noborder lc rgb variable, \
      ARG2 index 4 using 2:(memory ? $3 : NaN) with steps lc rgb memory_rgb lw 1, \
-     for [k = 0:4] for [c = 0:V - 1] NaN with boxes fs solid 1.0 lc rgb color(k, c) \
+     for [k = 0:5] for [c = 0:V - 1] NaN with boxes fs solid 1.0 lc rgb color(k, c) \
         title key_title(k, c), \
      NaN with boxes fs solid 1.0 lc rgb idle_rgb title 'idle', \
      NaN with lines lc rgb message_rgb title (messages ? 'message (send to arrival)' : ''), \
