@@ -75,7 +75,18 @@ checks=$((checks + 12))
 grep '^FAIL' "$tmp/sc21.check" >&2 && fail "SC21 table"
 [ "$(grep -c '^ok' "$tmp/sc21.check")" -eq 12 ] || fail "SC21 table: not 12 rows found"
 
-# Bad grid points: exit 2 naming the point.
+# Bad arguments: exit 2 naming the argument, nothing on stdout, and no
+# argument reaches awk or --set as code.
 expect 2 "bogus:1: expected overhead:MS or fraction:F" sh "$tools/zb-calibrate.sh" "$bin" bogus:1
+expect 2 "OVERHEAD_MS = 'abc': expected a number" sh "$tools/zb-calibrate.sh" "$bin" overhead:abc
+for bad in "" x -1 1e999 nan '1;system("touch '"$tmp"'/pwned")' 1,2; do
+    expect 2 "OVERHEAD_MS = '$bad': expected a number" sh "$tools/zb-throughput.sh" "$bin" "$bad"
+    expect 2 "FRACTION = '$bad': expected a number" sh "$tools/zb-throughput.sh" "$bin" 0 "$bad"
+    expect 2 "OVERHEAD_MS = '$bad': expected a number" sh "$tools/sc21-table.sh" "$bin" "$bad"
+done
+expect 2 "BLOCKING = 'yes': expected true or false" sh "$tools/zb-throughput.sh" "$bin" 0 0 yes
+checks=$((checks + 2))
+[ -z "$(sh "$tools/zb-throughput.sh" "$bin" x 2>/dev/null)" ] || fail "zb-throughput.sh x: wrote to stdout"
+[ ! -e "$tmp/pwned" ] || fail "an argument ran as awk code"
 
 finish cli_calibration

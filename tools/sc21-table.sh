@@ -8,7 +8,9 @@
 # with s = 2048 and v = 51200, over time per iteration, over n GPUs.
 set -eu
 bin=${1:-bubblesim}
-ovh=${2:-0}
+ovh=${2-0}
+echo "$ovh" | grep -Eqx '[0-9]{1,6}(\.[0-9]{1,6})?' ||
+    { echo "sc21-table.sh: OVERHEAD_MS = '$ovh': expected a number such as 0.5" >&2; exit 2; }
 cfg=$(dirname "$0")/../configs/megatron-sc21.json
 # params heads hidden layers t p n B measured: Table 1 of the paper, as
 # transcribed in SotaroKaneda/MLCarbon, data/megatron_table.csv.
@@ -16,11 +18,11 @@ while read -r params a h l t p n batch measured; do
     d=$((n / (t * p)))
     m=$((batch / d))
     for sv in 1f1b:1 interleaved:2; do
-        "$bin" run "$cfg" --json --set schedule="${sv%%:*}" --set virtual_stages="${sv##*:}" \
+        out=$("$bin" run "$cfg" --json --set schedule="${sv%%:*}" --set virtual_stages="${sv##*:}" \
             --set model.layers="$l" --set model.hidden="$h" --set model.heads="$a" \
             --set stages="$p" --set tensor_parallel="$t" --set data_parallel="$d" \
-            --set microbatches="$m" --set costs.overhead="$ovh" |
-            sed -n 's/^  "iteration_time": *\([-0-9.e]*\).*/\1/p' |
+            --set microbatches="$m" --set costs.overhead="$ovh") || exit 2
+        echo "$out" | sed -n 's/^  "iteration_time": *\([-0-9.e]*\).*/\1/p' |
             awk -v P="$params" -v t="$t" -v p="$p" -v d="$d" -v m="$m" -v s="${sv%%:*}" \
                 -v B="$batch" -v l="$l" -v h="$h" -v n="$n" -v x="$measured" '
                 {sec = $1 / 1000

@@ -14,17 +14,26 @@
 # Table 9's per-stage costs do not describe.
 set -eu
 bin=${1:-bubblesim}
-ovh=${2:-0}
-frac=${3:-0}
-blocking=${4:-false}
+ovh=${2-0}
+frac=${3-0}
+blocking=${4-false}
+# The arguments reach awk and --set: numbers and true/false only.
+number() { echo "$2" | grep -Eqx '[0-9]{1,6}(\.[0-9]{1,6})?' ||
+    { echo "zb-throughput.sh: $1 = '$2': expected a number such as 0.5" >&2; exit 2; }; }
+number OVERHEAD_MS "$ovh"
+number FRACTION "$frac"
+case $blocking in
+true | false) ;;
+*) echo "zb-throughput.sh: BLOCKING = '$blocking': expected true or false" >&2; exit 2 ;;
+esac
 cfg=$(dirname "$0")/../configs/zb-auto-paper.json
 # model P M b TF TB TW Tcomm kept 1F1B ZB-1p ZB-2p
 #   b: Table 3; TF..Tcomm: Table 9; kept = 32h / (34h + 5as) (Tables 1, 3);
 #   the last three: Table 4 (samples per GPU per second, measured).
 while read -r model p m b f bw w c k m1 mz1 mz2; do
-    sf=$(awk "BEGIN{printf \"%.6f\", $f * (1 + $frac)}")
-    sb=$(awk "BEGIN{printf \"%.6f\", $bw * (1 + $frac)}")
-    sw=$(awk "BEGIN{printf \"%.6f\", $w * (1 + $frac)}")
+    sf=$(awk -v c="$f" -v x="$frac" 'BEGIN{printf "%.6f", c * (1 + x)}')
+    sb=$(awk -v c="$bw" -v x="$frac" 'BEGIN{printf "%.6f", c * (1 + x)}')
+    sw=$(awk -v c="$w" -v x="$frac" 'BEGIN{printf "%.6f", c * (1 + x)}')
     for s in 1f1b:$p:$m1 zb-auto:$p:$mz1 zb-auto:$((2 * p)):$mz2; do
         name=${s%%:*}
         rest=${s#*:}
@@ -32,12 +41,13 @@ while read -r model p m b f bw w c k m1 mz1 mz2; do
         measured=${rest#*:}
         label=1F1B
         [ "$name" = zb-auto ] && label=ZB-$((limit / p))p
-        "$bin" run "$cfg" --json --set "schedule=\"$name\"" --set stages="$p" \
+        # Captured first: a failing run stops the script (exit 2), not a pipe.
+        out=$("$bin" run "$cfg" --json --set "schedule=\"$name\"" --set stages="$p" \
             --set microbatches="$m" --set costs.forward="$sf" --set costs.backward="$sb" \
             --set costs.weight="$sw" --set network.latency="$c" --set memory.kept_fraction="$k" \
             --set memory.limit_activations="$limit" --set costs.overhead="$ovh" \
-            --set network.blocking="$blocking" |
-            sed -n 's/^  "makespan": *\([-0-9.e]*\).*/\1/p' |
+            --set network.blocking="$blocking") || exit 2
+        echo "$out" | sed -n 's/^  "makespan": *\([-0-9.e]*\).*/\1/p' |
             awk -v mo="$model" -v p="$p" -v m="$m" -v b="$b" -v l="$label" -v x="$measured" \
                 '{t = m * b / ($1 / 1000) / p;
                   printf "%s %s %s %s %s %.3f %+.1f\n", mo, p, m, l, x, t, 100 * (t - x) / x}'
