@@ -82,7 +82,8 @@ static const field fields[] = {
     {"costs", "overlap", F_NUMBER, OFF(overlap), 0, 1, 1,
      "an overlapped forward+backward pair takes (F + B) * overlap"},
     {"costs", "overhead", F_NUMBER, OFF(overhead), 0, 0, 1e15,
-     "fixed time (ms) added to every forward, backward and gradient op"},
+     "fixed time (ms) added to every forward, backward and gradient op "
+     "(0 unless measured: model.md)"},
     {"memory", "kept_fraction", F_NUMBER, OFF(kept_fraction), 0, 0, 1,
      "split backward: share of a chunk's activations kept from I until W"},
     {"memory", "limit_activations", F_NUMBER, OFF(limit_activations), 0, 0, 1e9,
