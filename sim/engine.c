@@ -406,7 +406,8 @@ static void finish_op_at(engine *e, int d, size_t idx, double at, double end)
         int32_t link = x->loop_link;
         int dst = prog->stage_device[0];
         x->fin[pair] =
-            link < 0 ? end : send(e, link, 0, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL, 1);
+            link < 0 ? end
+                     : send(e, link, 0, end, idx, d, dst, e->record ? &x->fmsg[pair] : NULL, 1);
         if (dst != d)
             wake(e, dst);
     }
@@ -735,9 +736,8 @@ int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
         if (cfg->decode_message_bytes > 0)
             small.message_bytes = cfg->decode_message_bytes;
         e.decode_message_time = bs_message_time(&small);
-        e.decode_message_hold = cfg->latency_holds_link
-                                    ? e.decode_message_time
-                                    : e.decode_message_time - small.latency;
+        e.decode_message_hold =
+            cfg->latency_holds_link ? e.decode_message_time : e.decode_message_time - small.latency;
         e.decode_message_bytes = small.message_bytes;
         e.prompt_tokens = cfg->prompt_tokens;
         e.decode_grows = e.costs.decode_grows;

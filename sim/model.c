@@ -91,7 +91,8 @@ static const model_key model_keys[] = {
     {"hardware", "tp_latency", K_NUMBER, MOFF(tp_latency), 0, 0, 1e15, 0,
      "tensor-parallel link latency (ms)"},
     {"hardware", "memory_bandwidth", K_NUMBER, MOFF(memory_bandwidth), 0, 0, 1e18, 0,
-     "device memory bytes/s (HBM): roofline per kernel, and what decode steps read; 0 = FLOPs only"},
+     "device memory bytes/s (HBM): roofline per kernel, and what decode steps read; 0 = FLOPs "
+     "only"},
     {"hardware", "efficiency_half_tokens", K_NUMBER, MOFF(efficiency_half_tokens), 0, 0, 1e15, 0,
      "tokens per matmul (s*b) at half the efficiency; 0 = one efficiency"},
     {"hardware", "gpus_per_node", K_INT, MOFF(gpus_per_node), 0, 0, 65536, 0,
@@ -850,7 +851,8 @@ static int refuse_conflicts(const cJSON *root, const char *source, bs_error *err
             return bs_fail(err, BS_ERR_INVALID,
                            "%s: %s.%s: a config with a \"model\" gets its costs, memory and "
                            "network from the model and hardware; remove %s.%s (costs.optimizer, "
-                           "costs.overlap and memory.kept_fraction may stay)",
+                           "costs.overlap, costs.overhead, memory.kept_fraction, "
+                           "network.blocking and network.latency_holds_link may stay)",
                            source, taken[i][0], taken[i][1], taken[i][0], taken[i][1]);
     }
     return BS_OK;

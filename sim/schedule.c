@@ -12,12 +12,14 @@
 #include <string.h>
 
 static const bs_schedule *const table[] = {
-    &bs_schedule_gpipe,       &bs_schedule_1f1b,    &bs_schedule_pipedream,
-    &bs_schedule_interleaved, &bs_schedule_forward, &bs_schedule_zb_h1,
-    &bs_schedule_zb_h2,       &bs_schedule_zbv,     &bs_schedule_dualpipev,
-    &bs_schedule_looped_bfs,  &bs_schedule_custom,  &bs_schedule_decode,
-    &bs_schedule_zb_auto,     &bs_schedule_interleaved_zb, &bs_schedule_v_min,
-    &bs_schedule_v_half,
+    &bs_schedule_gpipe,     &bs_schedule_1f1b,
+    &bs_schedule_pipedream, &bs_schedule_interleaved,
+    &bs_schedule_forward,   &bs_schedule_zb_h1,
+    &bs_schedule_zb_h2,     &bs_schedule_zbv,
+    &bs_schedule_dualpipev, &bs_schedule_looped_bfs,
+    &bs_schedule_custom,    &bs_schedule_decode,
+    &bs_schedule_zb_auto,   &bs_schedule_interleaved_zb,
+    &bs_schedule_v_min,     &bs_schedule_v_half,
 };
 
 size_t bs_schedule_count(void)

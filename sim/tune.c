@@ -40,7 +40,7 @@ typedef struct tune_spec {
     int tps[TUNE_MAX_LIST], n_tps;
     int vs[TUNE_MAX_LIST], n_vs;
     int mbs[TUNE_MAX_LIST], n_mbs;
-    int objective, decode; /* BS_TUNE_*; searching decode schedules */
+    int objective, decode;                       /* BS_TUNE_*; searching decode schedules */
     int dps[TUNE_MAX_LIST], n_dps;               /* D */
     int zeros[TUNE_MAX_LIST], n_zeros;           /* ZeRO stages */
     int recomputes[TUNE_MAX_LIST], n_recomputes; /* BS_RECOMPUTE_* */

@@ -79,7 +79,8 @@ int main(void)
                  "syntax error at line 3, column");
     expect_error("{\"stages\": 4", NULL, 0, BS_ERR_INVALID, "JSON syntax error at line 1");
     expect_error("[1, 2]", NULL, 0, BS_ERR_INVALID, "expected a JSON object");
-    expect_error("{\"stagse\": 4}", NULL, 0, BS_ERR_INVALID, "stagse: unknown key; did you mean \"stages\"? expected");
+    expect_error("{\"stagse\": 4}", NULL, 0, BS_ERR_INVALID,
+                 "stagse: unknown key; did you mean \"stages\"? expected");
     expect_error("{\"costs\": {\"fwd\": 1}}", NULL, 0, BS_ERR_INVALID,
                  "costs.fwd: unknown key; expected one of forward, backward, weight, optimizer");
     expect_error("{\"stages\": \"4\"}", NULL, 0, BS_ERR_INVALID,
