@@ -26,8 +26,8 @@ static int cli_help_command(int argc, char **argv);
 
 static const cli_command cli_commands[] = {
     {"run", cli_run,
-     "run CONFIG [--set KEY=VALUE]... [--json] [--timeline FILE.png|FILE.svg [--messages]] "
-     "[--trace FILE.json]",
+     "run CONFIG [--set KEY=VALUE]... [--json] [--timeline FILE.png|FILE.svg [--messages] "
+     "[--memory] [--window START:END]] [--trace FILE.json]",
      "simulate one config; a table, or the result as JSON",
      "Simulates the pipeline described by the JSON file CONFIG (docs/config.md;\n"
      "`bubblesim help config` lists every key) and prints a table of its metrics\n"
@@ -38,8 +38,11 @@ static const cli_command cli_commands[] = {
      "                      string: --set schedule=gpipe --set costs.forward=1.5\n"
      "  --json              print the result object (docs/metrics.md) instead\n"
      "  --timeline FILE     draw the run with gnuplot into FILE.png or FILE.svg,\n"
-     "                      FILE.gp and FILE.dat beside it (docs/timelines.md)\n"
+     "                      FILE.dat, FILE.gp and FILE.sh (redraws) beside it\n"
+     "                      (docs/timelines.md)\n"
      "  --messages          with --timeline: draw the transfers too\n"
+     "  --memory            with --timeline: a live-activation line per device\n"
+     "  --window START:END  with --timeline: only that span of the run, in ms\n"
      "  --trace FILE.json   write a Chrome/Perfetto trace (docs/timelines.md)\n"},
     {"sweep", cli_sweep,
      "sweep CONFIG [--set KEY=VALUE]... [--out DIR [--partial]] [--jobs N] [--plot] [--max-points "

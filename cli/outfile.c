@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TEMP_SLOTS 16
+#define TEMP_SLOTS 128
 #define TEMP_PATH_MAX 4096
 
 /* A slot is live when its flag is set; the path is written before the flag
@@ -291,4 +291,292 @@ int cli_prepare_file_dir(const char *path, bs_error *err)
         return cli_fail(err, BS_ERR_IO, "%s: path too long", path);
     snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     return cli_prepare_dir(dir, err);
+}
+
+/* ------------------------------------------------------------ output sets */
+
+void cli_outset_init(cli_outset *set)
+{
+    memset(set, 0, sizeof *set);
+}
+
+static int is_device(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+/* Two members with one name would overwrite each other at commit. */
+static int named_twice(const cli_outset *set, const char *path, bs_error *err)
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (strcmp(set->members[i].file.path, path) == 0)
+            return cli_fail(err, BS_ERR_INVALID,
+                            "%s: named twice among the output files of one command (for "
+                            "example --trace NAME.dat beside --timeline NAME.png)",
+                            path);
+    return BS_OK;
+}
+
+int cli_outset_add(cli_outset *set, const char *path, FILE **file, bs_error *err)
+{
+    int rc;
+    if (set->count >= CLI_OUTSET_MAX)
+        return cli_fail(err, BS_ERR_INTERNAL, "%s: too many output files in one set", path);
+    if ((rc = named_twice(set, path, err)))
+        return rc;
+    struct cli_outset_member *m = &set->members[set->count];
+    memset(m, 0, sizeof *m);
+    if ((rc = cli_outfile_open(&m->file, path, err)))
+        return rc;
+    *file = m->file.file;
+    return (int)set->count++;
+}
+
+int cli_outset_add_external(cli_outset *set, const char *path, cli_outset_check check,
+                            bs_error *err)
+{
+    int rc;
+    if (set->count >= CLI_OUTSET_MAX)
+        return cli_fail(err, BS_ERR_INTERNAL, "%s: too many output files in one set", path);
+    if ((rc = named_twice(set, path, err)))
+        return rc;
+    struct cli_outset_member *m = &set->members[set->count];
+    memset(m, 0, sizeof *m);
+    m->external = 1;
+    m->check = check;
+    m->file.slot = -1;
+    if (strlen(path) + 40 >= TEMP_PATH_MAX)
+        return cli_fail(err, BS_ERR_IO, "%s: path too long", path);
+    memcpy(m->file.path, path, strlen(path) + 1);
+    /* Even for a device target the other program writes a temporary file:
+     * its output is checked before a byte reaches the device. */
+    if ((m->file.slot = cli_temp_name(m->file.temp, sizeof m->file.temp, path)) < 0)
+        return cli_fail(err, BS_ERR_IO, "%s: path too long or too many output files", path);
+    return (int)set->count++;
+}
+
+const char *cli_outset_staged(const cli_outset *set, int index)
+{
+    const cli_outfile *f = &set->members[index].file;
+    return f->temp[0] ? f->temp : f->path;
+}
+
+const char *cli_outset_target(const cli_outset *set, int index)
+{
+    return set->members[index].file.path;
+}
+
+void cli_outset_abort(cli_outset *set)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        cli_outfile *f = &set->members[i].file;
+        if (set->members[i].external)
+            cli_temp_release(f->slot, f->temp, 1);
+        else
+            cli_outfile_abort(f);
+        f->slot = -1;
+    }
+    set->count = 0;
+}
+
+/* Copies the finished temporary file src into the device dst. */
+static int copy_to_device(const char *src, const char *dst, bs_error *err)
+{
+    char buf[65536];
+    FILE *in = fopen(src, "rb"), *out = in ? fopen(dst, "wb") : NULL;
+    int failed = !in || !out;
+    size_t n;
+    while (!failed && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        failed = fwrite(buf, 1, n, out) != n;
+    failed |= in && ferror(in);
+    if (out)
+        failed |= fclose(out) != 0;
+    if (in)
+        fclose(in);
+    return failed ? cli_fail(err, BS_ERR_IO, "%s: write failed: %s", dst,
+                             errno ? strerror(errno) : "I/O error")
+                  : BS_OK;
+}
+
+int cli_outset_commit(cli_outset *set, bs_error *err)
+{
+    int rc = BS_OK;
+    /* On the heap: 256 KiB of names. Without it there are no backups,
+     * which only matters if a rename fails midway. */
+    char(*backup)[TEMP_PATH_MAX] = malloc(CLI_OUTSET_MAX * sizeof *backup);
+    int backup_slot[CLI_OUTSET_MAX];
+    size_t renamed = 0;
+    /* 1. Every member complete: our files flushed and closed without error,
+     *    the other program's files present and checked. */
+    for (size_t i = 0; i < set->count; i++) {
+        struct cli_outset_member *m = &set->members[i];
+        cli_outfile *f = &m->file;
+        backup_slot[i] = -1;
+        if (!m->external) {
+            errno = 0;
+            int failed = ferror(f->file) != 0;
+            failed |= fclose(f->file) != 0;
+            f->file = NULL;
+            if (failed && !rc)
+                rc = cli_fail(err, BS_ERR_IO, "%s: write failed: %s", f->path,
+                              errno ? strerror(errno) : "I/O error");
+        } else if (!rc) {
+            struct stat st;
+            if (stat(f->temp, &st) != 0 || !S_ISREG(st.st_mode))
+                rc = cli_fail(err, BS_ERR_IO, "%s: was not written", f->path);
+            else if (m->check)
+                rc = m->check(f->temp, f->path, err);
+        }
+    }
+    if (rc)
+        goto error;
+    /* 2. Backups of the regular files about to be replaced, so that a
+     *    rename failing midway can put the earlier ones back. */
+    for (size_t i = 0; i < set->count; i++) {
+        cli_outfile *f = &set->members[i].file;
+        struct stat st;
+        if (!backup || !f->temp[0] || is_device(f->path) || lstat(f->path, &st) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        backup_slot[i] = cli_temp_name(backup[i], sizeof backup[i], f->path);
+        if (backup_slot[i] >= 0 && link(f->path, backup[i]) != 0) {
+            cli_temp_release(backup_slot[i], backup[i], 0);
+            backup_slot[i] = -1;
+        }
+    }
+    /* 3. The renames: the commit point of each member. */
+    for (; renamed < set->count; renamed++) {
+        struct cli_outset_member *m = &set->members[renamed];
+        cli_outfile *f = &m->file;
+        if (!f->temp[0])
+            continue; /* written directly */
+        if (m->external && is_device(f->path)) {
+            if ((rc = copy_to_device(f->temp, f->path, err)))
+                goto undo;
+            continue;
+        }
+        if (rename(f->temp, f->path) != 0) {
+            rc = cli_fail(err, BS_ERR_IO, "%s: cannot write: %s", f->path, strerror(errno));
+            goto undo;
+        }
+        f->temp[0] = '\0'; /* nothing left to remove */
+    }
+    for (size_t i = 0; i < set->count; i++)
+        if (backup_slot[i] >= 0)
+            cli_temp_release(backup_slot[i], backup[i], 1);
+    cli_outset_abort(set); /* releases the slots; the temporary names are gone */
+    free(backup);
+    return BS_OK;
+undo:
+    for (size_t i = 0; i < renamed; i++) {
+        cli_outfile *f = &set->members[i].file;
+        if (set->members[i].external && is_device(f->path))
+            continue;
+        if (backup_slot[i] >= 0) {
+            rename(backup[i], f->path);
+            cli_temp_release(backup_slot[i], backup[i], 0);
+            backup_slot[i] = -1;
+        } else if (!f->temp[0] && !is_device(f->path)) {
+            unlink(f->path); /* it did not exist before */
+        }
+    }
+    for (size_t i = 0; i < set->count; i++)
+        if (backup_slot[i] >= 0)
+            cli_temp_release(backup_slot[i], backup[i], 1);
+error:
+    cli_outset_abort(set);
+    free(backup);
+    return rc;
+}
+
+/* Reads the last n bytes of path into buf; returns how many were read. */
+static size_t read_tail(const char *path, unsigned char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    size_t got = 0;
+    if (!f)
+        return 0;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size >= 0 && fseek(f, size > (long)n ? size - (long)n : 0, SEEK_SET) == 0)
+            got = fread(buf, 1, n, f);
+    }
+    fclose(f);
+    return got;
+}
+
+int cli_check_png(const char *temp_path, const char *target, bs_error *err)
+{
+    /* The IEND chunk: zero length, type IEND, its fixed CRC. */
+    static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+    static const unsigned char magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    unsigned char head[8] = {0}, tail[12];
+    FILE *f = fopen(temp_path, "rb");
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof head || memcmp(head, magic, sizeof magic) != 0 ||
+        read_tail(temp_path, tail, sizeof tail) != sizeof tail ||
+        memcmp(tail, iend, sizeof iend) != 0)
+        return cli_fail(err, BS_ERR_IO,
+                        "%s: gnuplot wrote an incomplete PNG (no IEND chunk at its end; is the "
+                        "disk full?); the earlier file, if any, was left as it was",
+                        target);
+    return BS_OK;
+}
+
+int cli_check_svg(const char *temp_path, const char *target, bs_error *err)
+{
+    unsigned char tail[64];
+    size_t n = read_tail(temp_path, tail, sizeof tail);
+    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' ' || tail[n - 1] == '\r' ||
+                     tail[n - 1] == '\t'))
+        n--;
+    if (n < 6 || memcmp(tail + n - 6, "</svg>", 6) != 0)
+        return cli_fail(err, BS_ERR_IO,
+                        "%s: gnuplot wrote an incomplete SVG (no closing </svg>; is the disk "
+                        "full?); the earlier file, if any, was left as it was",
+                        target);
+    return BS_OK;
+}
+
+int cli_check_file_dir(const char *path, bs_error *err)
+{
+    char dir[TEMP_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+    if (!*path)
+        return cli_fail(err, BS_ERR_IO, "an empty output file name");
+    if (strlen(path) + 40 >= TEMP_PATH_MAX)
+        return cli_fail(err, BS_ERR_IO, "%s: path too long", path);
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cli_fail(err, BS_ERR_IO, "%s: is a directory", path);
+    /* Walk up to the nearest part of the path that exists. */
+    for (;;) {
+        if (stat(dir, &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                return cli_fail(err, BS_ERR_IO, "%s: not a directory (so %s cannot be written)",
+                                dir, path);
+            if (access(dir, W_OK | X_OK) != 0)
+                return cli_fail(err, BS_ERR_IO, "%s: cannot write in %s: %s", path, dir,
+                                strerror(errno));
+            return BS_OK;
+        }
+        if (errno != ENOENT)
+            return cli_fail(err, BS_ERR_IO, "%s: %s: %s", path, dir, strerror(errno));
+        char *up = strrchr(dir, '/');
+        if (!up)
+            snprintf(dir, sizeof dir, ".");
+        else if (up == dir)
+            dir[1] = '\0';
+        else
+            *up = '\0';
+    }
 }

@@ -1,6 +1,11 @@
 /*
  * run.c - `bubblesim run CONFIG [--set KEY=VALUE]... [--json]
- *          [--timeline FILE.png|FILE.svg [--messages]] [--trace FILE.json]`.
+ *          [--timeline FILE.png|FILE.svg [--messages] [--memory]
+ *          [--window START:END]] [--trace FILE.json]`.
+ *
+ * The trace and the timeline's files are one output set (outfile.h): they
+ * appear together or not at all. Nothing touches the file system before the
+ * config has been read and simulated: a refused run creates no directory.
  */
 #include "cli.h"
 #include "outfile.h"
@@ -12,6 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The trace into the output set's file; a failure names the file. */
+static int write_trace(FILE *f, const char *path, const bs_result *res, const bs_config *cfg,
+                       bs_error *err)
+{
+    int rc = bs_writer_find("trace")->write(f, res, cfg, err);
+    if (rc) {
+        bs_error why = *err;
+        cli_fail(err, rc, "%s: %s", path, why.message);
+    }
+    return rc;
+}
 
 /* Reads CONFIG for `run`: the sections other commands read ("gpu" for
  * verify, "sweep", "tune") are checked as those commands check them and
@@ -69,7 +86,8 @@ int cli_run(int argc, char **argv)
 {
     const char *path = NULL, *format = "table";
     const char *timeline_path = NULL, *trace_path = NULL;
-    int with_messages = 0;
+    cli_timeline_options tl_opt = {0};
+    cli_outset set;
     bs_override *overrides = calloc((size_t)argc + 1, sizeof *overrides);
     size_t n_overrides = 0;
     bs_config cfg;
@@ -77,6 +95,7 @@ int cli_run(int argc, char **argv)
     bs_error err = {{0}};
     int rc = BS_OK, code = EXIT_OK;
     bs_config_init(&cfg);
+    cli_outset_init(&set);
     if (!overrides) {
         fprintf(stderr, "bubblesim: out of memory\n");
         return EXIT_FAILURE_OTHER;
@@ -94,7 +113,19 @@ int cli_run(int argc, char **argv)
             }
             *(strcmp(a, "--trace") == 0 ? &trace_path : &timeline_path) = argv[++i];
         } else if (strcmp(a, "--messages") == 0) {
-            with_messages = 1;
+            tl_opt.with_messages = 1;
+        } else if (strcmp(a, "--memory") == 0) {
+            tl_opt.with_memory = 1;
+        } else if (strcmp(a, "--window") == 0 || strncmp(a, "--window=", 9) == 0) {
+            const char *w = a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
+            if (!w || cli_timeline_parse_window(w, &tl_opt)) {
+                fprintf(stderr,
+                        "bubblesim: run: --window %s: expected START:END in ms, 0 <= START < "
+                        "END\n",
+                        w ? w : "(missing)");
+                code = EXIT_BAD_INPUT;
+                goto done;
+            }
         } else if (strcmp(a, "--set") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "bubblesim: run: --set needs KEY=VALUE\n");
@@ -127,22 +158,24 @@ int cli_run(int argc, char **argv)
         code = EXIT_BAD_INPUT;
         goto done;
     }
-    if (timeline_path && cli_image_format_of(timeline_path) == CLI_IMAGE_NONE) {
-        fprintf(stderr, "bubblesim: run: --timeline %s: expected a .png or .svg file name\n",
-                timeline_path);
+    if (!timeline_path && (tl_opt.with_memory || tl_opt.windowed || tl_opt.with_messages)) {
+        fprintf(stderr, "bubblesim: run: --messages, --memory and --window draw into the "
+                        "--timeline picture; add --timeline FILE.png\n");
         code = EXIT_BAD_INPUT;
         goto done;
     }
-    /* Unwritable outputs fail before any simulation. */
-    if ((timeline_path && (rc = cli_prepare_file_dir(timeline_path, &err))) ||
-        (trace_path && (rc = cli_prepare_file_dir(trace_path, &err)))) {
+    /* Unwritable outputs fail before any simulation, checked without
+     * creating anything (the directories are made once the run is good). */
+    if ((timeline_path && (rc = cli_timeline_check_name(timeline_path, &err))) ||
+        (timeline_path && (rc = cli_check_file_dir(timeline_path, &err))) ||
+        (trace_path && (rc = cli_check_file_dir(trace_path, &err)))) {
         code = cli_report(rc, &err);
         goto done;
     }
     if (timeline_path || trace_path)
         cli_install_interrupt_cleanup();
     const bs_result *res;
-    bs_run_options opts = {.record_messages = trace_path || with_messages};
+    bs_run_options opts = {.record_messages = trace_path || tl_opt.with_messages};
     if ((code = load_run_config(&cfg, path, overrides, n_overrides)))
         goto done;
     if ((rc = bs_context_create(&ctx)) || (rc = bs_context_run(ctx, &cfg, &opts, &res, &err))) {
@@ -154,13 +187,22 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "bubblesim: cannot write to standard output\n");
         code = EXIT_FAILURE_OTHER;
     }
-    if (code == EXIT_OK && trace_path &&
-        (rc = cli_write_result_file(trace_path, "trace", res, &cfg, &err)))
-        code = cli_report(rc, &err);
-    if (code == EXIT_OK && timeline_path &&
-        (rc = cli_timeline_draw(timeline_path, res, with_messages, &err)))
-        code = cli_report(rc, &err);
+    if (code == EXIT_OK && (trace_path || timeline_path)) {
+        FILE *trace = NULL;
+        if ((timeline_path && (rc = cli_timeline_check(timeline_path, res, &tl_opt, &err))) ||
+            (timeline_path && (rc = cli_prepare_file_dir(timeline_path, &err))) ||
+            (trace_path && (rc = cli_prepare_file_dir(trace_path, &err))) ||
+            (trace_path && (rc = cli_outset_add(&set, trace_path, &trace, &err)) < 0) ||
+            (trace && (rc = write_trace(trace, trace_path, res, &cfg, &err))) ||
+            (timeline_path &&
+             (rc = cli_timeline_stage(&set, timeline_path, res, &cfg, &tl_opt, &err))) ||
+            (rc = cli_outset_commit(&set, &err)))
+            code = cli_report(rc, &err);
+        else if (set.gnuplot_missing)
+            code = cli_chart_missing_report(&set);
+    }
 done:
+    cli_outset_abort(&set);
     bs_context_free(&ctx);
     bs_config_free(&cfg);
     free(overrides);

@@ -24,6 +24,7 @@
  * For tests, BUBBLESIM_TEST_SIGINT_AFTER=N raises SIGINT once N points are
  * done, so an interrupted sweep can be replayed exactly.
  */
+#include "gnuplot.h"
 #include "outfile.h"
 #include "sweep.h"
 
@@ -988,15 +989,40 @@ static int sweep_finish_rows(sweep *s, bs_error *err)
     return BS_OK;
 }
 
-/* Writes DIR/STEM.csv and DIR/STEM.json (and the charts), then removes a
- * DIR/STEM.partial.csv left by an interrupted run: the set is complete. */
+/* Stages DIR/STEM.EXT into the output set. */
+static int stage_file(cli_outset *set, const char *dir, const char *stem, const char *ext,
+                      void (*write)(FILE *, const sweep *), const sweep *s, bs_error *err)
+{
+    char path[8192];
+    FILE *f;
+    int rc;
+    snprintf(path, sizeof path, "%s/%s.%s", dir, stem, ext);
+    if ((rc = cli_outset_add(set, path, &f, err)) < 0)
+        return rc;
+    write(f, s);
+    return BS_OK;
+}
+
+/* Writes DIR/STEM.csv, DIR/STEM.json and the charts as one output set
+ * (outfile.h: all or none), then removes a DIR/STEM.partial.csv left by an
+ * interrupted run: the set is complete. Without gnuplot the charts' data and
+ * scripts are written and BS_ERR_IO says so (exit 2, as run and tune). */
 static int sweep_write_outputs(sweep *s, const char *out_dir, const char *stem, int plot,
                                bs_error *err)
 {
     int rc;
-    if ((rc = write_file(out_dir, stem, "csv", write_rows_csv, s, err)) ||
-        (rc = write_file(out_dir, stem, "json", write_rows_json, s, err)))
-        return rc;
+    cli_outset set;
+    cli_outset_init(&set);
+    if ((rc = stage_file(&set, out_dir, stem, "csv", write_rows_csv, s, err)) ||
+        (rc = stage_file(&set, out_dir, stem, "json", write_rows_json, s, err)))
+        goto error;
+    if (plot) {
+        sweep_result view = {s->axes, s->n_axes, s->rows, s->points};
+        if ((rc = sweep_plot(&view, &set, out_dir, stem, err)))
+            goto error;
+    }
+    if ((rc = cli_outset_commit(&set, err)))
+        goto error;
     char stale[8192];
     snprintf(stale, sizeof stale, "%s/%s.partial.csv", out_dir, stem);
     unlink(stale);
@@ -1005,12 +1031,12 @@ static int sweep_write_outputs(sweep *s, const char *out_dir, const char *stem, 
         refused_rows += !s->rows[i].ok;
     fprintf(stderr, "bubblesim: %zu points (%zu refused) -> %s/%s.csv, %s/%s.json\n", s->points,
             refused_rows, out_dir, stem, out_dir, stem);
-    if (plot) {
-        sweep_result view = {s->axes, s->n_axes, s->rows, s->points};
-        if ((rc = sweep_plot(&view, out_dir, stem, err)))
-            return rc;
-    }
+    if (set.gnuplot_missing)
+        return cli_chart_missing_error(&set, err);
     return BS_OK;
+error:
+    cli_outset_abort(&set);
+    return rc;
 }
 
 int cli_sweep(int argc, char **argv)

@@ -7,6 +7,7 @@
 #define BS_CLI_SWEEP_H
 
 #include "cli.h"
+#include "outfile.h"
 
 #include <stdint.h>
 
@@ -58,9 +59,11 @@ size_t sweep_value_index(const sweep_result *s, size_t point, size_t axis);
  * a zipped key of the cases. Axes with the same leader vary together. */
 size_t sweep_axis_leader(const sweep_result *s, size_t axis);
 
-/* Draws the charts that the swept keys allow into dir as STEM-*.png (+ .gp
- * and .dat each); says on stderr which ones, or that none applies. */
-int sweep_plot(const sweep_result *s, const char *dir, const char *stem, bs_error *err);
+/* Stages the charts that the swept keys allow into set, in dir as
+ * STEM-*.png (+ .dat, .gp, .sh each, gnuplot.h); says on stderr which ones,
+ * or that none applies (every point refused included: BS_OK, no chart). */
+int sweep_plot(const sweep_result *s, cli_outset *set, const char *dir, const char *stem,
+               bs_error *err);
 
 /* Checks the "sweep" section of a config text as `sweep` would (its keys,
  * lists, cases and baseline, and the base config), simulating nothing: for

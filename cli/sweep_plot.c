@@ -10,24 +10,38 @@
  *
  * A line chart is drawn only when some series has two points to join.
  * Refused points are left out of every chart (they are in the CSV with
- * their reason). Every chart follows the .gp + .dat convention of
- * gnuplot.h, so it can be restyled and redrawn without bubblesim.
+ * their reason). A series whose only point is at the smallest x (the V=1
+ * baseline of a 1f1b/interleaved x V sweep, where interleaved refuses V=1
+ * and 1f1b refuses V>1) is joined to every line that lacks that x and
+ * differs from it only in the schedule, so each V>1 line starts from its
+ * baseline; the note under the chart says so.
+ *
+ * Readability: at most CHART_MAX_SERIES series per line chart and
+ * CHART_MAX_BARS bars per comparison; beyond that the chart is split into
+ * STEM-NAME-1.png, -2, ... (said on stderr), up to CHART_MAX_PARTS
+ * pictures; a chart that would need more is left out with a hint (the CSV
+ * has every point), which also bounds the files of one output set. Tick marks sit at the swept
+ * values themselves, the last included, also on a log axis. Byte-valued
+ * swept keys are labelled in GiB (or MiB, KiB), and the memory panel shows
+ * GiB when the config gives activation bytes.
+ *
+ * Every chart is a program of plots/ (sweep-lines.gp, sweep-bars.gp) run by
+ * gnuplot.h with its data and titles as arguments; all files are staged in
+ * the caller's output set, committed with the CSV and JSON.
  */
 #include "gnuplot.h"
 #include "outfile.h"
 #include "sweep.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHART_WIDTH 1100
-#define CHART_HEIGHT 640
-
-typedef struct chart_files {
-    char dir[4096], stem[1100];
-    cli_outfile dat, gp;
-} chart_files;
+#define CHART_MAX_SERIES 8
+#define CHART_MAX_BARS 12
+#define CHART_MAX_PARTS 4 /* beyond 32 series or 48 bars a chart is refused */
+#define GIB (1024.0 * 1024.0 * 1024.0)
 
 static long find_axis(const sweep_result *s, const char *path)
 {
@@ -37,10 +51,34 @@ static long find_axis(const sweep_result *s, const char *path)
     return -1;
 }
 
-/* "P=4", "M=8", "V=2", the schedule name, or "path=value". */
+/* A byte count for people: "1.5 GiB", "64 MiB", "512 KiB", "100 B". */
+static void bytes_label(char *buf, size_t size, double bytes)
+{
+    if (bytes >= GIB)
+        snprintf(buf, size, "%.4g GiB", bytes / GIB);
+    else if (bytes >= 1024.0 * 1024.0)
+        snprintf(buf, size, "%.4g MiB", bytes / (1024.0 * 1024.0));
+    else if (bytes >= 1024.0)
+        snprintf(buf, size, "%.4g KiB", bytes / 1024.0);
+    else
+        snprintf(buf, size, "%.4g B", bytes);
+}
+
+static int is_bytes_key(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 5 && strcmp(path + n - 5, "bytes") == 0;
+}
+
+/* "P=4", "M=8", "V=2", the schedule name, or "path=value" (bytes in GiB). */
 static void value_label(char *buf, size_t size, const sweep_axis *axis, size_t j)
 {
     const char *p = axis->path, *v = axis->labels[j];
+    char bytes[64];
+    if (is_bytes_key(p) && !isnan(axis->number[j])) {
+        bytes_label(bytes, sizeof bytes, axis->number[j]);
+        v = bytes;
+    }
     if (strcmp(p, "schedule") == 0)
         snprintf(buf, size, "%s", v);
     else if (strcmp(p, "stages") == 0)
@@ -69,43 +107,28 @@ static void point_label(char *buf, size_t size, const sweep_result *s, size_t i,
         snprintf(buf, size, "simulated");
 }
 
-/* Gnuplot text may not hold a double quote in a data file string. */
+/* A string in a gnuplot data file: inside "..." gnuplot ends the string at
+ * the next quote and reads backslash escapes, so both are replaced; control
+ * bytes (a newline would end the line) become spaces. Only ever data: the
+ * programs show it as a title, never run it. */
 static void dat_string(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (; *s; s++)
-        fputc(*s == '"' ? '\'' : *s, f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        fputc(c == '"' ? '\'' : c == '\\' ? '/' : c < 0x20 || c == 0x7f ? ' ' : c, f);
+    }
     fputc('"', f);
 }
 
-static int chart_open(chart_files *c, const char *dir, const char *stem, const char *name,
-                      bs_error *err)
+/* NAME, or NAME-PART when the chart is split into several. */
+static void chart_path(char *buf, size_t size, const char *dir, const char *stem, const char *name,
+                       size_t part, size_t parts, const char *ext)
 {
-    char path[8192];
-    int rc;
-    memset(c, 0, sizeof *c);
-    c->dat.slot = c->gp.slot = -1;
-    snprintf(c->dir, sizeof c->dir, "%s", dir);
-    snprintf(c->stem, sizeof c->stem, "%s-%s", stem, name);
-    snprintf(path, sizeof path, "%s/%s.dat", c->dir, c->stem);
-    if ((rc = cli_outfile_open(&c->dat, path, err)))
-        return rc;
-    snprintf(path, sizeof path, "%s/%s.gp", c->dir, c->stem);
-    return cli_outfile_open(&c->gp, path, err);
-}
-
-/* Commits both files and draws the picture. */
-static int chart_finish(chart_files *c, const char *what, bs_error *err)
-{
-    int rc;
-    if ((rc = cli_outfile_commit(&c->dat, err)) || (rc = cli_outfile_commit(&c->gp, err)) ||
-        (rc = cli_gnuplot_render(c->dir, c->stem, CLI_IMAGE_PNG, err))) {
-        cli_outfile_abort(&c->dat);
-        cli_outfile_abort(&c->gp);
-        return rc;
-    }
-    fprintf(stderr, "bubblesim: chart %s/%s.png (%s)\n", c->dir, c->stem, what);
-    return BS_OK;
+    if (parts > 1)
+        snprintf(buf, size, "%s/%s-%s-%zu.%s", dir, stem, name, part + 1, ext);
+    else
+        snprintf(buf, size, "%s/%s-%s.%s", dir, stem, name, ext);
 }
 
 /* Series of a line chart over axis x: the j-th point of series g, in
@@ -142,203 +165,258 @@ static size_t series_order(const sweep_result *s, long x, size_t **order)
     return groups;
 }
 
-/* Line chart of y(row) against axis x; returns 1 when it was worth drawing
- * (some series with two simulated points), 0 when not, <0 on error. */
-static int line_chart(const sweep_result *s, long x, const char *dir, const char *stem,
-                      const char *name, const char *title, const char *xlabel, const char *ylabel,
-                      int bubble, bs_error *err)
+static double x_of(const sweep_result *s, long x, const sweep_row *r)
 {
-    size_t *order = NULL, nx = s->axes[x].count;
-    size_t groups = series_order(s, x, &order);
-    chart_files c;
-    int worth = 0, rc;
+    return strcmp(s->axes[x].path, "microbatches") == 0 ? r->microbatches
+           : strcmp(s->axes[x].path, "stages") == 0     ? r->stages
+                                                        : r->virtual_stages;
+}
+
+/* Do points a and b agree on every axis but x and the schedule? */
+static int same_but_schedule(const sweep_result *s, size_t a, size_t b, long x, long sched)
+{
+    for (size_t k = 0; k < s->n_axes; k++)
+        if ((long)k != x && (long)k != sched &&
+            sweep_value_index(s, a, k) != sweep_value_index(s, b, k))
+            return 0;
+    return 1;
+}
+
+/* Line chart of y(row) against axis x; returns the number of pictures
+ * drawn (0: no series with two points to join), <0 on error. */
+static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set, const char *dir,
+                      const char *stem, const char *name, const char *title, const char *xlabel,
+                      const char *ylabel, int bubble, bs_error *err)
+{
+    size_t *order = NULL, nx = s->axes[x].count, *shown = NULL, *base = NULL;
+    size_t groups = series_order(s, x, &order), n_shown = 0;
+    int rc = 0, any_formula = 0, joined = 0;
     double xmin = INFINITY, xmax = -INFINITY;
+    char path[8192], xtics[1024] = "", settings[200], note[300];
     if (!groups)
         return cli_fail(err, BS_ERR_NOMEM, "out of memory drawing charts");
-    for (size_t g = 0; g < groups && !worth; g++) {
-        size_t ok = 0;
-        for (size_t j = 0; j < nx; j++)
-            ok += s->rows[order[g * nx + j]].ok;
-        worth = ok >= 2;
-    }
-    if (!worth) {
-        free(order);
-        return 0;
-    }
-    if ((rc = chart_open(&c, dir, stem, name, err)))
-        goto error;
-    fprintf(c.dat.file, "# %s\n# one block (gnuplot index) per series: x simulated %s\n", title,
-            bubble ? "closed-form (NaN: none)" : "");
-    size_t blocks = 0;
-    char **titles = calloc(groups, sizeof *titles);
-    int *has_formula = calloc(groups, sizeof *has_formula);
-    if (!titles || !has_formula) {
-        free(titles);
-        free(has_formula);
+    shown = malloc(groups * sizeof *shown);
+    base = malloc(groups * sizeof *base);
+    if (!shown || !base) {
         rc = cli_fail(err, BS_ERR_NOMEM, "out of memory drawing charts");
-        goto error;
+        goto done;
     }
+    /* The smallest swept x, where a baseline sits. */
+    size_t first_ok_rank = nx;
+    for (size_t g = 0; g < groups; g++)
+        for (size_t j = 0; j < nx && j < first_ok_rank; j++)
+            if (s->rows[order[g * nx + j]].ok)
+                first_ok_rank = j;
+    /* A series is shown with two points to join, or with one point and a
+     * baseline point joined in front of it. */
     for (size_t g = 0; g < groups; g++) {
-        char label[512];
-        size_t first = order[g * nx];
         size_t ok = 0;
+        base[g] = SIZE_MAX;
         for (size_t j = 0; j < nx; j++)
             ok += s->rows[order[g * nx + j]].ok;
-        if (!ok)
-            continue;
-        point_label(label, sizeof label, s, first, x);
-        fprintf(c.dat.file, "%s# %s\n", blocks ? "\n\n" : "", label);
-        for (size_t j = 0; j < nx; j++) {
-            const sweep_row *r = &s->rows[order[g * nx + j]];
-            if (!r->ok)
-                continue;
-            double xv = strcmp(s->axes[x].path, "microbatches") == 0 ? r->microbatches
-                        : strcmp(s->axes[x].path, "stages") == 0     ? r->stages
-                                                                     : r->virtual_stages;
-            xmin = fmin(xmin, xv);
-            xmax = fmax(xmax, xv);
-            if (bubble) {
-                fprintf(c.dat.file, "%.17g %.17g ", xv, 100 * r->bubble_ratio);
-                if (r->formula_valid) {
-                    fprintf(c.dat.file, "%.17g\n", 100 * r->formula_bubble_ratio);
-                    has_formula[blocks] = 1;
-                } else {
-                    fputs("NaN\n", c.dat.file);
-                }
-            } else {
-                fprintf(c.dat.file, "%.17g %.17g\n", xv, r->makespan);
+        if (ok && first_ok_rank < nx && sched >= 0 && !s->rows[order[g * nx + first_ok_rank]].ok) {
+            /* Several lone points may qualify (gpipe, 1f1b, ... at V=1):
+             * 1f1b, which interleaved generalises, is preferred. */
+            for (size_t h = 0; h < groups; h++) {
+                size_t cand = order[h * nx + first_ok_rank], okh = 0;
+                for (size_t j = 0; j < nx; j++)
+                    okh += s->rows[order[h * nx + j]].ok;
+                if (h != g && okh == 1 && s->rows[cand].ok &&
+                    same_but_schedule(s, cand, order[g * nx], x, sched) &&
+                    (base[g] == SIZE_MAX || strcmp(s->rows[cand].schedule, "1f1b") == 0))
+                    base[g] = cand;
             }
         }
-        titles[blocks++] = strdup(label);
+        if (ok + (base[g] != SIZE_MAX) >= 2)
+            shown[n_shown++] = g;
+        joined |= ok + (base[g] != SIZE_MAX) >= 2 && base[g] != SIZE_MAX;
     }
-    FILE *gp = c.gp.file;
-    cli_gnuplot_preamble(gp, c.stem, CLI_IMAGE_PNG, CHART_WIDTH, CHART_HEIGHT);
-    fprintf(gp, "data = '%s.dat'\nset title ", c.stem);
-    cli_gnuplot_quote(gp, title);
-    fprintf(gp, " font ',12'\nset xlabel '%s'\nset ylabel '%s'\n", xlabel, ylabel);
-    int any_formula = 0;
-    for (size_t b = 0; b < blocks; b++)
-        any_formula |= has_formula[b];
-    if (any_formula)
-        fputs("set label 1 'markers: simulated; dashed: closed form (uniform costs, free "
-              "network)' at screen 0.99, screen 0.03 right font ',9'\n",
-              gp);
-    fputs("set key outside right top\nset yrange [0:*]\nset mxtics\n", gp);
-    /* Micro-batch counts usually double; stage and chunk counts do not. */
-    if (strcmp(s->axes[x].path, "microbatches") == 0 && xmin > 0 && xmax / xmin >= 8)
-        fputs("set logscale x 2\n", gp);
-    if (nx <= 24) { /* tics at the swept values themselves */
-        fputs("set xtics (", gp);
-        for (size_t j = 0, first = 1; j < nx; j++) {
-            if (isnan(s->axes[x].number[j]))
-                continue;
-            fprintf(gp, "%s%.17g", first ? "" : ", ", s->axes[x].number[j]);
-            first = 0;
+    if (!n_shown)
+        goto done;
+    size_t parts = (n_shown + CHART_MAX_SERIES - 1) / CHART_MAX_SERIES;
+    if (parts > CHART_MAX_PARTS) {
+        fprintf(stderr,
+                "bubblesim: --plot: no %s chart: %zu series would take %zu pictures of %d; "
+                "sweep fewer values besides the x axis, or plot from the CSV\n",
+                name, n_shown, parts, CHART_MAX_SERIES);
+        rc = 0;
+        goto done;
+    }
+    for (size_t j = 0, n = 0; j < nx && nx <= 24; j++) {
+        if (isnan(s->axes[x].number[j]))
+            continue;
+        n += (size_t)snprintf(xtics + n, sizeof xtics - n, "%s%.17g", n ? " " : "",
+                              s->axes[x].number[j]);
+        if (n >= sizeof xtics) {
+            xtics[0] = '\0';
+            break;
         }
-        fputs(")\n", gp);
     }
-    fprintf(gp, "set xrange [%.17g:%.17g]\nset offsets graph 0.03, graph 0.03, 0, 0\n", xmin, xmax);
-    fputs("plot ", gp);
-    for (size_t b = 0; b < blocks; b++) {
-        static const int point_types[] = {7, 5, 9, 11, 13, 15};
-        /* Where a closed form is drawn the markers stand alone, so the
-         * dashed line stays visible under them; sizes shrink so that equal
-         * series still show each marker. */
-        fprintf(gp, "%sdata index %zu using 1:2 with %s pt %d ps %.2f lw 1 lc %zu title ",
-                b ? ", \\\n     " : "", b, bubble && has_formula[b] ? "points" : "linespoints",
-                point_types[b % 6], 1.8 - 0.3 * (double)(b % 4), b + 1);
-        cli_gnuplot_quote(gp, titles[b] ? titles[b] : "");
-        if (bubble && has_formula[b])
-            fprintf(gp, ", \\\n     data index %zu using 1:3 with lines dt 2 lw 2 lc %zu notitle",
-                    b, b + 1);
+    for (size_t part = 0; part < parts; part++) {
+        FILE *dat;
+        int member;
+        chart_path(path, sizeof path, dir, stem, name, part, parts, "dat");
+        if ((rc = member = cli_outset_add(set, path, &dat, err)) < 0)
+            goto done;
+        fputs("# one block (gnuplot index) per series: its title, then lines\n"
+              "# x simulated closed_form (NaN: none)\n",
+              dat);
+        size_t from = part * CHART_MAX_SERIES, to = from + CHART_MAX_SERIES;
+        for (size_t q = from; q < to && q < n_shown; q++) {
+            size_t g = shown[q];
+            char label[512];
+            point_label(label, sizeof label, s, order[g * nx], x);
+            if (base[g] != SIZE_MAX) {
+                size_t len = strlen(label);
+                const char *xp = s->axes[x].path;
+                snprintf(label + len, sizeof label - len, " (from %s at %s=%g)",
+                         s->rows[base[g]].schedule,
+                         strcmp(xp, "virtual_stages") == 0 ? "V"
+                         : strcmp(xp, "microbatches") == 0 ? "M"
+                                                           : "P",
+                         x_of(s, x, &s->rows[base[g]]));
+            }
+            fputs(q > from ? "\n\n" : "", dat);
+            dat_string(dat, label);
+            fputc('\n', dat);
+            for (size_t j = 0; j < nx; j++) {
+                size_t i = j == first_ok_rank && base[g] != SIZE_MAX ? base[g] : order[g * nx + j];
+                const sweep_row *r = &s->rows[i];
+                if (!r->ok)
+                    continue;
+                double xv = x_of(s, x, r);
+                xmin = fmin(xmin, xv);
+                xmax = fmax(xmax, xv);
+                if (bubble) {
+                    fprintf(dat, "%.17g %.17g ", xv, 100 * r->bubble_ratio);
+                    if (r->formula_valid) {
+                        fprintf(dat, "%.17g\n", 100 * r->formula_bubble_ratio);
+                        any_formula = 1;
+                    } else {
+                        fputs("NaN\n", dat);
+                    }
+                } else {
+                    fprintf(dat, "%.17g %.17g NaN\n", xv, r->makespan);
+                }
+            }
+        }
+        size_t n_series = (to < n_shown ? to : n_shown) - from;
+        int logx = strcmp(s->axes[x].path, "microbatches") == 0 && xmin > 0 && xmax / xmin >= 8;
+        snprintf(settings, sizeof settings, "%zu %d %.17g %.17g 0", n_series, logx, xmin, xmax);
+        int nn = snprintf(note, sizeof note, "%s",
+                          any_formula ? "markers: simulated; dashed: closed form (uniform "
+                                        "costs, free network)"
+                                      : "");
+        if (joined)
+            snprintf(note + nn, sizeof note - (size_t)nn,
+                     "%sthe lone point at the smallest x (a baseline schedule) starts each line "
+                     "it joins",
+                     nn ? "; " : "");
+        chart_path(path, sizeof path, dir, stem, name, part, parts, "png");
+        cli_chart_arg args[] = {CLI_MEMBER(member), CLI_TEXT(title), CLI_TEXT(xlabel),
+                                CLI_TEXT(ylabel),   CLI_TEXT(note),  CLI_TEXT(settings),
+                                CLI_TEXT(xtics)};
+        if ((rc = cli_chart_stage(set, path, "sweep-lines", args, 7, err)))
+            goto done;
+        fprintf(stderr, "bubblesim: chart %s (%s%s)\n", path, title,
+                parts > 1 ? ", split: too many series for one picture" : "");
     }
-    if (any_formula)
-        fputs(", \\\n     NaN with lines dt 2 lw 2 lc rgb '#555555' title 'closed form'", gp);
-    fputc('\n', gp);
-    for (size_t b = 0; b < blocks; b++)
-        free(titles[b]);
-    free(titles);
-    free(has_formula);
+    rc = (int)parts;
+done:
     free(order);
-    order = NULL;
-    if ((rc = chart_finish(&c, title, err)))
-        return rc;
-    return 1;
-error:
-    cli_outfile_abort(&c.dat);
-    cli_outfile_abort(&c.gp);
-    free(order);
+    free(shown);
+    free(base);
     return rc;
 }
 
-/* Makespan, bubble and peak activations, one bar per simulated point. */
-static int schedule_chart(const sweep_result *s, long sched, const char *dir, const char *stem,
-                          bs_error *err)
+/* Makespan, bubble and peak activations, one bar per simulated point;
+ * returns the number of pictures (0 when no point simulated). */
+static int schedule_chart(const sweep_result *s, long sched, cli_outset *set, const char *dir,
+                          const char *stem, bs_error *err)
 {
-    chart_files c;
-    size_t bars = 0;
-    int rc;
-    if ((rc = chart_open(&c, dir, stem, "schedules", err))) {
-        cli_outfile_abort(&c.dat);
-        cli_outfile_abort(&c.gp);
-        return rc;
-    }
-    fputs("# one line per simulated point: label makespan_ms bubble_percent "
-          "peak_activations\n",
-          c.dat.file);
+    size_t bars = 0, drawn = 0;
+    int rc, bytes = 1;
+    char path[8192], settings[100], title[200];
     for (size_t i = 0; i < s->points; i++) {
-        const sweep_row *r = &s->rows[i];
-        char label[512], rest[400];
-        if (!r->ok)
-            continue;
-        point_label(rest, sizeof rest, s, i, sched);
-        snprintf(label, sizeof label, "%s%s%s", r->schedule,
-                 strcmp(rest, "simulated") == 0 ? "" : " ",
-                 strcmp(rest, "simulated") == 0 ? "" : rest);
-        dat_string(c.dat.file, label);
-        fprintf(c.dat.file, " %.17g %.17g %.17g\n", r->makespan, 100 * r->bubble_ratio,
-                r->peak_activations);
-        bars++;
+        bars += s->rows[i].ok;
+        if (s->rows[i].ok && !(s->rows[i].peak_activation_bytes > 0))
+            bytes = 0;
     }
-    if (bars == 0)
-        fputs("\"none\" NaN NaN NaN\n", c.dat.file);
-    FILE *gp = c.gp.file;
-    int width = CHART_WIDTH + (bars > 6 ? (int)(bars - 6) * 3 * 45 : 0);
-    cli_gnuplot_preamble(gp, c.stem, CLI_IMAGE_PNG, width > 3000 ? 3000 : width, 560);
-    fprintf(gp, "data = '%s.dat'\n", c.stem);
-    fputs("set style fill solid 0.85 border lc rgb '#333333'\n"
-          "set boxwidth 0.7\nset yrange [0:*]\nset offsets 0.3, 0.3, graph 0.1, 0\n"
-          "set grid noxtics ytics\n"
-          "set xtics nomirror scale 0\nset key off\n",
-          gp);
-    if (bars > 4)
-        fputs("set xtics rotate by -35\nset bmargin 8\n", gp);
-    fputs("set multiplot layout 1,3 title 'Schedules compared (one bar per simulated point)' "
-          "font ',12'\n"
-          "set title 'makespan (ms)'\n"
-          "plot data using 0:2:xtic(1) with boxes lc rgb '#4C72B0', \\\n"
-          "     data using 0:2:(sprintf($2 < 1000 ? '%.3g' : '%.0f', $2)) with labels offset "
-          "0,0.7 font ',9'\n"
-          "set title 'bubble, idle over total (%)'\n"
-          "plot data using 0:3:xtic(1) with boxes lc rgb '#DD8452', \\\n"
-          "     data using 0:3:(sprintf('%.1f', $3)) with labels offset 0,0.7 font ',9'\n"
-          "set title 'peak activations (micro-batches)'\n"
-          "plot data using 0:4:xtic(1) with boxes lc rgb '#55A868', \\\n"
-          "     data using 0:4:(sprintf('%.4g', $4)) with labels offset 0,0.7 font ',9'\n"
-          "unset multiplot\n",
-          gp);
-    return chart_finish(&c, "schedules compared", err);
+    if (!bars)
+        return 0;
+    size_t parts = (bars + CHART_MAX_BARS - 1) / CHART_MAX_BARS;
+    if (parts > CHART_MAX_PARTS) {
+        fprintf(stderr,
+                "bubblesim: --plot: no schedules chart: %zu bars would take %zu pictures of %d; "
+                "sweep fewer values, or plot from the CSV\n",
+                bars, parts, CHART_MAX_BARS);
+        return 0;
+    }
+    for (size_t part = 0; part < parts; part++) {
+        FILE *dat;
+        int member;
+        size_t in_part = 0;
+        chart_path(path, sizeof path, dir, stem, "schedules", part, parts, "dat");
+        if ((rc = member = cli_outset_add(set, path, &dat, err)) < 0)
+            return rc;
+        fprintf(dat, "# one line per simulated point: label makespan_ms bubble_percent %s\n",
+                bytes ? "peak_activation_GiB" : "peak_activations");
+        for (size_t i = 0, k = 0; i < s->points; i++) {
+            const sweep_row *r = &s->rows[i];
+            char label[512], rest[400];
+            if (!r->ok || k++ / CHART_MAX_BARS != part)
+                continue;
+            point_label(rest, sizeof rest, s, i, sched);
+            snprintf(label, sizeof label, "%s%s%s", r->schedule,
+                     strcmp(rest, "simulated") == 0 ? "" : " ",
+                     strcmp(rest, "simulated") == 0 ? "" : rest);
+            dat_string(dat, label);
+            fprintf(dat, " %.17g %.17g %.17g\n", r->makespan, 100 * r->bubble_ratio,
+                    bytes ? r->peak_activation_bytes / GIB : r->peak_activations);
+            in_part++;
+        }
+        int width = 1100 + (in_part > 6 ? (int)(in_part - 6) * 3 * 45 : 0);
+        snprintf(settings, sizeof settings, "%zu %d 0", in_part, width > 3000 ? 3000 : width);
+        if (parts > 1)
+            snprintf(title, sizeof title,
+                     "Schedules compared (one bar per simulated point; part %zu of %zu)", part + 1,
+                     parts);
+        else
+            snprintf(title, sizeof title, "Schedules compared (one bar per simulated point)");
+        chart_path(path, sizeof path, dir, stem, "schedules", part, parts, "png");
+        cli_chart_arg args[] = {
+            CLI_MEMBER(member), CLI_TEXT(title),
+            CLI_TEXT(bytes ? "peak activation memory (GiB)" : "peak activations (micro-batches)"),
+            CLI_TEXT(settings)};
+        if ((rc = cli_chart_stage(set, path, "sweep-bars", args, 4, err)))
+            return rc;
+        fprintf(stderr, "bubblesim: chart %s (schedules compared%s)\n", path,
+                parts > 1 ? ", split: too many bars for one picture" : "");
+        drawn++;
+    }
+    return (int)drawn;
 }
 
-int sweep_plot(const sweep_result *s, const char *dir, const char *stem, bs_error *err)
+int sweep_plot(const sweep_result *s, cli_outset *set, const char *dir, const char *stem,
+               bs_error *err)
 {
     long m = find_axis(s, "microbatches"), p = find_axis(s, "stages");
     long v = find_axis(s, "virtual_stages"), sched = find_axis(s, "schedule");
     int drawn = 0, rc;
+    size_t simulated = 0;
     long x = m >= 0 && s->axes[m].count > 1 ? m : p >= 0 && s->axes[p].count > 1 ? p : -1;
+    for (size_t i = 0; i < s->points; i++)
+        simulated += s->rows[i].ok;
+    if (!simulated) {
+        fprintf(stderr,
+                "bubblesim: --plot: no chart drawn: every one of the %zu points was "
+                "refused (the reasons are in the CSV)\n",
+                s->points);
+        return BS_OK;
+    }
     if (x >= 0) {
         const char *title = x == m ? "Bubble against micro-batches M" : "Bubble against stages P";
-        rc = line_chart(s, x, dir, stem, "bubble", title,
+        rc = line_chart(s, x, sched, set, dir, stem, "bubble", title,
                         x == m ? "micro-batches M" : "pipeline stages P (devices)",
                         "bubble: idle / total device time (%)", 1, err);
         if (rc < 0)
@@ -346,13 +424,14 @@ int sweep_plot(const sweep_result *s, const char *dir, const char *stem, bs_erro
         drawn += rc;
     }
     if (sched >= 0 && s->axes[sched].count > 1) {
-        if ((rc = schedule_chart(s, sched, dir, stem, err)))
+        if ((rc = schedule_chart(s, sched, set, dir, stem, err)) < 0)
             return rc;
-        drawn++;
+        drawn += rc;
     }
     if (v >= 0 && s->axes[v].count > 1) {
-        rc = line_chart(s, v, dir, stem, "makespan-v", "Makespan against chunks per device V",
-                        "model chunks per device V", "makespan (ms)", 0, err);
+        rc = line_chart(s, v, sched, set, dir, stem, "makespan-v",
+                        "Makespan against chunks per device V", "model chunks per device V",
+                        "makespan (ms)", 0, err);
         if (rc < 0)
             return rc;
         drawn += rc;

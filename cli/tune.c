@@ -12,6 +12,7 @@
 #include "gnuplot.h"
 #include "outfile.h"
 #include "tune.h"
+#include "tune_plot.h"
 
 #include <errno.h>
 #include <math.h>
@@ -75,13 +76,13 @@ static void csv_text(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int write_csv(const bs_tune *tune, const char *dir, bs_error *err)
+static int write_csv(const bs_tune *tune, cli_outset *set, const char *dir, bs_error *err)
 {
     char path[4200];
     cli_outfile f;
     int rc;
     snprintf(path, sizeof path, "%s/tune.csv", dir);
-    if ((rc = cli_outfile_open(&f, path, err)))
+    if ((rc = cli_outset_add(set, path, &f.file, err)) < 0)
         return rc;
     fputs("schedule,stages,tensor_parallel,virtual_stages,microbatch_size,microbatches,status,"
           "time_per_iteration_ms,bubble_ratio,peak_memory_bytes,peak_device,activation_bytes,"
@@ -117,80 +118,40 @@ static int write_csv(const bs_tune *tune, const char *dir, bs_error *err)
         csv_text(f.file, c->note);
         fputc('\n', f.file);
     }
-    return cli_outfile_commit(&f, err);
+    return BS_OK;
 }
 
-/* tune.png: every simulated point, time against peak memory, the Pareto
- * front joined, the memory limit dashed. */
-static int write_chart(const bs_tune *tune, const char *source, const char *dir, bs_error *err)
+/* tune.png (cli/tune_plot.c): every simulated point, the Pareto front
+ * labelled, the memory limit dashed. */
+static int write_chart(const bs_tune *tune, const char *source, cli_outset *set, const char *dir,
+                       bs_error *err)
 {
-    char path[4200];
-    cli_outfile dat, gp;
+    size_t n = 0, n_cand = bs_tune_candidate_count(tune), n_front = bs_tune_front_count(tune);
     int rc;
-    memset(&gp, 0, sizeof gp);
-    snprintf(path, sizeof path, "%s/tune.dat", dir);
-    if ((rc = cli_outfile_open(&dat, path, err)))
-        return rc;
-    snprintf(path, sizeof path, "%s/tune.gp", dir);
-    if ((rc = cli_outfile_open(&gp, path, err))) {
-        cli_outfile_abort(&dat);
-        return rc;
+    cli_tune_point *pts = calloc(n_cand + n_front + 1, sizeof *pts);
+    char(*labels)[160] = calloc(n_cand + n_front + 1, sizeof *labels);
+    if (!pts || !labels) {
+        free(pts);
+        free(labels);
+        return cli_fail(err, BS_ERR_NOMEM, "out of memory drawing the chart");
     }
-    static const int blocks[] = {BS_TUNE_FITS, BS_TUNE_OVER_MEMORY};
-    const bs_tune_info *info = bs_tune_get_info(tune);
-    fputs("# peak memory (GiB), time per iteration (ms), configuration\n", dat.file);
-    for (int k = 0; k < 2; k++) {
-        fprintf(dat.file, "# %s\n", bs_tune_status_name(blocks[k]));
-        int any = 0;
-        for (size_t i = 0; i < bs_tune_candidate_count(tune); i++) {
-            const bs_tune_candidate *c = bs_tune_candidate_at(tune, i);
-            char label[160];
-            if (c->status != blocks[k])
-                continue;
-            bs_tune_describe(c, label, sizeof label);
-            fprintf(dat.file, "%.6f %.6f \"%s\"\n", c->memory / GIB, c->time, label);
-            any = 1;
-        }
-        if (!any)
-            fputs("NaN NaN \"none\"\n", dat.file);
-        fputs("\n\n", dat.file);
+    for (size_t i = 0; i < n_cand + n_front; i++) {
+        const bs_tune_candidate *c =
+            i < n_cand ? bs_tune_candidate_at(tune, i) : bs_tune_front(tune, i - n_cand);
+        if (i < n_cand && c->status != BS_TUNE_FITS && c->status != BS_TUNE_OVER_MEMORY)
+            continue;
+        bs_tune_describe(c, labels[n], sizeof labels[n]);
+        pts[n] = (cli_tune_point){c->memory, c->time,
+                                  i >= n_cand                 ? CLI_TUNE_FRONT
+                                  : c->status == BS_TUNE_FITS ? CLI_TUNE_FITS
+                                                              : CLI_TUNE_OVER,
+                                  labels[n]};
+        n++;
     }
-    fputs("# Pareto front\n", dat.file);
-    for (size_t i = 0; i < bs_tune_front_count(tune); i++) {
-        const bs_tune_candidate *c = bs_tune_front(tune, i);
-        char label[160];
-        bs_tune_describe(c, label, sizeof label);
-        fprintf(dat.file, "%.6f %.6f \"%s\"\n", c->memory / GIB, c->time, label);
-    }
-    cli_gnuplot_preamble(gp.file, "tune", CLI_IMAGE_PNG, 1100, 700);
-    fputs("set title ", gp.file);
-    char title[300];
-    snprintf(title, sizeof title, "bubblesim tune %s: time per iteration against peak memory",
-             source);
-    cli_gnuplot_quote(gp.file, title);
-    fprintf(gp.file,
-            "\nset xlabel 'peak memory per device (GiB)'\n"
-            "set ylabel 'time per iteration (ms)'\n"
-            "set key top right\n"
-            "set xrange [0:%.6f]\n"
-            "set arrow from %.6f, graph 0 to %.6f, graph 1 nohead dt 2 lc rgb '#cc0000'\n"
-            "set label 'memory limit' at %.6f, graph 0.95 right offset -1,0 tc rgb '#cc0000'\n"
-            "plot 'tune.dat' index 1 using 1:2 with points pt 6 ps 0.8 lc rgb '#bbbbbb' "
-            "title 'simulated, over memory', \\\n"
-            "     'tune.dat' index 0 using 1:2 with points pt 7 ps 0.7 lc rgb '#5577aa' "
-            "title 'simulated, fits', \\\n"
-            "     'tune.dat' index 2 using 1:2 with linespoints pt 5 ps 1 lw 2 lc rgb '#dd7700' "
-            "title 'Pareto front'\n",
-            2 * info->memory_limit / GIB, info->memory_limit / GIB, info->memory_limit / GIB,
-            info->memory_limit / GIB);
-    if ((rc = cli_outfile_commit(&dat, err)) || (rc = cli_outfile_commit(&gp, err))) {
-        cli_outfile_abort(&dat);
-        cli_outfile_abort(&gp);
-        return rc;
-    }
-    /* Without gnuplot this fails as run --timeline does: exit 2, the script
-     * and data left for a later `gnuplot tune.gp`, no false "wrote". */
-    return cli_gnuplot_render(dir, "tune", CLI_IMAGE_PNG, err);
+    rc = cli_tune_chart_stage(set, dir, source, bs_tune_get_info(tune)->memory_limit, pts, n, err);
+    free(pts);
+    free(labels);
+    return rc;
 }
 
 /* ------------------------------------------------------------- report */
@@ -247,11 +208,23 @@ static int report(const bs_tune *tune, const char *source, const bs_override *us
            c->schedule, c->stages, c->microbatches, c->virtual_stages, c->tensor_parallel,
            c->microbatch_size, c->data_parallel, c->zero_stage, recompute[c->recompute % 3]);
     if (out_dir) {
-        if ((rc = cli_prepare_dir(out_dir, err)) || (rc = write_csv(tune, out_dir, err)) ||
-            (rc = write_chart(tune, source, out_dir, err)))
+        /* The CSV and the chart's files are one output set (outfile.h). */
+        cli_outset set;
+        cli_outset_init(&set);
+        if ((rc = cli_prepare_dir(out_dir, err)) || (rc = write_csv(tune, &set, out_dir, err)) ||
+            (rc = write_chart(tune, source, &set, out_dir, err)) ||
+            (rc = cli_outset_commit(&set, err))) {
+            cli_outset_abort(&set);
             return rc;
-        printf("wrote %s/tune.csv and the chart %s/tune.png (tune.gp, tune.dat)\n", out_dir,
-               out_dir);
+        }
+        if (set.gnuplot_missing) {
+            printf("wrote %s/tune.csv and the chart's data and script (tune.dat, tune.gp, "
+                   "tune.sh), but no picture\n",
+                   out_dir);
+            return cli_chart_missing_error(&set, err);
+        }
+        printf("wrote %s/tune.csv and the chart %s/tune.png (tune.dat, tune.gp, tune.sh)\n",
+               out_dir, out_dir);
     }
     return BS_OK;
 }

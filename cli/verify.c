@@ -49,6 +49,7 @@
 #include "gnuplot.h"
 #include "outfile.h"
 #include "predict.h"
+#include "verify_plot.h"
 #include "verify_report.h"
 
 #include <errno.h>
@@ -78,102 +79,6 @@ static int write_result(const char *path, const bs_result *res, const bs_config 
     int rc = cli_prepare_file_dir(path, &err);
     if (!rc)
         rc = cli_write_result_file(path, trace ? "trace" : "json", res, cfg, &err);
-    return rc ? cli_report(rc, &err) : EXIT_OK;
-}
-
-/* The comparison chart: for each device a predicted row above a measured
- * row, one box per op coloured by kind. STEM.dat and STEM.gp are kept
- * beside the image (gnuplot.h's convention), so a user can restyle it. */
-static int write_chart_data(FILE *dat, const bs_result *pred, const bs_result *meas)
-{
-    const bs_program *prog = pred->timeline->program;
-    fprintf(dat,
-            "# bubblesim verify: %s P=%d M=%d V=%d; times in ms\n"
-            "# one line per op: row start end kind (row 2d predicted, 2d+1 measured)\n",
-            pred->schedule, pred->stages, pred->microbatches, pred->virtual_stages);
-    for (int d = 0; d < prog->devices; d++)
-        for (int measured = 0; measured < 2; measured++) {
-            const bs_timeline *tl = (measured ? meas : pred)->timeline;
-            for (size_t i = prog->device_first[d]; i < prog->device_first[d + 1]; i++)
-                fprintf(dat, "%d %.17g %.17g %d\n", 2 * d + measured, tl->times[i].start,
-                        tl->times[i].end, prog->ops[i].kind);
-        }
-    return ferror(dat) ? -1 : 0;
-}
-
-static void write_chart_script(FILE *gp, const char *stem, cli_image_format format,
-                               const bs_result *pred, const bs_result *meas, double error_pct,
-                               int dry)
-{
-    int p = pred->devices, rows = 2 * p;
-    double end = pred->makespan > meas->makespan ? pred->makespan : meas->makespan;
-    cli_gnuplot_preamble(gp, stem, format, 1200, 200 + 30 * rows);
-    fprintf(gp, "data = '%s.dat'\n", stem);
-    fputs("forward_rgb = 0x4C72B0; backward_rgb = 0x55A868; input_grad_rgb = 0xDD8452\n"
-          "weight_grad_rgb = 0x8172B3; optimizer_rgb = 0x7F7F7F\n"
-          "kind_rgb(k) = k == 0 ? forward_rgb : k == 1 ? backward_rgb : k == 2 ? input_grad_rgb "
-          ": k == 3 ? weight_grad_rgb : optimizer_rgb\n",
-          gp);
-    fprintf(gp,
-            "set title \"%s  P=%d  M=%d  V=%d: predicted %.6g ms, measured %.6g ms (%+.3f%%)%s\" "
-            "font ',12'\n",
-            pred->schedule, pred->stages, pred->microbatches, pred->virtual_stages, pred->makespan,
-            meas->makespan, error_pct,
-            dry ? "\\nDRY RUN: no GPU was used, the measured rows are the plan under ideal stream "
-                  "semantics"
-                : "");
-    fprintf(gp, "set xrange [0:%.17g]\nset yrange [%d.5:-0.5]\n", end, rows - 1);
-    fputs("set xlabel 'time (ms)'\nset ytics scale 0 (", gp);
-    for (int r = 0; r < rows; r++)
-        fprintf(gp, "%s'device %d %s' %d", r ? ", " : "", r / 2, r % 2 ? "measured" : "predicted",
-                r);
-    fputs(")\nset grid noytics xtics\nset style fill solid 1.0 border lc rgb 'white'\n"
-          "set key outside bottom center horizontal\n"
-          "plot data using (($2 + $3) / 2):1:(($3 - $2) / 2):(0.4):(kind_rgb($4)) "
-          "with boxxyerror lc rgb variable, \\\n"
-          "     NaN with boxes lc rgb forward_rgb title 'forward', \\\n"
-          "     NaN with boxes lc rgb backward_rgb title 'backward', \\\n"
-          "     NaN with boxes lc rgb input_grad_rgb title 'input-grad', \\\n"
-          "     NaN with boxes lc rgb weight_grad_rgb title 'weight-grad', \\\n"
-          "     NaN with boxes lc rgb optimizer_rgb title 'optimizer'\n",
-          gp);
-}
-
-static int draw_chart(const char *image_path, const bs_result *pred, const bs_result *meas,
-                      double error_pct, int dry)
-{
-    char dir[4096], stem[1024], path[8192];
-    cli_outfile dat = {0}, gp = {0};
-    bs_error err = {{0}};
-    int rc = BS_OK;
-    cli_image_format format = cli_image_format_of(image_path);
-    dat.slot = gp.slot = -1;
-    if (format == CLI_IMAGE_NONE)
-        rc = cli_fail(&err, BS_ERR_INVALID, "--timeline %s: expected a .png or .svg file name",
-                      image_path);
-    else if (cli_chart_split(image_path, dir, sizeof dir, stem, sizeof stem))
-        rc = cli_fail(&err, BS_ERR_IO, "%s: path too long", image_path);
-    else
-        rc = cli_prepare_file_dir(image_path, &err);
-    if (rc)
-        goto error;
-    snprintf(path, sizeof path, "%s/%s.dat", dir, stem);
-    if ((rc = cli_outfile_open(&dat, path, &err)))
-        goto error;
-    if (write_chart_data(dat.file, pred, meas)) {
-        rc = cli_fail(&err, BS_ERR_IO, "%s: write failed", path);
-        goto error;
-    }
-    snprintf(path, sizeof path, "%s/%s.gp", dir, stem);
-    if ((rc = cli_outfile_open(&gp, path, &err)))
-        goto error;
-    write_chart_script(gp.file, stem, format, pred, meas, error_pct, dry);
-    if ((rc = cli_outfile_commit(&dat, &err)) || (rc = cli_outfile_commit(&gp, &err)))
-        goto error;
-    rc = cli_gnuplot_render(dir, stem, format, &err);
-error:
-    cli_outfile_abort(&dat);
-    cli_outfile_abort(&gp);
     return rc ? cli_report(rc, &err) : EXIT_OK;
 }
 
@@ -385,7 +290,7 @@ int cli_verify(int argc, char **argv)
     if ((predicted_path && (code = write_result(predicted_path, pred, &pcfg))) ||
         (measured_path && (code = write_result(measured_path, &meas, &pcfg))) ||
         (chart_path &&
-         (code = draw_chart(chart_path, pred, &meas, cmp.makespan_error_pct, dry_run))))
+         (code = cli_verify_chart(chart_path, pred, &meas, cmp.makespan_error_pct, dry_run))))
         goto done;
     bs_gpu_verify_view view = {&cfg, &s, &rep, pred, &meas, &cmp, &prog};
     code = printed(json ? bs_gpu_verify_write_json(stdout, &view, &err)

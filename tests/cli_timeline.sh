@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # cli_timeline.sh BUBBLESIM SOURCE_ROOT - pictures and traces as a user
-# makes them: `run --timeline` writes FILE.gp and FILE.dat beside a
-# non-empty PNG or SVG; the scripts (timeline and sweep charts) redraw
-# headless with plain gnuplot; without gnuplot the command says so (exit 2)
-# and still leaves the script and data; `run --trace` writes JSON with one
-# complete event per op. The gnuplot parts skip (77) where gnuplot is absent.
+# makes them: `run --timeline` writes FILE.dat, FILE.gp (a copy of
+# plots/timeline.gp) and FILE.sh beside a non-empty PNG or SVG; `sh FILE.sh`
+# redraws them headless (timeline and sweep charts); without gnuplot the
+# command says so (exit 2) and still leaves the data, program and script;
+# `run --trace` writes JSON with one complete event per op, one track per
+# directed link and a memory counter per device. The gnuplot parts skip
+# (77) where gnuplot is absent. Hostile names and output sets: cli_charts.sh.
 set -u
 bin=$1
 root=$2
@@ -24,7 +26,8 @@ check "no gnuplot: message: $(cat "$tmp/nognuplot.err")" grep -qF "gnuplot not f
 check "no gnuplot: script kept" test -s "$tmp/nognuplot/t.gp"
 check "no gnuplot: data kept" test -s "$tmp/nognuplot/t.dat"
 check "no gnuplot: no image" test ! -e "$tmp/nognuplot/t.png"
-check "no gnuplot: no temporary file" test "$(ls -A "$tmp/nognuplot" | wc -l)" -eq 2
+check "no gnuplot: redraw script kept" test -s "$tmp/nognuplot/t.sh"
+check "no gnuplot: no temporary file" test "$(ls -A "$tmp/nognuplot" | wc -l)" -eq 3
 
 # --- bad picture names fail before anything is written -----------------------------------
 "$bin" run "$seed" --timeline "$tmp/t.jpg" >/dev/null 2>"$tmp/ext.err"
@@ -60,9 +63,21 @@ starts = sorted(e["id"] for e in events if e["ph"] == "s")
 finishes = sorted(e["id"] for e in events if e["ph"] == "f")
 if not starts or starts != finishes:
     errors.append("flow starts and finishes do not pair")
-names = {(e["pid"], e["tid"]) for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
-if len(names) != 4 * 3:
-    errors.append("%d named threads, expected 12" % len(names))
+names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+         if e["ph"] == "M" and e["name"] == "thread_name"}
+# interleaved P=4 V=2: links 0->1, 1->2, 2->3, 3->0 and back: 8 directed
+# links, each a send track and a receive track, plus 4 compute tracks
+if len(names) != 4 + 2 * 8:
+    errors.append("%d named threads, expected 20" % len(names))
+for e in events:
+    if e["ph"] == "X" and e["cat"] == "message":
+        to = e["args"].get("to", e["args"].get("from"))
+        want = ("send to device %d" if "to" in e["args"] else "receive from device %d") % to
+        if not names.get((e["pid"], e["tid"]), "").startswith(want):
+            errors.append("message slice on track %r" % names.get((e["pid"], e["tid"])))
+counters = [e for e in events if e["ph"] == "C" and e["name"] == "live activations"]
+if {e["pid"] for e in counters} != {0, 1, 2, 3}:
+    errors.append("no live-activation counter on every device")
 for e in errors[:10]:
     print("FAIL:", e)
 sys.exit(1 if errors else 0)
@@ -82,20 +97,21 @@ check "--timeline png exits 0: $(cat "$tmp/tl.err")" test $? -eq 0
 check "png is a PNG" is_png "$tmp/tl/seed.png"
 check "png script" test -s "$tmp/tl/seed.gp"
 check "png data" test -s "$tmp/tl/seed.dat"
-check "one data line per op (64)" test "$(grep -c '^[0-9]' <(sed '/^$/q' "$tmp/tl/seed.dat"))" -eq 64
+check "one data line per op (64)" test "$(grep '^[0-9]' <(sed '/^# index 2/q' "$tmp/tl/seed.dat") | grep -vc NaN)" -eq 64
 "$bin" run "$seed" --set 'schedule="interleaved"' --set virtual_stages=2 \
     --set network.latency=0.1 --messages --timeline "$tmp/tl/il.svg" >/dev/null 2>"$tmp/svg.err"
 check "--timeline svg --messages exits 0: $(cat "$tmp/svg.err")" test $? -eq 0
 check "svg is an SVG" is_svg "$tmp/tl/il.svg"
-check "svg script draws messages" grep -q "with vectors" "$tmp/tl/il.gp"
-check "svg script names both chunks" grep -q "chunk 1" "$tmp/tl/il.gp"
+check "svg program draws messages" grep -q "with vectors" "$tmp/tl/il.gp"
+check "svg has messages" test "$(awk '/^# index 2/{b=1;next} /^# index 3/{b=0} b && /^[0-9]/' "$tmp/tl/il.dat" | wc -l)" -gt 0
+check "svg names both chunks" grep -q "chunk 1" "$tmp/tl/il.svg"
 "$bin" run "$seed" --set stages=16 --set microbatches=64 --timeline "$tmp/tl/big.png" \
     >/dev/null 2>&1
 check "P=16 M=64 timeline" is_png "$tmp/tl/big.png"
 
-# The scripts redraw with plain gnuplot, headless, in their directory.
+# The scripts redraw with plain gnuplot, headless, from any directory.
 rm -f "$tmp/tl/seed.png" "$tmp/tl/il.svg"
-(cd "$tmp/tl" && gnuplot seed.gp && gnuplot il.gp) 2>"$tmp/redraw.err"
+sh "$tmp/tl/seed.sh" && sh "$tmp/tl/il.sh" 2>"$tmp/redraw.err"
 check "scripts rerun by gnuplot: $(cat "$tmp/redraw.err")" test $? -eq 0
 check "redrawn png" is_png "$tmp/tl/seed.png"
 check "redrawn svg" is_svg "$tmp/tl/il.svg"
@@ -113,9 +129,10 @@ EOF
 check "sweep --plot (grid) exits 0: $(cat "$tmp/grid.err")" test $? -eq 0
 check "bubble chart" is_png "$tmp/charts/grid-bubble.png"
 check "makespan against V chart" is_png "$tmp/charts/grid-makespan-v.png"
-check "bubble chart draws the closed form" grep -q "dt 2" "$tmp/charts/grid-bubble.gp"
+check "bubble chart draws the closed form" \
+    test "$(awk '$3 != "NaN" && /^[0-9]/' "$tmp/charts/grid-bubble.dat" | wc -l)" -gt 0
 rm -f "$tmp/charts/"*.png
-(cd "$tmp/charts" && for gp in *.gp; do gnuplot "$gp" || exit 1; done) 2>"$tmp/redraw2.err"
+(for s in "$tmp/charts/"*.sh; do sh "$s" || exit 1; done) 2>"$tmp/redraw2.err"
 check "chart scripts rerun by gnuplot: $(cat "$tmp/redraw2.err")" test $? -eq 0
 # forward runs V = 2 too (interleaved inference), so the schedules sweep also
 # gets a makespan-against-V chart.

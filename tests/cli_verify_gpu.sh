@@ -118,7 +118,7 @@ grep -q '"traceEvents"' "$tmp/sub/m.trace.json" ||
 expect 2 'not a directory' -- verify "$tmp/ok.json" --dry-run --measured "$tmp/ok.json/x.json"
 if command -v gnuplot >/dev/null 2>&1; then
     expect 0 'DRY RUN' -- verify "$tmp/ok.json" --dry-run --timeline "$tmp/chart/c.svg"
-    if ! grep -q 'device 1 measured' "$tmp/chart/c.gp" || [ ! -s "$tmp/chart/c.svg" ]; then
+    if ! grep -q 'device 1 measured' "$tmp/chart/c.svg" || [ ! -s "$tmp/chart/c.svg" ]; then
         echo "FAIL: comparison chart"
         fails=$((fails + 1))
     fi
