@@ -31,6 +31,10 @@ int cli_report_file(const char *path, int rc, const bs_error *err);
  * when there is no '=' or the key is empty; the caller reports it. */
 int cli_parse_override(char *kv, bs_override *ov);
 
+/* Width of a table's schedule column: the longest built-in schedule name,
+ * or "schedule" itself if that is longer, so every row lines up. */
+int cli_schedule_width(void);
+
 /* cli/help.c ----------------------------------------------------------- */
 
 /* One subcommand: a row of the command table in cli/help.c. */

@@ -1,6 +1,7 @@
 /*
  * common.c - what every subcommand shares: the one mapping from library
- * status to exit code, error reporting, and the --set splitter. Kept apart
+ * status to exit code, error reporting, the --set splitter and the width of
+ * a schedule column. Kept apart
  * from main.c so that subcommands depend on this file and main.c on the
  * subcommands, never in a circle.
  */
@@ -52,4 +53,15 @@ int cli_parse_override(char *kv, bs_override *ov)
     ov->path = kv;
     ov->value = eq + 1;
     return 0;
+}
+
+int cli_schedule_width(void)
+{
+    size_t width = strlen("schedule");
+    for (size_t i = 0; i < bs_schedule_count(); i++) {
+        size_t len = strlen(bs_schedule_at(i)->name);
+        if (len > width)
+            width = len;
+    }
+    return (int)width;
 }

@@ -39,10 +39,10 @@ static int demo_row(bs_context *ctx, const bs_config *cfg, bs_error *err)
     cell(fm, sizeof fm, r->formula.valid, r->formula.makespan, 0);
     cell(fb, sizeof fb, r->formula.valid, r->formula.bubble_ratio, 1);
     cell(fp, sizeof fp, r->formula.valid, r->formula.peak_activations, 0);
-    printf("%-12s %2d %9.2f %9s %7.2f%% %8s %8.2f%% %7.2f%% %9.2f %8s %5d %5llu\n", r->schedule,
-           r->virtual_stages, r->makespan, fm, 100 * r->bubble_ratio, fb,
-           100 * r->bubble_over_ideal, 100 * r->span_bubble_ratio, r->peak_activations, fp,
-           r->weight_versions, (unsigned long long)r->messages);
+    printf("%-*s %2d %9.2f %9s %7.2f%% %9s %8.2f%% %7.2f%% %9.2f %9s %5d %5llu\n",
+           cli_schedule_width(), r->schedule, r->virtual_stages, r->makespan, fm,
+           100 * r->bubble_ratio, fb, 100 * r->bubble_over_ideal, 100 * r->span_bubble_ratio,
+           r->peak_activations, fp, r->weight_versions, (unsigned long long)r->messages);
     return EXIT_OK;
 }
 
@@ -56,9 +56,9 @@ static int is_seed_schedule(const char *name)
 
 static void print_head(void)
 {
-    printf("%-12s %2s %9s %9s %8s %8s %9s %8s %9s %8s %5s %5s\n", "schedule", "V", "makespan",
-           "(formula)", "bubble", "(formula)", "idle/busy", "span-bb", "peak-act", "(formula)",
-           "wver", "msgs");
+    printf("%-*s %2s %9s %9s %8s %9s %9s %8s %9s %9s %5s %5s\n", cli_schedule_width(), "schedule",
+           "V", "makespan", "(formula)", "bubble", "(formula)", "idle/busy", "span-bb", "peak-act",
+           "(formula)", "wver", "msgs");
 }
 
 /* The built-in schedules beyond the seed, each at V = 2 where it takes
@@ -91,8 +91,9 @@ static int beyond_the_seed(bs_context *ctx, bs_error *err)
             cfg.virtual_stages = 1;
         code = demo_row(ctx, &cfg, err);
     }
-    printf("custom        your own op order, inline or as PyTorch pipelining text\n"
-           "              (docs/schedules.md; bubblesim export writes any schedule's)\n");
+    printf("%-*s  your own op order, inline or as PyTorch pipelining text\n"
+           "%-*s  (docs/schedules.md; bubblesim export writes any schedule's)\n",
+           cli_schedule_width(), "custom", cli_schedule_width(), "");
     /* The cost arrays point at static storage: forget them before the free. */
     cfg.backward = (bs_values){0, NULL};
     cfg.weight = (bs_values){0, NULL};

@@ -29,38 +29,40 @@
 static void print_row(FILE *out, const bs_tune_info *info, const bs_tune_candidate *c, int rank)
 {
     if (info->decode) { /* serving figures: time per output token and tokens/s */
-        fprintf(out, "%4d  %-12s %4d %3d %3d %4d %6d %16.3f %7.2f%% %10.2f %12.1f\n", rank,
-                c->schedule, c->stages, c->tensor_parallel, c->virtual_stages, c->microbatch_size,
-                c->microbatches, c->time_per_output_token, 100 * c->bubble, c->memory / GIB,
-                c->tokens_per_second);
+        fprintf(out, "%4d  %-*s %4d %3d %3d %4d %6d %16.3f %7.2f%% %10.2f %12.1f\n", rank,
+                cli_schedule_width(), c->schedule, c->stages, c->tensor_parallel, c->virtual_stages,
+                c->microbatch_size, c->microbatches, c->time_per_output_token, 100 * c->bubble,
+                c->memory / GIB, c->tokens_per_second);
         return;
     }
     static const char *const recompute[] = {"none", "sel", "full"};
-    fprintf(out,
-            "%4d  %-12s %4d %3d %3d %4d %6d %4d %4d %4s %16.3f %7.2f%% %10.2f %12.0f %6.2f%%\n",
-            rank, c->schedule, c->stages, c->tensor_parallel, c->virtual_stages, c->microbatch_size,
-            c->microbatches, c->data_parallel, c->zero_stage, recompute[c->recompute % 3], c->time,
-            100 * c->bubble, c->memory / GIB,
+    fprintf(out, "%4d  %-*s %4d %3d %3d %4d %6d %4d %4d %4s %16.3f %7.2f%% %10.2f %12.0f %6.2f%%\n",
+            rank, cli_schedule_width(), c->schedule, c->stages, c->tensor_parallel,
+            c->virtual_stages, c->microbatch_size, c->microbatches, c->data_parallel, c->zero_stage,
+            recompute[c->recompute % 3], c->time, 100 * c->bubble, c->memory / GIB,
             c->time > 0 ? info->tokens_per_iteration / (c->time / 1000) : 0, 100 * c->mfu);
 }
 
-static const char table_head[] = "rank  schedule        P   T   V    b      M    D ZeRO  rec   "
+/* The headings after the schedule column, which print_head pads to
+ * cli_schedule_width. */
+static const char table_head[] = "    P   T   V    b      M    D ZeRO  rec   "
                                  "time/iter (ms)   bubble  mem (GiB)     tokens/s     MFU\n";
 /* A forward-only search tunes a prefill: its tokens/s are the prompt's. */
-static const char prefill_head[] = "rank  schedule        P   T   V    b      M    D ZeRO  rec   "
+static const char prefill_head[] = "    P   T   V    b      M    D ZeRO  rec   "
                                    "time/iter (ms)   bubble  mem (GiB) prefill tok/s   MFU\n";
-static const char decode_head[] = "rank  schedule        P   T   V    b      M  time/token (ms)  "
+static const char decode_head[] = "    P   T   V    b      M  time/token (ms)  "
                                   " bubble  mem (GiB)     tokens/s\n";
 
-static const char *head_of(const bs_tune_info *info, const bs_tune *tune)
+static void print_head(FILE *out, const bs_tune_info *info, const bs_tune *tune)
 {
     const bs_tune_candidate *c =
         bs_tune_candidate_count(tune) ? bs_tune_candidate_at(tune, 0) : NULL;
+    const char *rest = table_head;
     if (info->decode)
-        return decode_head;
-    if (c && strcmp(c->schedule, "forward") == 0)
-        return prefill_head;
-    return table_head;
+        rest = decode_head;
+    else if (c && strcmp(c->schedule, "forward") == 0)
+        rest = prefill_head;
+    fprintf(out, "rank  %-*s%s", cli_schedule_width(), "schedule", rest);
 }
 
 static void csv_text(FILE *f, const char *s)
@@ -185,13 +187,13 @@ static int report(const bs_tune *tune, const char *source, const bs_override *us
     static const char *const objective_text[] = {"time per iteration",
                                                  "time per output token (latency)",
                                                  "milliseconds per generated token (throughput)"};
-    printf("\nbest %zu by %s:\n%s", n_best < (size_t)top ? n_best : (size_t)top,
-           objective_text[info->objective >= 0 && info->objective <= 2 ? info->objective : 0],
-           head_of(info, tune));
+    printf("\nbest %zu by %s:\n", n_best < (size_t)top ? n_best : (size_t)top,
+           objective_text[info->objective >= 0 && info->objective <= 2 ? info->objective : 0]);
+    print_head(stdout, info, tune);
     for (size_t i = 0; i < n_best && i < (size_t)top; i++)
         print_row(stdout, info, bs_tune_best(tune, i), (int)i + 1);
-    printf("\ntime-memory Pareto front (no other fitting point is both faster and smaller):\n%s",
-           head_of(info, tune));
+    printf("\ntime-memory Pareto front (no other fitting point is both faster and smaller):\n");
+    print_head(stdout, info, tune);
     for (size_t i = 0; i < n_front; i++)
         print_row(stdout, info, bs_tune_front(tune, i), (int)i + 1);
     const bs_tune_candidate *c = bs_tune_front(tune, n_front - 1);

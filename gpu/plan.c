@@ -348,6 +348,47 @@ static int assign_links(builder *b)
     return BS_OK;
 }
 
+/* The plan runs kernels as long as the op costs, each copy on its link
+ * queue from start to arrival, while the sender's queue goes on computing,
+ * with one link kind and one pipeline replica: the engine's rules when none
+ * of the keys below is set. A key that changes the engine's timing beyond
+ * them is refused, so that verify (and its dry run) never compares the run
+ * with a prediction of another one. The device plan is read as the engine
+ * reads it (only when made for this shape). */
+static int check_timing_rules(const bs_config *cfg, const bs_program *prog, bs_error *err)
+{
+    if (cfg->overhead > 0)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "costs.overhead: the GPU check's kernels last the op costs alone, while "
+                       "the prediction would add %g ms to every op; leave it out (0) to verify",
+                       cfg->overhead);
+    if (cfg->blocking)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "network.blocking: the GPU check copies on queues beside the compute, so "
+                       "a sender never waits for its message; set it to false to verify");
+    if (!cfg->latency_holds_link)
+        return bs_fail(err, BS_ERR_INVALID,
+                       "network.latency_holds_link: a GPU copy holds its link queue for its whole "
+                       "time, latency included; set it to true to verify");
+    const bs_device_plan *dp = cfg->device_plan;
+    if (!dp || dp->devices != prog->devices || dp->chunks != prog->stages)
+        return BS_OK;
+    for (int s = 0; s + 1 < prog->stages; s++)
+        if (dp->crosses_node[s] > 0)
+            return bs_fail(err, BS_ERR_INVALID,
+                           "hardware.gpus_per_node: chunks %d and %d sit on different nodes, so "
+                           "the prediction would send between them over the node link, but the "
+                           "GPU check runs every stage on one GPU; leave it out or make a node "
+                           "hold the whole pipeline to verify",
+                           s, s + 1);
+    if (!(prog->flags & BS_PROGRAM_FORWARD_ONLY) && bs_device_plan_has_collectives(dp))
+        return bs_fail(err, BS_ERR_INVALID,
+                       "data_parallel: the GPU check runs one pipeline replica without gradient "
+                       "collectives, while the prediction would add them; set data_parallel to "
+                       "1 to verify");
+    return BS_OK;
+}
+
 int bs_gpu_plan_build(bs_gpu_plan *plan, const bs_program *prog, const bs_config *cfg,
                       bs_error *err)
 {
@@ -361,6 +402,8 @@ int bs_gpu_plan_build(bs_gpu_plan *plan, const bs_program *prog, const bs_config
         return bs_fail(err, BS_ERR_INVALID,
                        "schedule: the GPU check does not run decode programs (no decode step or "
                        "loop back in its plan); check a forward or training schedule");
+    if ((rc = check_timing_rules(cfg, prog, err)))
+        return rc;
     b.plan = plan;
     b.prog = prog;
     b.m = prog->microbatches;

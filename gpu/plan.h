@@ -90,7 +90,12 @@ void bs_gpu_plan_free(bs_gpu_plan *plan);
 /* Builds the plan of a validated program (bs_program_build) under cfg's
  * costs and message size. The plan reuses its buffers when built again.
  * Fails with BS_ERR_DEADLOCK if the program cannot be issued (the validator
- * should have refused it first), BS_ERR_LIMIT past 2^32 - 1 events. */
+ * should have refused it first), BS_ERR_LIMIT past 2^32 - 1 events, and
+ * BS_ERR_INVALID, naming the key, for a decode program and for a config
+ * that switches on an engine timing rule the GPU run does not follow
+ * (costs.overhead, network.blocking, network.latency_holds_link false, a
+ * boundary across nodes from hardware.gpus_per_node, data-parallel gradient
+ * collectives): the prediction would then describe another run. */
 int bs_gpu_plan_build(bs_gpu_plan *plan, const bs_program *prog, const bs_config *cfg,
                       bs_error *err);
 

@@ -350,6 +350,11 @@ typedef struct bs_schedule {
     int (*generate)(const bs_config *cfg, bs_program *prog, bs_error *err);
     unsigned ops_per_chunk_microbatch; /* 1 forward-only, 2 F+B, 3 F+I+W */
     unsigned flags;                    /* BS_PROGRAM_* */
+    /* Nonzero for the V-shaped schedules: two chunks per device, chunk s and
+     * chunk 2P-1-s on device s. A config without virtual_stages gets V = 2
+     * for them, and bs_model_chunk_device places their chunks so; their
+     * generators place the program the same way (bs_place_v). */
+    int v_shape;
 } bs_schedule;
 
 size_t bs_schedule_count(void);

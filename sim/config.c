@@ -1034,13 +1034,12 @@ int bs_config_parse(bs_config *cfg, const char *text, const char *source,
         goto error;
     /* The V-shaped schedules run two chunks per device: V = 2 when the
      * config has no virtual_stages (another value is still refused by their
-     * check, bs_check_v_shape). The same four names as the V placement in
-     * model.c (bs_model_chunk_device). */
+     * check, bs_check_v_shape). Which schedules are V-shaped is their table
+     * record's v_shape. */
     if (!cJSON_GetObjectItemCaseSensitive(root, "virtual_stages")) {
-        static const char *const v_shaped[] = {"zbv", "dualpipev", "v-min", "v-half"};
-        for (size_t k = 0; k < sizeof v_shaped / sizeof v_shaped[0]; k++)
-            if (strcmp(tmp.schedule, v_shaped[k]) == 0)
-                tmp.virtual_stages = 2;
+        const bs_schedule *shape = bs_schedule_find(tmp.schedule);
+        if (shape && shape->v_shape)
+            tmp.virtual_stages = 2;
     }
     if ((rc = bs_model_apply(&tmp, root, source, err)))
         goto error;

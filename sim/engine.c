@@ -593,16 +593,8 @@ static int timeline_reserve(bs_timeline *tl, const bs_program *prog, int record)
 static void set_boundaries(engine *e, const bs_config *cfg, const bs_device_plan *dp)
 {
     struct bs_engine_scratch *x = e->x;
-    for (int s = 0; s < e->prog->stages; s++) {
-        double latency = cfg->latency, bandwidth = cfg->bandwidth;
-        if (dp && dp->crosses_node[s] > 0) {
-            latency = dp->node_latency;
-            bandwidth = dp->node_bandwidth;
-        }
-        double transfer = bandwidth > 0 ? cfg->message_bytes / bandwidth * 1000.0 : 0.0;
-        x->delay[s] = latency + transfer;
-        x->hold[s] = cfg->latency_holds_link ? latency + transfer : transfer;
-    }
+    for (int s = 0; s < e->prog->stages; s++)
+        bs_boundary_time(cfg, dp, s, &x->delay[s], &x->hold[s]);
 }
 
 static int by_op(const void *a, const void *b)

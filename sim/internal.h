@@ -87,6 +87,26 @@ static inline double bs_message_time(const bs_config *cfg)
     return cfg->latency + (cfg->bandwidth > 0 ? cfg->message_bytes / cfg->bandwidth * 1000.0 : 0.0);
 }
 
+/* A message across boundary s (chunks s and s+1): *delay, when it arrives
+ * after it starts, latency + bytes / bandwidth of the pipeline link, or of
+ * the node link where dp (cfg's device plan, when made for this program's
+ * shape; else NULL) says the boundary crosses nodes; *hold, how long it
+ * keeps its link busy: the same, or the transfer alone with
+ * network.latency_holds_link off. The engine and zb-auto's search both
+ * time messages with it, so the search's times are the engine's. */
+static inline void bs_boundary_time(const bs_config *cfg, const bs_device_plan *dp, int s,
+                                    double *delay, double *hold)
+{
+    double latency = cfg->latency, bandwidth = cfg->bandwidth;
+    if (dp && dp->crosses_node[s] > 0) {
+        latency = dp->node_latency;
+        bandwidth = dp->node_bandwidth;
+    }
+    double transfer = bandwidth > 0 ? cfg->message_bytes / bandwidth * 1000.0 : 0.0;
+    *delay = latency + transfer;
+    *hold = cfg->latency_holds_link ? latency + transfer : transfer;
+}
+
 /* Grows tl->times to hold at least `ops` entries (contents unspecified);
  * returns -1, leaving tl as it was, when memory runs out. For the engine and
  * for measured timelines (gpu/). */

@@ -488,11 +488,11 @@ int bs_model_chunk_device(const bs_config *cfg, int chunk)
     if (cfg->placement == BS_PLACEMENT_EXPLICIT && cfg->placement_map &&
         (size_t)chunk < cfg->placement_count)
         return cfg->placement_map[chunk];
-    /* The V-shaped schedules place chunks s and 2P-1-s on device s (their
-     * generators call bs_place_v); a test checks this against the programs. */
-    int v_shape = cfg->placement == BS_PLACEMENT_V || strcmp(cfg->schedule, "zbv") == 0 ||
-                  strcmp(cfg->schedule, "dualpipev") == 0 || strcmp(cfg->schedule, "v-min") == 0 ||
-                  strcmp(cfg->schedule, "v-half") == 0;
+    /* The V-shaped schedules (v_shape in their table record) place chunks s
+     * and 2P-1-s on device s (their generators call bs_place_v); a test
+     * checks this against the programs. */
+    const bs_schedule *s = bs_schedule_find(cfg->schedule);
+    int v_shape = cfg->placement == BS_PLACEMENT_V || (s && s->v_shape);
     if (v_shape && cfg->virtual_stages == 2)
         return chunk < p ? chunk : 2 * p - 1 - chunk;
     return chunk % p;

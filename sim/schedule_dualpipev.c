@@ -160,4 +160,5 @@ const bs_schedule bs_schedule_dualpipev = {
     .generate = dualpipev_generate,
     .ops_per_chunk_microbatch = 3,
     .flags = BS_PROGRAM_VARIABLE_OPS,
+    .v_shape = 1,
 };

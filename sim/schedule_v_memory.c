@@ -340,6 +340,7 @@ const bs_schedule bs_schedule_v_min = {
     .generate = v_min_generate,
     .ops_per_chunk_microbatch = 3,
     .flags = 0,
+    .v_shape = 1,
 };
 
 const bs_schedule bs_schedule_v_half = {
@@ -349,4 +350,5 @@ const bs_schedule bs_schedule_v_half = {
     .generate = v_half_generate,
     .ops_per_chunk_microbatch = 3,
     .flags = 0,
+    .v_shape = 1,
 };

@@ -6,8 +6,10 @@
  *
  * What is implemented. The paper's greedy heuristic, written here from its
  * description and from the rules of the authors' scheduler (read, not
- * copied), on a model of time that charges every op its stage's cost and
- * every hop the message time (latency + bytes / bandwidth):
+ * copied), on a model of time that charges every op its stage's cost plus
+ * costs.overhead and every hop its boundary's message time
+ * (bs_boundary_time: latency + bytes / bandwidth of the pipeline link, or
+ * of the node link where the boundary crosses nodes):
  *   - warm-up: every stage runs F(0); then, from the last stage back, each
  *     stage adds as many forwards as fit before the input gradient of
  *     micro-batch 0 reaches it and within the memory limit; the counts are
@@ -34,6 +36,11 @@
  * paper's cost) is kept. So zb-auto is never slower than zb-h1
  * at limit P or zb-h2 at limit 2P by construction, and the tests count how
  * often the heuristic's own variants win.
+ *
+ * Left out of the search: data-parallel gradient collectives. They run on
+ * each device's communication stream and delay only the optimizer step (and
+ * the run's end), not the ops the order places; the chosen order is
+ * simulated by the engine with them.
  *
  * Memory is counted as the metrics count it: a forward holds one
  * activation, the input gradient frees all but memory.kept_fraction of it,
@@ -68,8 +75,12 @@ enum { VARIANT_EARLY_FORWARD = 1, VARIANT_INPUT_GRAD_FIRST = 2, VARIANT_GREEDY_W
 typedef struct zba {
     int p;
     uint32_t m;
-    const double *cf, *ci, *cw; /* [p] per-stage costs */
-    double comm, limit, kept;
+    const double *cf, *ci, *cw; /* [p] per-stage costs, costs.overhead included */
+    /* [p] per boundary j (stages j and j+1): a message's arrival after its
+     * start and how long it holds its link (bs_boundary_time). */
+    const double *delay, *hold;
+    double limit, kept;
+    int blocking; /* network.blocking: a sender waits for its message */
     int variant;
     uint32_t *nf, *ni, *nw;     /* [p] ops of each kind placed so far */
     double *end, *mem, *bubble; /* [p] device free, live activations, idle so far */
@@ -94,14 +105,14 @@ static void put(zba *z, int j, int kind)
         k = z->nf[j]++;
         cost = z->cf[j];
         if (j > 0)
-            ready = fmax(ready, z->tf[at(z, j - 1, k)] + z->comm);
+            ready = fmax(ready, z->tf[at(z, j - 1, k)] + z->delay[j - 1]);
         z->mem[j] += 1.0;
         break;
     case BS_OP_INPUT_GRAD:
         k = z->ni[j]++;
         cost = z->ci[j];
         if (j + 1 < z->p)
-            ready = fmax(ready, z->ti[at(z, j + 1, k)] + z->comm);
+            ready = fmax(ready, z->ti[at(z, j + 1, k)] + z->delay[j]);
         z->mem[j] -= 1.0 - z->kept;
         break;
     default:
@@ -172,7 +183,7 @@ static int warm_up(zba *z)
     double gradient_end = z->tf[at(z, p - 1, 0)] + z->ci[p - 1];
     z->want[p - 1] = 0;
     for (int j = p - 2; j >= 0; j--) {
-        double t = z->end[j], mem = z->mem[j], arrival = gradient_end + z->comm;
+        double t = z->end[j], mem = z->mem[j], arrival = gradient_end + z->delay[j];
         uint32_t extra = 0;
         while (z->nf[j] + extra < z->m && mem + 1.0 <= z->limit + MEMORY_EPSILON) {
             if ((z->variant & VARIANT_EARLY_FORWARD) ? t >= arrival : t + z->cf[j] > arrival)
@@ -210,7 +221,7 @@ static int skip_forward(const zba *z, int j)
         return 0;
     /* About when the gradient from stage j+1 comes: its forward and input
      * gradient of this round, then the hop. */
-    double gradient = z->end[j + 1] + z->cf[j + 1] + z->ci[j + 1] + z->comm;
+    double gradient = z->end[j + 1] + z->cf[j + 1] + z->ci[j + 1] + z->delay[j];
     if (z->end[j] >= gradient)
         return 1;
     double w_cost = 0, mem = z->mem[j] + 1.0;
@@ -237,14 +248,14 @@ static int round_of(zba *z, uint32_t i)
         if (make_room(z, j))
             return -1;
         if (j > 0)
-            fill_w_before(z, j, z->tf[at(z, j - 1, z->nf[j])] + z->comm);
+            fill_w_before(z, j, z->tf[at(z, j - 1, z->nf[j])] + z->delay[j - 1]);
         put(z, j, BS_OP_FORWARD);
     }
     for (int j = p - 1; j >= 0; j--) {
         if (z->ni[j] != i || z->nf[j] <= i)
             return -1; /* an invariant broke: drop the variant */
         if (j + 1 < p)
-            fill_w_before(z, j, z->ti[at(z, j + 1, i)] + z->comm);
+            fill_w_before(z, j, z->ti[at(z, j + 1, i)] + z->delay[j]);
         if (j == 0 && z->nf[0] == z->m)
             while (z->nw[0] < z->ni[0])
                 put(z, 0, BS_OP_WEIGHT_GRAD);
@@ -324,7 +335,7 @@ static double candidate_peak(const zba *z)
  * arrays and the best order so far (laid out as z.ops). */
 typedef struct search {
     zba z;
-    double *costs;               /* [3p]: F, I, W of each stage */
+    double *costs;               /* [5p]: F, I, W of each stage, delay and hold of each boundary */
     double *fin, *gin;           /* [p * m]: when F's input and I's gradient arrive */
     double *link_down, *link_up; /* [p]: when the link to r+1 / to r-1 is free */
     bs_op *best;
@@ -369,7 +380,7 @@ static int search_init(search *s, const bs_config *cfg, bs_error *err)
      * P*V entries are the same here). Read directly rather than through
      * bs_chunk_costs_resolve (config.c), which depends on the schedule
      * table (tests/check_deps.sh). */
-    if (!(s->costs = bs_alloc_array(3 * p, sizeof *s->costs)))
+    if (!(s->costs = bs_alloc_array(5 * p, sizeof *s->costs)))
         return bs_fail(err, BS_ERR_NOMEM, "zb-auto: out of memory for the search");
     const bs_values *given[3] = {&cfg->forward, &cfg->backward, &cfg->weight};
     for (size_t k = 0; k < 3; k++)
@@ -377,15 +388,25 @@ static int search_init(search *s, const bs_config *cfg, bs_error *err)
             return bs_fail(err, BS_ERR_INVALID,
                            "costs: zb-auto needs one cost or one per stage, got %zu for P=%zu",
                            given[k]->count, p);
+    /* The engine adds costs.overhead to every compute op. */
     for (size_t k = 0; k < 3; k++)
         for (size_t j = 0; j < p; j++)
-            s->costs[k * p + j] = given[k]->v[given[k]->count == 1 ? 0 : j];
+            s->costs[k * p + j] = given[k]->v[given[k]->count == 1 ? 0 : j] + cfg->overhead;
     z->p = cfg->stages;
     z->m = (uint32_t)m;
     z->cf = s->costs;
     z->ci = s->costs + p;
     z->cw = s->costs + 2 * p;
-    z->comm = bs_message_time(cfg);
+    /* The device plan as the engine reads it: only when made for P devices
+     * and P chunks. */
+    const bs_device_plan *dp = cfg->device_plan;
+    if (dp && (dp->devices != cfg->stages || dp->chunks != cfg->stages))
+        dp = NULL;
+    for (size_t j = 0; j < p; j++)
+        bs_boundary_time(cfg, dp, (int)j, &s->costs[3 * p + j], &s->costs[4 * p + j]);
+    z->delay = s->costs + 3 * p;
+    z->hold = s->costs + 4 * p;
+    z->blocking = cfg->blocking;
     z->limit = limit_of(cfg);
     z->kept = cfg->kept_fraction;
     z->nf = bs_alloc_array(p, sizeof *z->nf);
@@ -416,9 +437,12 @@ static int search_init(search *s, const bs_config *cfg, bs_error *err)
 /* Times the candidate in z->ops into *makespan and *span (the longest
  * per-device span); 1 when it fits the limit and finishes, 0 when not.
  * The rules are the engine's (sim/engine.c) for one chunk per device: an
- * op starts when its device is free and its input is in; a message holds
- * its directed link for the message time, first come first served, and a
- * link carries one sender's messages in that sender's order. The engine
+ * op starts when its device is free and its input is in and lasts its cost
+ * plus costs.overhead; a message waits for its directed link (first come
+ * first served, one sender's messages in that sender's order), arrives
+ * after its boundary's delay and holds the link for its boundary's hold
+ * (bs_boundary_time: node links, network.latency_holds_link); with
+ * network.blocking the sender's device waits for the arrival. The engine
  * itself is not called: the schedules sit below it (tests/check_deps.sh),
  * and the chosen order is simulated by it anyway. */
 static int time_candidate(search *s, double *makespan, double *span)
@@ -433,8 +457,9 @@ static int time_candidate(search *s, double *makespan, double *span)
     for (uint32_t k = 0; k < z->m; k++)
         s->fin[at(z, 0, k)] = 0;
     for (int j = 0; j < p; j++) {
-        z->nf[j] = 0; /* reused: the next op of each device */
-        z->end[j] = 0;
+        z->nf[j] = 0;      /* reused: the next op of each device */
+        z->end[j] = 0;     /* when the device is free */
+        z->mem[j] = 0;     /* reused: the last op's end */
         z->bubble[j] = -1; /* reused: the first op's start */
         s->link_down[j] = s->link_up[j] = 0;
     }
@@ -457,15 +482,24 @@ static int time_candidate(search *s, double *makespan, double *span)
                 double start = fmax(z->end[j], ready);
                 if (z->bubble[j] < 0)
                     z->bubble[j] = start;
-                z->end[j] = start + cost;
+                z->end[j] = z->mem[j] = start + cost;
+                double *link = NULL, *input = NULL;
+                int boundary = j;
                 if (op->kind == BS_OP_FORWARD && j + 1 < p) {
-                    double sent = fmax(z->end[j], s->link_down[j]) + z->comm;
-                    s->link_down[j] = sent;
-                    s->fin[at(z, j + 1, op->microbatch)] = sent;
+                    link = &s->link_down[j];
+                    input = &s->fin[at(z, j + 1, op->microbatch)];
                 } else if (op->kind == BS_OP_INPUT_GRAD && j > 0) {
-                    double sent = fmax(z->end[j], s->link_up[j]) + z->comm;
-                    s->link_up[j] = sent;
-                    s->gin[at(z, j - 1, op->microbatch)] = sent;
+                    link = &s->link_up[j];
+                    input = &s->gin[at(z, j - 1, op->microbatch)];
+                    boundary = j - 1;
+                }
+                if (link) {
+                    double sent = fmax(z->end[j], *link);
+                    *link = sent + z->hold[boundary];
+                    *input = sent + z->delay[boundary];
+                    /* The device, not the op, waits for the arrival. */
+                    if (z->blocking && *input > z->end[j])
+                        z->end[j] = *input;
                 }
                 z->nf[j]++;
                 progress = 1;
@@ -476,8 +510,8 @@ static int time_candidate(search *s, double *makespan, double *span)
     for (int j = 0; j < p; j++) {
         if (z->nf[j] < z->count[j])
             return 0; /* a candidate that cannot finish is not kept */
-        *makespan = fmax(*makespan, z->end[j]);
-        *span = fmax(*span, z->end[j] - z->bubble[j]);
+        *makespan = fmax(*makespan, z->mem[j]);
+        *span = fmax(*span, z->mem[j] - z->bubble[j]);
     }
     return 1;
 }

@@ -115,4 +115,5 @@ const bs_schedule bs_schedule_zbv = {
     .generate = zbv_generate,
     .ops_per_chunk_microbatch = 3,
     .flags = BS_PROGRAM_NO_FLUSH,
+    .v_shape = 1,
 };

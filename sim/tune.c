@@ -601,7 +601,9 @@ static void simulate(const bs_tune *st, bs_tune_candidate *c, bs_context *ctx)
         c->status = c->memory <= st->spec.memory_limit ? BS_TUNE_FITS : BS_TUNE_OVER_MEMORY;
         if (c->time > 0) {
             double devices = (double)c->data_parallel * c->stages * c->tensor_parallel;
-            c->tokens_per_second = st->info.tokens_per_iteration / (c->time / 1000);
+            /* Decode keeps the simulation's generated tokens per second. */
+            if (!res->inference.valid)
+                c->tokens_per_second = st->info.tokens_per_iteration / (c->time / 1000);
             double flops = st->info.flops_per_iteration;
             if (bs_schedule_find(c->schedule)->flags & BS_PROGRAM_FORWARD_ONLY)
                 flops /= 3; /* inference: the forward only */

@@ -8,7 +8,16 @@ src=$2
 . "$(dirname "$0")/cli_lib.sh"
 
 # Demo, help, version.
-expect 0 "interleaved   2     28.50" "$bin"
+# The schedule column is as wide as the longest built-in name (14 since
+# interleaved-zb), so every row of both demo tables, heading included, has
+# the same length.
+expect 0 "interleaved     2     28.50" "$bin"
+expect 0 "interleaved-zb  2     25.50" "$bin"
+checks=$((checks + 1))
+"$bin" | awk '/^schedule / { t = 1; w = length($0); next }
+              /^custom / || !NF { t = 0 }
+              t && length($0) != w { print; bad = 1 } END { exit bad }' ||
+    fail "the demo's table rows are not aligned with their heading"
 expect 0 "gpipe" "$bin"
 expect 0 "bubblesim run CONFIG" "$bin" --help
 expect 0 "bubblesim 0.1.0" "$bin" --version

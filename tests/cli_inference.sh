@@ -160,6 +160,11 @@ fi
 # ms per token; on 4 GPUs at batch 32 pure TP wins both.
 expect 0 "time per output token (latency)" "$bin" tune "$c/llama70b-decode-tune.json" --top 3
 expect 0 "1   4   1   32      1" "$bin" tune "$c/llama70b-decode-tune.json" --top 3
+# Its tokens/s are the simulation's generated tokens per second, as `run`
+# prints them for the same layout (a merge once overwrote them with 0).
+expect 0 "29.256    0.00%      35.24        537.1" "$bin" tune "$c/llama70b-decode-tune.json" --top 3
+expect 0 "tokens per second (all)                   537.1" "$bin" run "$c/llama70b-decode-tune.json" \
+    --set stages=1 --set tensor_parallel=4 --set model.microbatch_size=32 --set microbatches=1
 expect 0 "throughput" "$bin" tune "$c/llama70b-decode-tune.json" --top 3 \
     --set tune.objective=throughput
 expect 2 "tune.objective" "$bin" tune "$c/llama70b-decode-tune.json" --set tune.objective=fast
@@ -176,6 +181,7 @@ for r in csv.DictReader(open(sys.argv[1])):
         n += 1
         assert float(r["time_lower_bound_ms"]) <= float(r["time_per_iteration_ms"]) * (1 + 1e-9), r
         assert float(r["memory_lower_bound_bytes"]) <= float(r["peak_memory_bytes"]) * (1 + 1e-9), r
+        assert float(r["tokens_per_second"]) > 0, r
 assert n > 20, n
 ' "$tmp/tune-$o/tune.csv"
 done

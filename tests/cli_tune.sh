@@ -170,6 +170,17 @@ awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(a != "" && d < 0.0006 &&
 expect 0 "schedule 1f1b: P=8 M=128" "$bin" run "$src/configs/model-gpt3-175b-64gpu.json"
 expect 0 "schedule forward: P=2 M=16" "$bin" run "$src/configs/model-llama70b-infer-4gpu.json"
 expect 0 "time-memory Pareto front" "$bin" tune "$src/configs/model-gpt3-175b-64gpu.json" --top 3
+
+# The schedule column fits the longest name: the rows of both tables line up
+# with their heading even with interleaved-zb among them.
+checks=$((checks + 1))
+"$bin" tune "$tmp/all.json" --set 'tune.schedules=["interleaved-zb","1f1b"]' \
+    --set 'tune.tensor_parallel=[1]' >"$tmp/wide.out" 2>&1 || fail "tune with interleaved-zb failed"
+grep -q "^   1  interleaved-zb " "$tmp/wide.out" || fail "tune lists no interleaved-zb row"$'\n'"$(cat "$tmp/wide.out")"
+awk '/^rank  schedule / { t = 1; w = length($0); next }
+     !NF { t = 0 }
+     t && length($0) != w { print; bad = 1 } END { exit bad }' "$tmp/wide.out" ||
+    fail "tune's table rows are not aligned with their heading"$'\n'"$(cat "$tmp/wide.out")"
 expect 0 "time-memory Pareto front" "$bin" tune "$src/configs/model-llama70b-infer-4gpu.json" --top 3
 
 finish cli_tune

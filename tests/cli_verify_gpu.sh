@@ -46,6 +46,12 @@ JSON
 echo '{"schedule": ' >"$tmp/syntax.json"
 
 expect 2 'gpu.workloads: unknown key' -- verify "$tmp/badkey.json"
+# Engine timing rules the GPU run does not follow are refused, dry run too.
+expect 2 'ok.json: costs.overhead: the GPU check' -- verify "$tmp/ok.json" --dry-run \
+    --set costs.overhead=0.05
+expect 2 'ok.json: network.blocking: the GPU check' -- verify "$tmp/ok.json" --set network.blocking=true
+expect 2 'ok.json: network.latency_holds_link: a GPU copy' -- verify "$tmp/ok.json" --dry-run \
+    --set network.latency_holds_link=false
 expect 2 'gpu.reps: expected an integer >= 1' -- verify "$tmp/badval.json"
 expect 2 'badcore.json: stages' -- verify "$tmp/badcore.json"
 expect 2 'syntax.json' -- verify "$tmp/syntax.json"

@@ -246,6 +246,87 @@ static void check_small_by_hand(void)
     bs_config_free(&cfg);
 }
 
+/* A config the GPU run cannot follow is refused by the plan with the key
+ * that sets the rule (refused non-NULL); any other one plans a run whose
+ * ideal-stream timeline is the engine's, op for op. */
+static void check_timing_rule(const char *json, const char *refused)
+{
+    bs_config cfg;
+    bs_program prog;
+    bs_gpu_plan plan;
+    bs_context *ctx = NULL;
+    const bs_result *res = NULL;
+    bs_timeline sim;
+    bs_error err = {{0}};
+    bs_config_init(&cfg);
+    bs_program_init(&prog);
+    bs_gpu_plan_init(&plan);
+    bs_timeline_init(&sim);
+    int rc = bs_config_parse(&cfg, json, "rule.json", NULL, 0, &err);
+    CHECK_MSG(rc == BS_OK, "%s: %s", json, err.message);
+    /* The engine runs it either way: the refusal is the GPU check's. */
+    if (!rc && !(rc = bs_context_create(&ctx)))
+        rc = bs_context_run(ctx, &cfg, NULL, &res, &err);
+    CHECK_MSG(rc == BS_OK, "%s: %s", json, err.message);
+    rc = rc ? rc : bs_program_build(&prog, &cfg, &err);
+    if (!rc)
+        rc = bs_gpu_plan_build(&plan, &prog, &cfg, &err);
+    if (refused) {
+        CHECK_MSG(rc == BS_ERR_INVALID && strncmp(err.message, refused, strlen(refused)) == 0 &&
+                      strstr(err.message, "to verify") != NULL,
+                  "%s: rc %d, %s", json, rc, err.message);
+        goto done;
+    }
+    CHECK_MSG(rc == BS_OK, "%s: %s", json, err.message);
+    if (rc)
+        goto done;
+    double message_time =
+        cfg.latency + (cfg.bandwidth > 0 ? cfg.message_bytes / cfg.bandwidth * 1000 : 0);
+    CHECK(bs_gpu_plan_simulate(&plan, &prog, message_time, &sim, &err) == BS_OK);
+    size_t differ = 0;
+    for (size_t i = 0; i < prog.op_count; i++)
+        differ += fabs(sim.times[i].start - res->timeline->times[i].start) > 1e-9 ||
+                  fabs(sim.times[i].end - res->timeline->times[i].end) > 1e-9;
+    CHECK_MSG(differ == 0, "%s: %zu ops differ from the engine", json, differ);
+done:
+    bs_timeline_free(&sim);
+    bs_gpu_plan_free(&plan);
+    bs_program_free(&prog);
+    bs_context_free(&ctx);
+    bs_config_free(&cfg);
+}
+
+#define RULE_BASE "\"schedule\": \"1f1b\", \"stages\": 4, \"microbatches\": 8"
+#define RULE_MODEL                                                                                 \
+    "\"model\": {\"layers\": 8, \"hidden\": 64, \"heads\": 4, \"sequence\": 32, "                  \
+    "\"vocabulary\": 1000}, \"hardware\": {\"peak_flops\": 1e12, \"efficiency\": 0.5, "            \
+    "\"bandwidth\": 1e9, \"latency\": 0.01, \"tp_bandwidth\": 1e10, \"tp_latency\": 0.002, "       \
+    "\"node_bandwidth\": 1e8, \"node_latency\": 0.5, "
+
+static void check_timing_rules(void)
+{
+    check_timing_rule("{" RULE_BASE ", \"costs\": {\"overhead\": 0.05}}", "costs.overhead:");
+    check_timing_rule("{" RULE_BASE ", \"network\": {\"blocking\": true}}", "network.blocking:");
+    check_timing_rule("{" RULE_BASE ", \"network\": {\"latency_holds_link\": false}}",
+                      "network.latency_holds_link:");
+    /* Their defaults, written out, plan as before. */
+    check_timing_rule("{" RULE_BASE ", \"costs\": {\"overhead\": 0}, \"network\": {\"blocking\": "
+                      "false, \"latency_holds_link\": true, \"latency\": 0.1}}",
+                      NULL);
+    /* Two GPUs per node: the boundary between devices 1 and 2 uses the
+     * node link; four per node keep the pipeline on one node. */
+    check_timing_rule("{" RULE_BASE ", " RULE_MODEL "\"gpus_per_node\": 2}}",
+                      "hardware.gpus_per_node:");
+    check_timing_rule("{" RULE_BASE ", " RULE_MODEL "\"gpus_per_node\": 4}}", NULL);
+    /* Two replicas: gradient all-reduces the GPU run does not do; an
+     * inference schedule has none, so the forward one plans. */
+    check_timing_rule("{" RULE_BASE ", " RULE_MODEL "\"gpus_per_node\": 0}, \"data_parallel\": 2}",
+                      "data_parallel:");
+    check_timing_rule("{\"schedule\": \"forward\", \"stages\": 4, \"microbatches\": 8, " RULE_MODEL
+                      "\"gpus_per_node\": 0}, \"data_parallel\": 2}",
+                      NULL);
+}
+
 int main(void)
 {
     static const scenario scenarios[] = {
@@ -283,5 +364,6 @@ int main(void)
         }
     }
     check_small_by_hand();
+    check_timing_rules();
     return check_finish("gpu_plan");
 }

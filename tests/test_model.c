@@ -331,7 +331,12 @@ static void test_placement(void)
             cfg.microbatches = 8;
             if (bs_program_build(&prog, &cfg, &err) == BS_OK) {
                 built++;
-                v_shaped += v == 2 && prog.stage_device[4] == 3;
+                int is_v = v == 2 && prog.stage_device[4] == 3;
+                v_shaped += is_v;
+                /* The record's v_shape is what decides the V placement. */
+                if (v == 2)
+                    CHECK_MSG(is_v == (s->v_shape != 0), "%s: program V-shaped %d, v_shape %d",
+                              s->name, is_v, s->v_shape);
                 for (int c = 0; c < prog.stages; c++)
                     CHECK_MSG(bs_model_chunk_device(&cfg, c) == prog.stage_device[c],
                               "%s V=%d chunk %d: plan %d, program %d", s->name, v, c,
@@ -342,8 +347,9 @@ static void test_placement(void)
         }
     }
     /* gpipe, 1f1b, pipedream, forward, zb-h1, zb-h2 at V = 1; interleaved,
-     * zbv, dualpipev, looped-bfs at V = 2, two of them V-shaped. */
-    CHECK_MSG(built >= 10 && v_shaped >= 2, "built %d, V-shaped %d", built, v_shaped);
+     * zbv, dualpipev, v-min, v-half, looped-bfs at V = 2, four of them
+     * V-shaped. */
+    CHECK_MSG(built >= 10 && v_shaped >= 4, "built %d, V-shaped %d", built, v_shaped);
 }
 
 /* Memory of a simulated run: 1F1B at P = 2, M = 4 holds 2 micro-batches on

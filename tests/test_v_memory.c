@@ -129,6 +129,25 @@ static void test_default_v(void)
     CHECK(bs_config_parse(&cfg, "{\"schedule\": \"zb-h1\"}", "t.json", NULL, 0, &err) == BS_OK);
     CHECK(cfg.virtual_stages == 1);
     bs_config_free(&cfg);
+    /* The default comes from the table record's v_shape, and exactly the
+     * four names above have it. */
+    int flagged = 0;
+    for (size_t i = 0; i < bs_schedule_count(); i++) {
+        const bs_schedule *s = bs_schedule_at(i);
+        char json[160];
+        snprintf(json, sizeof json, "{\"schedule\": \"%s\", \"stages\": 4}", s->name);
+        flagged += s->v_shape != 0;
+        bs_config_init(&cfg);
+        if (bs_config_parse(&cfg, json, "t.json", NULL, 0, &err) == BS_OK)
+            CHECK_MSG(cfg.virtual_stages == (s->v_shape ? 2 : 1), "%s: V=%d, v_shape %d", s->name,
+                      cfg.virtual_stages, s->v_shape);
+        else
+            CHECK_MSG(!s->v_shape, "%s: %s", s->name, err.message);
+        bs_config_free(&cfg);
+    }
+    CHECK_MSG(flagged == 4, "%d schedules have v_shape", flagged);
+    for (int k = 0; k < 4; k++)
+        CHECK_MSG(bs_schedule_find(v_shaped[k])->v_shape, "%s", v_shaped[k]);
 }
 
 /* Several iterations: a flush and the optimizer step between them. */

@@ -142,6 +142,72 @@ static void test_random_grid(run *r)
     CHECK(faster_h2 > 0);
 }
 
+/* The engine's other timing rules, each switched on in turn over a grid of
+ * random costs: costs.overhead, network.blocking,
+ * network.latency_holds_link false, and node links (a device plan whose
+ * boundaries cross nodes alternately, with their own latency and
+ * bandwidth). zb-auto times its candidates by the same rules, so the
+ * guarantees hold as on a plain network: never slower than zb-h1 at limit
+ * P nor zb-h2 at limit 2P, never above the limit. */
+static void test_timing_rules(run *r)
+{
+    int cases = 0;
+    for (int rule = 0; rule < 5; rule++)
+        for (int trial = 0; trial < 24; trial++) {
+            int p = 2 + (int)uniform(0, 7);           /* 2..8 */
+            int m = p + (int)uniform(0, 3.0 * p + 1); /* P..4P */
+            bs_config cfg;
+            costs c;
+            make(&cfg, &c, "zb-h1", p, m, 1, 1, 1);
+            for (int j = 0; j < p; j++) {
+                c.f[j] = uniform(0.5, 2);
+                c.b[j] = uniform(0.5, 2.5);
+                c.w[j] = uniform(0.2, 2);
+            }
+            cfg.latency = uniform(0, 0.3);
+            cfg.message_bytes = 1e6;
+            cfg.bandwidth = uniform(1e9, 1e10); /* 0.1 to 1 ms per message */
+            cfg.kept_fraction = uniform(0.2, 1);
+            if (rule == 0 || rule == 4)
+                cfg.overhead = uniform(0.01, 0.5);
+            if (rule == 1 || rule == 4)
+                cfg.blocking = 1;
+            if (rule == 2 || rule == 4)
+                cfg.latency_holds_link = 0;
+            if (rule == 3 || rule == 4) {
+                cfg.device_plan = bs_device_plan_create(p, p);
+                if (!cfg.device_plan)
+                    return;
+                for (int j = 0; j + 1 < p; j++)
+                    cfg.device_plan->crosses_node[j] = j % 2;
+                cfg.device_plan->node_latency = uniform(0.2, 1);
+                cfg.device_plan->node_bandwidth = 1e9;
+            }
+            double h1 = 0, h2 = 0;
+            int ok = simulate(r, &cfg);
+            h1 = ok ? r->res->makespan : 0;
+            snprintf(cfg.schedule, sizeof cfg.schedule, "zb-h2");
+            ok = ok && simulate(r, &cfg);
+            h2 = ok ? r->res->makespan : 0;
+            snprintf(cfg.schedule, sizeof cfg.schedule, "zb-auto");
+            for (int twice = 0; twice < 2 && ok; twice++) {
+                double limit = twice ? 2.0 * p : p, bar = twice ? h2 : h1;
+                cfg.limit_activations = twice ? limit : 0;
+                if (!simulate(r, &cfg))
+                    continue;
+                cases++;
+                CHECK_MSG(r->res->makespan <= bar * (1 + 1e-12),
+                          "rule %d P=%d M=%d limit %g: %.9g > %.9g", rule, p, m, limit,
+                          r->res->makespan, bar);
+                CHECK_MSG(r->res->peak_activations <= limit + 1e-9,
+                          "rule %d P=%d M=%d: peak %g > limit %g", rule, p, m,
+                          r->res->peak_activations, limit);
+            }
+            bs_device_plan_free(cfg.device_plan);
+        }
+    CHECK(cases == 5 * 24 * 2);
+}
+
 /* The zero-bubble paper (Qi et al., ICLR 2024): Table 9's profiled TF, TB,
  * TW, Tcomm (ms) and Table 5's bubble rates, (cost - m(TF+TB+TW)) / cost
  * with cost the longest stage's execution time: our span_bubble_ratio.
@@ -280,6 +346,7 @@ int main(void)
         return 1;
     test_closed_forms(&r);
     test_random_grid(&r);
+    test_timing_rules(&r);
     test_paper_table5(&r);
     test_iterations(&r);
     test_hostile_limit();
