@@ -38,6 +38,16 @@ cli_image_format cli_image_format_of(const char *path)
     return CLI_IMAGE_NONE;
 }
 
+void cli_gnuplot_data_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        fputc(c == '"' ? '\'' : c == '\\' ? '/' : c < 0x20 || c == 0x7f ? ' ' : c, f);
+    }
+    fputc('"', f);
+}
+
 const char *cli_image_extension(cli_image_format format)
 {
     return format == CLI_IMAGE_SVG ? "svg" : "png";

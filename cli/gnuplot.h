@@ -80,4 +80,11 @@ int cli_chart_missing_report(const cli_outset *set);
  * reports its own errors. */
 int cli_chart_missing_error(const cli_outset *set, bs_error *err);
 
+/* Writes s as a string in a gnuplot data file: inside "..." gnuplot ends
+ * the string at the next quote and reads backslash escapes, so a quote
+ * becomes ' and a backslash /; control bytes (a newline would end the line)
+ * become spaces. Only ever data: the programs in plots/ show it as a title
+ * or label, never run it. */
+void cli_gnuplot_data_string(FILE *f, const char *s);
+
 #endif

@@ -318,15 +318,25 @@ static int named_twice(const cli_outset *set, const char *path, bs_error *err)
     return BS_OK;
 }
 
-int cli_outset_add(cli_outset *set, const char *path, FILE **file, bs_error *err)
+/* Checks that path may join the set (room left, not named twice) and
+ * clears the next member for it; the caller fills it and counts it. */
+static int reserve_member(cli_outset *set, const char *path, bs_error *err)
 {
     int rc;
     if (set->count >= CLI_OUTSET_MAX)
         return cli_fail(err, BS_ERR_INTERNAL, "%s: too many output files in one set", path);
     if ((rc = named_twice(set, path, err)))
         return rc;
+    memset(&set->members[set->count], 0, sizeof set->members[set->count]);
+    return BS_OK;
+}
+
+int cli_outset_add(cli_outset *set, const char *path, FILE **file, bs_error *err)
+{
+    int rc;
+    if ((rc = reserve_member(set, path, err)))
+        return rc;
     struct cli_outset_member *m = &set->members[set->count];
-    memset(m, 0, sizeof *m);
     if ((rc = cli_outfile_open(&m->file, path, err)))
         return rc;
     *file = m->file.file;
@@ -337,12 +347,9 @@ int cli_outset_add_external(cli_outset *set, const char *path, cli_outset_check 
                             bs_error *err)
 {
     int rc;
-    if (set->count >= CLI_OUTSET_MAX)
-        return cli_fail(err, BS_ERR_INTERNAL, "%s: too many output files in one set", path);
-    if ((rc = named_twice(set, path, err)))
+    if ((rc = reserve_member(set, path, err)))
         return rc;
     struct cli_outset_member *m = &set->members[set->count];
-    memset(m, 0, sizeof *m);
     m->external = 1;
     m->check = check;
     m->file.slot = -1;

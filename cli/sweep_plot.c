@@ -111,20 +111,6 @@ static void point_label(char *buf, size_t size, const sweep_result *s, size_t i,
         snprintf(buf, size, "simulated");
 }
 
-/* A string in a gnuplot data file: inside "..." gnuplot ends the string at
- * the next quote and reads backslash escapes, so both are replaced; control
- * bytes (a newline would end the line) become spaces. Only ever data: the
- * programs show it as a title, never run it. */
-static void dat_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        fputc(c == '"' ? '\'' : c == '\\' ? '/' : c < 0x20 || c == 0x7f ? ' ' : c, f);
-    }
-    fputc('"', f);
-}
-
 /* NAME, or NAME-PART when the chart is split into several. */
 static void chart_path(char *buf, size_t size, const char *dir, const char *stem, const char *name,
                        size_t part, size_t parts, const char *ext)
@@ -303,7 +289,7 @@ static int line_chart(const sweep_result *s, long x, long sched, cli_outset *set
                          x_of(s, x, base[g]));
             }
             fputs(q > from ? "\n\n" : "", dat);
-            dat_string(dat, label);
+            cli_gnuplot_data_string(dat, label);
             fputc('\n', dat);
             for (size_t j = 0; j < nx; j++) {
                 size_t i = j == first_ok_rank && base[g] != SIZE_MAX ? base[g] : order[g * nx + j];
@@ -412,7 +398,7 @@ static int schedule_chart(const sweep_result *s, long sched, cli_outset *set, co
             snprintf(label, sizeof label, "%s%s%s", r->schedule,
                      strcmp(rest, "simulated") == 0 ? "" : " ",
                      strcmp(rest, "simulated") == 0 ? "" : rest);
-            dat_string(dat, label);
+            cli_gnuplot_data_string(dat, label);
             fprintf(dat, " %.17g %.17g %.17g\n", r->makespan, 100 * r->bubble_ratio,
                     bytes ? r->peak_activation_bytes / GIB : r->peak_activations);
             in_part++;

@@ -5,17 +5,6 @@
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
-/* A label as a gnuplot data string: no quote, backslash or control byte. */
-static void dat_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        fputc(c == '"' ? '\'' : c == '\\' ? '/' : c < 0x20 || c == 0x7f ? ' ' : c, f);
-    }
-    fputc('"', f);
-}
-
 int cli_tune_chart_stage(cli_outset *set, const char *dir, const char *source,
                          double memory_limit_bytes, const cli_tune_point *points, size_t n,
                          bs_error *err)
@@ -36,7 +25,7 @@ int cli_tune_chart_stage(cli_outset *set, const char *dir, const char *source,
             if (points[i].group != (cli_tune_group)k)
                 continue;
             fprintf(dat, "%.6f %.9g ", points[i].memory_bytes / GIB, points[i].time_ms / 1000);
-            dat_string(dat, points[i].label);
+            cli_gnuplot_data_string(dat, points[i].label);
             fputc('\n', dat);
             any = 1;
         }

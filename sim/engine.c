@@ -195,6 +195,21 @@ static int scratch_reserve(struct bs_engine_scratch *x, const bs_program *prog, 
     return 0;
 }
 
+/* The link index of the directed pair src -> dst, given a new one (*count,
+ * counted up) the first time the pair is seen. */
+static int32_t link_of(struct bs_engine_scratch *x, size_t mask, int src, int dst, int32_t *count)
+{
+    uint32_t key = (uint32_t)src << 16 | (uint32_t)dst;
+    size_t h = (key * 2654435761u) & mask;
+    while (x->link_keys[h] != UINT32_MAX && x->link_keys[h] != key)
+        h = (h + 1) & mask;
+    if (x->link_keys[h] == UINT32_MAX) {
+        x->link_keys[h] = key;
+        x->link_ids[h] = (*count)++;
+    }
+    return x->link_ids[h];
+}
+
 /* Gives each directed device pair that carries messages one link index, so
  * that all stage boundaries crossing the same pair share one queue. An
  * open-addressing table keyed by (src, dst) keeps this linear in the stages. */
@@ -210,36 +225,16 @@ static void assign_links(engine *e)
         for (int s = 0; s + 1 < prog->stages; s++) {
             int a = prog->stage_device[s], b = prog->stage_device[s + 1];
             int src = dir == 0 ? a : b, dst = dir == 0 ? b : a;
-            int32_t id = -1;
-            if (src != dst) {
-                uint32_t key = (uint32_t)src << 16 | (uint32_t)dst;
-                size_t h = (key * 2654435761u) & mask;
-                while (x->link_keys[h] != UINT32_MAX && x->link_keys[h] != key)
-                    h = (h + 1) & mask;
-                if (x->link_keys[h] == UINT32_MAX) {
-                    x->link_keys[h] = key;
-                    x->link_ids[h] = count++;
-                }
-                id = x->link_ids[h];
-            }
-            (dir == 0 ? x->fwd_link : x->bwd_link)[s] = id;
+            (dir == 0 ? x->fwd_link : x->bwd_link)[s] =
+                src != dst ? link_of(x, mask, src, dst, &count) : -1;
         }
     }
     /* The decode loop back shares the directed pair's link with any stage
      * boundary that crosses the same pair. */
     x->loop_link = -1;
     int last_dev = prog->stage_device[prog->stages - 1], first_dev = prog->stage_device[0];
-    if (e->loop_stride && last_dev != first_dev) {
-        uint32_t key = (uint32_t)last_dev << 16 | (uint32_t)first_dev;
-        size_t h = (key * 2654435761u) & mask;
-        while (x->link_keys[h] != UINT32_MAX && x->link_keys[h] != key)
-            h = (h + 1) & mask;
-        if (x->link_keys[h] == UINT32_MAX) {
-            x->link_keys[h] = key;
-            x->link_ids[h] = count++;
-        }
-        x->loop_link = x->link_ids[h];
-    }
+    if (e->loop_stride && last_dev != first_dev)
+        x->loop_link = link_of(x, mask, last_dev, first_dev, &count);
     for (int32_t k = 0; k < count; k++)
         x->link_free[k] = 0.0;
 }

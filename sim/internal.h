@@ -231,10 +231,6 @@ const char *bs_action_parse(const char *text, size_t len, bs_action *out);
 void bs_inference_compute(bs_inference_result *out, const bs_timeline *tl, const bs_config *cfg,
                           double makespan);
 
-/* The table of a decode run (write_table_inference.c): serving figures and
- * the KV cache instead of weight versions and staleness. */
-int bs_write_inference_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_error *err);
-
 extern const bs_writer bs_writer_table;
 extern const bs_writer bs_writer_json;
 extern const bs_writer bs_writer_trace;

@@ -1,7 +1,11 @@
 /*
  * write_table.c - the result as a table for people: a summary with the
  * closed form beside each simulated figure where one exists, then one row
- * per device.
+ * per device. A decode run gets its own layout (write_inference_table):
+ * time, bubble and the serving figures (docs/inference.md), then per device
+ * its busy and idle time, the KV cache it holds and the messages it sent;
+ * weight versions and staleness mean nothing for inference (weights never
+ * change) and are left out.
  */
 #include "internal.h"
 
@@ -15,6 +19,41 @@ static void formula_cell(char *buf, size_t size, int valid, double x, int percen
         snprintf(buf, size, "%.2f %%", 100.0 * x);
     else
         snprintf(buf, size, "%.3f", x);
+}
+
+static int write_inference_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_error *err)
+{
+    const bs_formula *f = &r->formula;
+    const bs_inference_result *in = &r->inference;
+    char mk[32], bb[32], tp[32];
+    formula_cell(mk, sizeof mk, f->valid, f->makespan, 0);
+    formula_cell(bb, sizeof bb, f->valid, f->bubble_ratio, 1);
+    formula_cell(tp, sizeof tp, f->valid, f->time_per_output_token, 0);
+    fprintf(out, "schedule %s: P=%d M=%d V=%d, prompt %d tokens, %d output tokens\n\n", r->schedule,
+            r->stages, r->microbatches, r->virtual_stages, cfg->prompt_tokens, cfg->output_tokens);
+    fprintf(out, "%-32s %14s %14s\n", "", "simulated", "closed form");
+    fprintf(out, "%-32s %14.3f %14s\n", "makespan (ms)", r->makespan, mk);
+    fprintf(out, "%-32s %14.3f\n", "prefill time, prefill only (ms)", in->prefill_time);
+    fprintf(out, "%-32s %14.3f\n", "time to first token (ms)", in->time_to_first_token);
+    fprintf(out, "%-32s %14.3f %14s\n", "time per output token (ms)", in->time_per_output_token,
+            tp);
+    fprintf(out, "%-32s %14.1f\n", "tokens per second (all)", in->tokens_per_second);
+    fprintf(out, "%-32s %14.0f\n", "generated tokens", in->generated_tokens);
+    fprintf(out, "%-32s %12.2f %% %14s\n", "bubble, idle over total", 100 * r->bubble_ratio, bb);
+    fprintf(out, "%-32s %12.2f %%\n", "bubble, idle over ideal", 100 * r->bubble_over_ideal);
+    fprintf(out, "%-32s %14llu\n", "messages", (unsigned long long)r->messages);
+    if (r->message_bytes > 0)
+        fprintf(out, "%-32s %14.0f\n", "message bytes", r->message_bytes);
+    fprintf(out, "\n%6s %12s %12s %8s %16s %8s\n", "device", "busy", "idle", "bubble",
+            "kv-cache-bytes", "sent");
+    for (int d = 0; d < r->devices; d++) {
+        const bs_device_result *dr = &r->device[d];
+        fprintf(out, "%6d %12.3f %12.3f %7.2f%% %16.0f %8llu\n", d, dr->busy, dr->idle,
+                100 * dr->bubble_ratio, dr->kv_cache_bytes, (unsigned long long)dr->messages_sent);
+    }
+    if (ferror(out))
+        return bs_fail(err, BS_ERR_IO, "cannot write the table");
+    return BS_OK;
 }
 
 /* Whole-device memory per device in GiB, and whether it fits. */
@@ -44,7 +83,7 @@ static int write_table(FILE *out, const bs_result *r, const bs_config *cfg, bs_e
     const bs_formula *f = &r->formula;
     char c1[32], c2[32], c3[32], c4[32];
     if (r->inference.valid)
-        return bs_write_inference_table(out, r, cfg, err);
+        return write_inference_table(out, r, cfg, err);
     formula_cell(c1, sizeof c1, f->valid, f->makespan, 0);
     formula_cell(c2, sizeof c2, f->valid, f->bubble_ratio, 1);
     formula_cell(c3, sizeof c3, f->valid, f->bubble_over_ideal, 1);
