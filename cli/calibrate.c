@@ -32,7 +32,7 @@ static void print_summary(const bs_calibration *cal, const char *trace_path, con
            cal->trace->steps);
     printf("per-op overhead %.4f ms (from %zu gaps, folded into each op's cost)\n", cal->overhead,
            cal->gap_samples);
-    printf("message latency %.4f ms (median of %zu blocked receives)\n", cal->latency,
+    printf("message latency %.4f ms (fitted to %zu receives from another rank)\n", cal->latency,
            cal->latency_samples);
     printf("%-6s %-5s %12s %12s %12s   (ms: op alone / cost with overhead)\n", "chunk", "rank", "F",
            "B or I", "W");

@@ -140,16 +140,24 @@ static const cli_command cli_commands[] = {
      "\n"
      "  -o, --out CONFIG    write the config, whole or not at all\n"},
     {"compare", cli_compare,
-     "compare CONFIG TRACE.json [--json] [--tolerance PCT] [--set KEY=VALUE]...",
+     "compare CONFIG TRACE.json [--json] [--tolerance PCT] [--noise NOISE.json [--samples N] "
+     "[--seed S]] [--set KEY=VALUE]...",
      "CONFIG's prediction beside a measured trace; exit 4 outside tolerance",
      "Simulates CONFIG (one iteration, the traced ops) and sets it beside a\n"
      "trace of a real run (docs/validation.md, \"PyTorch runtime\"): makespan\n"
      "with makespan_error against the median step, the error per step (median,\n"
      "worst), the run's own noise, busy and idle per rank, the error per op.\n"
-     "Exit 4 when |makespan_error| is over the tolerance.\n"
+     "With --noise, also the prediction sampled under the op-to-op variation\n"
+     "of NOISE.json (a trace of the same run, e.g. the one CONFIG was\n"
+     "calibrated from): its median and 10th..90th percentiles over N engine\n"
+     "runs. Exit 4 when the judged error (the sampled one with --noise, else\n"
+     "makespan_error) is over the tolerance.\n"
      "\n"
      "  --json              print the comparison as JSON (every op included)\n"
      "  --tolerance PCT     makespan error bar in %, (0, 1000] (default 5)\n"
+     "  --noise NOISE.json  sample the prediction under this trace's variation\n"
+     "  --samples N         engine runs for it, 1..100000 (default 2000)\n"
+     "  --seed S            seed of its draws, 0..2^64-1 (default 1)\n"
      "  --set KEY=VALUE     override a config key, as for run\n"},
     {"demo", cli_demo_command, "demo", "the seed's example: every schedule at P=4, M=8",
      "Runs the seed's example (P=4, M=8, forward 1 ms, backward 2 ms) under every\n"

@@ -445,6 +445,12 @@ void bs_timeline_free(bs_timeline *tl);
  * record_messages is non-zero every message is kept in tl->messages. */
 int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
                   int record_messages, bs_error *err);
+/* bs_engine_run with one factor per op: op i of prog (prog->ops[i]) lasts
+ * its configured time times op_scale[i] (finite, >= 0). NULL is plain
+ * bs_engine_run. Used to sample a prediction under measured op-to-op
+ * variation (bs_compare_with). */
+int bs_engine_run_scaled(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
+                         int record_messages, const double *op_scale, bs_error *err);
 
 /* --------------------------------------------------------------- metrics */
 

@@ -73,6 +73,21 @@ void bs_trace_free(bs_trace **tr);
  * per rank), compute actions only. */
 int bs_trace_write_order(FILE *out, const bs_trace *tr, bs_error *err);
 
+/* The runtime's own time before op i (0 <= i < ops_per_step) of step st on
+ * its rank: from the end of the rank's previous compute op (or from the
+ * rank's first action, for its first op) to the op's start, less the time
+ * it was blocked on communication. Can be slightly negative on a trace
+ * whose clocks round. */
+double bs_trace_gap(const bs_trace *tr, size_t st, size_t i);
+
+/* For each op i of a step (0 <= i < ops_per_step), the op of the same step
+ * whose output it consumes from the neighbouring chunk: the forward of chunk
+ * s - 1 for a forward of s; the backward (I, else B) of s + 1 for a B or I
+ * of s. SIZE_MAX where there is none (the first chunk's forward, the last
+ * chunk's backward, W). A new array, freed with bs_free; NULL when out of
+ * memory. */
+size_t *bs_trace_producers(const bs_trace *tr);
+
 /* ------------------------------------------------------------- calibrate */
 
 /* Costs derived from a trace. Per-op overhead (the runtime's own time
@@ -80,7 +95,7 @@ int bs_trace_write_order(FILE *out, const bs_trace *tr, bs_error *err);
  * rank's first action, to its start, waits excluded) has no config key
  * yet, so it is folded into the op costs: each chunk's cost of a kind is
  * the duration of that kind plus the gap before such an op, each the mean
- * within a step and then the median over steps. */
+ * over every op of that chunk and kind in every step. */
 typedef struct bs_calibration {
     int ranks, stages, microbatches, virtual_stages;
     uint16_t *placement; /* [stages] */
@@ -91,13 +106,13 @@ typedef struct bs_calibration {
     /* The same without the overhead: the op durations alone. */
     double *forward_op, *backward_op, *weight_op;
     double overhead;        /* gap between compute ops, waits excluded */
-    double latency;         /* median message delay beyond the overhead */
-    size_t latency_samples; /* blocked receives it was measured from */
+    double latency;         /* message delay beyond the overhead (fitted) */
+    size_t latency_samples; /* receives from another rank it was fitted to */
     size_t gap_samples;     /* gaps measured, all steps */
     const bs_trace *trace;  /* the executed order comes from here */
 } bs_calibration;
 
-/* Derives the costs, latency and overhead (medians over every step) from tr,
+/* Derives the costs, latency and overhead (means over every step) from tr,
  * which must outlive the calibration. */
 int bs_calibrate(bs_calibration **out, const bs_trace *tr, bs_error *err);
 void bs_calibration_free(bs_calibration **cal);
@@ -144,14 +159,58 @@ typedef struct bs_comparison {
      * (the worst with its sign). */
     double op_end_error_median, op_end_error_worst;
     double op_duration_error_median, op_duration_error_worst;
+    /* With a noise trace (bs_compare_options): the prediction sampled under
+     * the measured op-to-op variation. samples engine runs; their median
+     * makespan, its 10th and 90th percentiles, and the median's error
+     * against the median measured step. samples 0: none made. */
+    int samples;
+    double sampled_makespan, sampled_low, sampled_high, sampled_error;
 } bs_comparison;
 
 /* Simulates cfg (one iteration; its ops must be exactly the trace's ops, on
  * the same ranks) and sets the prediction beside the trace. */
 int bs_compare(bs_comparison **out, const bs_config *cfg, const bs_trace *tr, bs_error *err);
+
+/* What bs_compare_with adds to bs_compare: a sampled prediction.
+ *
+ * The deterministic prediction is one step in which every op takes its
+ * configured cost. A real step's ops vary, and where two ranks meet the
+ * later one sets the time, so a real step is slower than that. The sampled
+ * prediction runs the engine `samples` times. Run k takes step k mod S of
+ * the noise trace (S steps), and gives every op the config's cost times
+ * x / mean, where x is the runtime's gap plus duration of an op of the same
+ * chunk and kind drawn at random from that step, and mean is the mean of
+ * those over the whole noise trace. So a calibrated config replays drawn
+ * ops exactly, and one noise step's slowness stays together within a run.
+ * The noise trace must have the compared trace's ranks, chunks, placement,
+ * M and ops; in a held-out check it is the one the config was calibrated
+ * from. Draws come from a fixed generator seeded by `seed`: the same inputs
+ * give the same figures. */
+typedef struct bs_compare_options {
+    const bs_trace *noise; /* NULL: no sampled prediction */
+    int samples;           /* 1..BS_COMPARE_MAX_SAMPLES; 0 takes the default (within the op runs) */
+    uint64_t seed;
+} bs_compare_options;
+
+#define BS_COMPARE_DEFAULT_SAMPLES 2000
+#define BS_COMPARE_MAX_SAMPLES 100000
+/* The most op runs (samples times ops per step) one sampled prediction may
+ * take, about 10 s of engine time: the default sample count shrinks to fit
+ * it, and an explicit count beyond it is refused. */
+#define BS_COMPARE_MAX_OP_RUNS 2e8
+
+/* bs_compare plus, when opt and opt->noise are given, the sampled
+ * prediction (bs_comparison.samples > 0). */
+int bs_compare_with(bs_comparison **out, const bs_config *cfg, const bs_trace *tr,
+                    const bs_compare_options *opt, bs_error *err);
 void bs_comparison_free(bs_comparison **cmp);
 
-/* Human-readable table, or one JSON object (all fields above, ops included). */
+/* The error a tolerance judges: sampled_error when cmp has samples, else
+ * makespan_error. */
+double bs_comparison_judged_error(const bs_comparison *cmp);
+
+/* Human-readable table, or one JSON object (all fields above, ops
+ * included), each with the verdict against `tolerance` in percent. */
 int bs_comparison_write_table(FILE *out, const bs_comparison *cmp, double tolerance, bs_error *err);
 int bs_comparison_write_json(FILE *out, const bs_comparison *cmp, double tolerance, bs_error *err);
 

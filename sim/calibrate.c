@@ -3,8 +3,8 @@
  * trace, written as a config that the simulator runs.
  *
  * The model this fits (docs/validation.md, "PyTorch runtime"):
- *  - an op of chunk s and kind k lasts its measured duration (the mean
- *    within a step, the median over steps);
+ *  - an op of chunk s and kind k lasts its measured duration, the mean
+ *    over every such op of every step;
  *  - before every op the runtime spends some time of its own (posting sends
  *    and receives, Python, the step's preamble before a rank's first op);
  *    with no config key for it, that gap (per chunk and kind, waits left
@@ -12,8 +12,9 @@
  *    so the op ends where it did;
  *  - a message leaves when its producer ends (PyTorch posts the send right
  *    after the op) and arrives `latency` later; the consumer then spends
- *    its own gap before computing. Latency is the median over the receives
- *    that really blocked, the only ones that show it.
+ *    its own gap before computing. Latency is the one value that starts
+ *    the consumers of every receive from another rank on time on average
+ *    (fit_latency).
  */
 #include "bubblesim_measure.h"
 #include "internal.h"
@@ -23,9 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A receive counts as blocked (and so shows the message delay) when the
- * consumer waited at least this long, in ms. */
-#define BLOCKED_MS 0.02
 /* The smallest forward cost the config accepts is > 0. */
 #define MIN_COST 1e-6
 
@@ -66,42 +64,82 @@ void bs_calibration_free(bs_calibration **cal)
     *cal = NULL;
 }
 
-/* Index of the op (stage, mb, kind) within a step, SIZE_MAX when absent. */
-static size_t *op_index(const bs_trace *tr)
+/* The receives from another rank, one entry each in three parallel arrays:
+ * when the consumer's rank was free (its previous op's end), when the
+ * producer ended, and when the consumer began less its folded overhead. */
+typedef struct receives {
+    samples ready, sent, due;
+} receives;
+
+/* qsort order of breakpoints, ascending. */
+static int by_value(const void *a, const void *b)
 {
-    size_t cells = (size_t)tr->stages * (size_t)tr->microbatches * KINDS;
-    size_t *idx = bs_alloc_array(cells, sizeof *idx);
-    if (!idx)
-        return NULL;
-    for (size_t i = 0; i < cells; i++)
-        idx[i] = SIZE_MAX;
-    for (size_t i = 0; i < tr->ops_per_step; i++) {
-        const bs_trace_op *op = &tr->ops[i];
-        idx[((size_t)op->stage * (size_t)tr->microbatches + op->microbatch) * KINDS + op->kind] = i;
-    }
-    return idx;
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
-/* The op (stage, mb, kind) of a step through op_index's table; SIZE_MAX when
- * the stage is out of range or the op did not run. */
-static size_t lookup(const bs_trace *tr, const size_t *idx, int stage, uint32_t mb, int kind)
+/* The latency L >= 0 at which the model, given what happened before each
+ * receive, starts the consumers on time on average:
+ *
+ *     sum over receives i of  max(ready_i, sent_i + L) - due_i  =  0.
+ *
+ * The sum grows with L and is piecewise linear: receive i waits for its
+ * message (and adds slope 1) once L passes ready_i - sent_i. So the
+ * breakpoints are sorted and swept until the line through the current
+ * segment reaches 0. Every receive counts, not only those that blocked: a
+ * rule that keeps only the blocked ones keeps only the late messages (and a
+ * rule that also needs the producer to end after the consumer was free
+ * drops the latest ones of all). L is 0 without receives, or when the model
+ * is already late without any delay. BS_ERR_NOMEM or BS_OK. */
+static int fit_latency(const receives *rc, double *latency)
 {
-    if (stage < 0 || stage >= tr->stages)
-        return SIZE_MAX;
-    return idx[((size_t)stage * (size_t)tr->microbatches + mb) * KINDS + (size_t)kind];
-}
-
-/* The op whose output op i consumes from another chunk: F(s-1) for F(s);
- * the backward (B or I) of s+1 for B or I of s. SIZE_MAX for none. */
-static size_t producer_of(const bs_trace *tr, const size_t *idx, const bs_trace_op *op)
-{
-    if (op->kind == BS_OP_FORWARD)
-        return lookup(tr, idx, op->stage - 1, op->microbatch, BS_OP_FORWARD);
-    if (op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) {
-        size_t p = lookup(tr, idx, op->stage + 1, op->microbatch, BS_OP_INPUT_GRAD);
-        return p != SIZE_MAX ? p : lookup(tr, idx, op->stage + 1, op->microbatch, BS_OP_BACKWARD);
+    size_t n = rc->due.n;
+    *latency = 0.0;
+    if (n == 0)
+        return BS_OK;
+    double *knee = bs_alloc_array(n, sizeof *knee);
+    if (!knee)
+        return BS_ERR_NOMEM;
+    /* At L = 0: the sum with every receive that already waits (knee < 0)
+     * on its message and the rest on their rank. */
+    double level = 0.0;
+    size_t waiting = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double k = rc->ready.v[i] - rc->sent.v[i];
+        if (k < 0) {
+            level += rc->sent.v[i] - rc->due.v[i];
+            waiting++;
+        } else {
+            level += rc->ready.v[i] - rc->due.v[i];
+            knee[m++] = k;
+        }
     }
-    return SIZE_MAX;
+    /* level is now the sum at L = 0 less waiting * L, i.e. its intercept. */
+    qsort(knee, m, sizeof *knee, by_value);
+    double at = 0.0;
+    size_t j = 0;
+    for (;;) {
+        double next = j < m ? knee[j] : INFINITY;
+        if (level + (double)waiting * at >= 0.0)
+            break; /* already on time at `at` (only when at == 0) */
+        if (waiting > 0) {
+            double root = -level / (double)waiting;
+            if (root <= next) {
+                at = root;
+                break;
+            }
+        }
+        if (j == m)
+            break; /* unreachable: past the last knee every receive waits */
+        /* Receive with this knee starts waiting on its message: its term
+         * turns from ready_i - due_i into sent_i + L - due_i, equal here. */
+        level -= knee[j];
+        waiting++;
+        at = knee[j++];
+    }
+    *latency = fmax(0.0, at);
+    bs_free(knee);
+    return BS_OK;
 }
 
 /* Contract in bubblesim_measure.h. */
@@ -109,10 +147,10 @@ int bs_calibrate(bs_calibration **out, const bs_trace *tr, bs_error *err)
 {
     int rc = BS_OK;
     bs_calibration *c = NULL;
-    size_t *idx = NULL;
+    size_t *producer = NULL;
     size_t cells = (size_t)tr->stages * KINDS;
-    samples *dur = NULL, *gap = NULL, all_gaps = {0}, lat = {0};
-    double *cost = NULL, *dur_med = NULL, *sums = NULL;
+    receives recv = {{0}, {0}, {0}};
+    double *cost = NULL, *dur_mean = NULL, *sums = NULL;
     size_t *counts = NULL;
     *out = NULL;
     if (tr->stages % tr->ranks != 0)
@@ -121,14 +159,12 @@ int bs_calibrate(bs_calibration **out, const bs_trace *tr, bs_error *err)
                        "number of chunks on every rank",
                        tr->stages, tr->ranks);
     c = calloc(1, sizeof *c);
-    dur = calloc(cells, sizeof *dur);
-    gap = calloc(cells, sizeof *gap);
     cost = bs_alloc_array(cells, sizeof *cost);
-    dur_med = bs_alloc_array(cells, sizeof *dur_med);
+    dur_mean = bs_alloc_array(cells, sizeof *dur_mean);
     sums = bs_alloc_array(2 * cells, sizeof *sums);
     counts = bs_alloc_array(2 * cells, sizeof *counts);
-    idx = op_index(tr);
-    if (!c || !dur || !gap || !cost || !dur_med || !sums || !counts || !idx)
+    producer = bs_trace_producers(tr);
+    if (!c || !cost || !dur_mean || !sums || !counts || !producer)
         goto nomem;
     c->trace = tr;
     c->ranks = tr->ranks;
@@ -148,89 +184,80 @@ int bs_calibrate(bs_calibration **out, const bs_trace *tr, bs_error *err)
     memcpy(c->placement, tr->placement, (size_t)tr->stages * sizeof *c->placement);
 
     /* Durations and the gaps before each op on its rank: the mean of each
-     * chunk and kind within a step, then the median of those over the
-     * steps. The mean keeps a step's slow ops (preemption on a busy host
-     * lands on some of them), which add to the makespan; the median over
-     * steps drops a step that was slow throughout. */
+     * chunk and kind over every step. Means, not medians: the model runs one
+     * fixed path through the ops, and the expected length of a fixed path
+     * is the sum of its ops' expected costs, so an op that is slow now and
+     * then (preemption, a late wake-up) must add its share to every op of
+     * its kind. A median would drop those, and every prediction would come
+     * out short (docs/validation.md, "PyTorch runtime"). */
+    for (size_t k = 0; k < 2 * cells; k++)
+        sums[k] = 0.0, counts[k] = 0;
+    double all_sum = 0.0;
     for (int st = 0; st < tr->steps; st++) {
         const bs_trace_op *ops = tr->ops + (size_t)st * tr->ops_per_step;
-        const double *rank_start = tr->rank_start + (size_t)st * (size_t)tr->ranks;
-        double all_sum = 0.0;
-        size_t all_n = 0;
-        for (size_t k = 0; k < 2 * cells; k++)
-            sums[k] = 0.0, counts[k] = 0;
         for (int r = 0; r < tr->ranks; r++) {
             for (size_t i = tr->rank_first[r]; i < tr->rank_first[r + 1]; i++) {
                 size_t cell = (size_t)ops[i].stage * KINDS + ops[i].kind;
-                double prev_end = i == tr->rank_first[r] ? rank_start[r] : ops[i - 1].end;
-                double g = ops[i].start - prev_end - ops[i].wait_before;
+                double g = bs_trace_gap(tr, (size_t)st, i);
                 sums[cell] += ops[i].end - ops[i].start;
                 counts[cell]++;
                 sums[cells + cell] += g;
                 counts[cells + cell]++;
                 all_sum += g;
-                all_n++;
+                c->gap_samples++;
             }
         }
-        for (size_t k = 0; k < cells; k++) {
-            if ((counts[k] && push(&dur[k], sums[k] / (double)counts[k]) < 0) ||
-                (counts[cells + k] &&
-                 push(&gap[k], sums[cells + k] / (double)counts[cells + k]) < 0))
-                goto nomem;
-        }
-        if (all_n && push(&all_gaps, all_sum / (double)all_n) < 0)
-            goto nomem;
-        c->gap_samples += all_n;
     }
-    c->overhead = all_gaps.n ? fmax(0.0, bs_median(all_gaps.v, all_gaps.n)) : 0.0;
+    c->overhead = c->gap_samples ? fmax(0.0, all_sum / (double)c->gap_samples) : 0.0;
     for (size_t k = 0; k < cells; k++) {
-        dur_med[k] = dur[k].n ? bs_median(dur[k].v, dur[k].n) : 0.0;
-        double g = gap[k].n ? fmax(0.0, bs_median(gap[k].v, gap[k].n)) : c->overhead;
-        cost[k] = dur[k].n ? dur_med[k] + g : 0.0;
+        dur_mean[k] = counts[k] ? sums[k] / (double)counts[k] : 0.0;
+        double g = counts[cells + k] ? fmax(0.0, sums[cells + k] / (double)counts[cells + k])
+                                     : c->overhead;
+        cost[k] = counts[k] ? dur_mean[k] + g : 0.0;
     }
 
-    /* Message delay: consumer start - its folded overhead - producer end,
-     * over receives from another rank that blocked (the consumer waited and
-     * the producer finished after the consumer's previous op). */
+    /* Message delay: the one latency L with which the model, started from
+     * what really happened before each receive from another rank, puts the
+     * consumers' starts right on average (fit_latency). */
     for (int st = 0; st < tr->steps; st++) {
         const bs_trace_op *ops = tr->ops + (size_t)st * tr->ops_per_step;
         const double *rank_start = tr->rank_start + (size_t)st * (size_t)tr->ranks;
         for (int r = 0; r < tr->ranks; r++) {
             for (size_t i = tr->rank_first[r]; i < tr->rank_first[r + 1]; i++) {
-                size_t p = producer_of(tr, idx, &ops[i]);
+                size_t p = producer[i];
                 if (p == SIZE_MAX || tr->placement[ops[p].stage] == r)
                     continue;
                 double prev_end = i == tr->rank_first[r] ? rank_start[r] : ops[i - 1].end;
-                if (ops[i].wait_before <= BLOCKED_MS || ops[p].end <= prev_end)
-                    continue;
                 size_t cell = (size_t)ops[i].stage * KINDS + ops[i].kind;
-                double folded = cost[cell] - dur_med[cell];
-                if (push(&lat, ops[i].start - folded - ops[p].end) < 0)
+                double folded = cost[cell] - dur_mean[cell];
+                if (push(&recv.ready, prev_end) < 0 || push(&recv.sent, ops[p].end) < 0 ||
+                    push(&recv.due, ops[i].start - folded) < 0)
                     goto nomem;
             }
         }
     }
-    c->latency_samples = lat.n;
-    c->latency = lat.n ? fmax(0.0, bs_median(lat.v, lat.n)) : 0.0;
+    c->latency_samples = recv.due.n;
+    if ((rc = fit_latency(&recv, &c->latency)) < 0)
+        goto nomem;
 
     for (int s = 0; s < tr->stages; s++) {
         const size_t base = (size_t)s * KINDS;
-        if (!dur[base + BS_OP_FORWARD].n) {
+        if (!counts[base + BS_OP_FORWARD]) {
             rc = bs_fail(err, BS_ERR_INVALID, "stage %d ran no forward in the trace", s);
             goto error;
         }
         c->forward[s] = fmax(MIN_COST, cost[base + BS_OP_FORWARD]);
-        c->forward_op[s] = dur_med[base + BS_OP_FORWARD];
-        if (dur[base + BS_OP_INPUT_GRAD].n) {
+        c->forward_op[s] = dur_mean[base + BS_OP_FORWARD];
+        if (counts[base + BS_OP_INPUT_GRAD]) {
             /* Split backward: I and W (a full B here, if any, is predicted
              * as I + W). */
             c->backward[s] = cost[base + BS_OP_INPUT_GRAD];
             c->weight[s] = cost[base + BS_OP_WEIGHT_GRAD];
-            c->backward_op[s] = dur_med[base + BS_OP_INPUT_GRAD];
-            c->weight_op[s] = dur_med[base + BS_OP_WEIGHT_GRAD];
+            c->backward_op[s] = dur_mean[base + BS_OP_INPUT_GRAD];
+            c->weight_op[s] = dur_mean[base + BS_OP_WEIGHT_GRAD];
         } else {
             c->backward[s] = cost[base + BS_OP_BACKWARD];
-            c->backward_op[s] = dur_med[base + BS_OP_BACKWARD];
+            c->backward_op[s] = dur_mean[base + BS_OP_BACKWARD];
         }
     }
     goto done;
@@ -239,19 +266,14 @@ nomem:
 error:
     bs_calibration_free(&c);
 done:
-    for (size_t k = 0; dur && k < cells; k++)
-        bs_free(dur[k].v);
-    for (size_t k = 0; gap && k < cells; k++)
-        bs_free(gap[k].v);
-    free(dur);
-    free(gap);
-    bs_free(all_gaps.v);
-    bs_free(lat.v);
+    bs_free(recv.ready.v);
+    bs_free(recv.sent.v);
+    bs_free(recv.due.v);
     bs_free(cost);
-    bs_free(dur_med);
+    bs_free(dur_mean);
     bs_free(sums);
     bs_free(counts);
-    bs_free(idx);
+    bs_free(producer);
     *out = c;
     return rc;
 }

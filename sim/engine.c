@@ -112,6 +112,9 @@ typedef struct engine {
     double decode_message_time, decode_message_hold, decode_message_bytes;
     int record, worklist_size, at_barrier, update_per_backward, blocking;
     double overhead; /* costs.overhead, added to every compute op */
+    /* NULL, or one factor per program op: op i lasts its configured time
+     * times op_scale[i] (bs_engine_run_scaled). */
+    const double *op_scale;
     double barrier_time;
     size_t m;                         /* micro-batches in the program */
     const bs_device_plan *dp;         /* gradient collectives, NULL when none */
@@ -255,7 +258,8 @@ static inline uint32_t token_of(const engine *e, uint32_t item)
     return k;
 }
 
-static double op_duration(const engine *e, const bs_op *op)
+/* The configured time of op, before any per-op scale. */
+static double configured_duration(const engine *e, const bs_op *op)
 {
     switch (op->kind) {
     case BS_OP_FORWARD:
@@ -280,6 +284,12 @@ static double op_duration(const engine *e, const bs_op *op)
     default:
         return e->costs.optimizer;
     }
+}
+
+static double op_duration(const engine *e, const bs_op *op)
+{
+    double t = configured_duration(e, op);
+    return e->op_scale ? t * e->op_scale[op - e->prog->ops] : t;
 }
 
 /* Sends a message across boundary `boundary` (chunks s and s+1) on link
@@ -695,9 +705,16 @@ static int plan_collectives(engine *e, const bs_config *cfg)
 int bs_engine_run(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
                   int record_messages, bs_error *err)
 {
+    return bs_engine_run_scaled(tl, prog, cfg, record_messages, NULL, err);
+}
+
+int bs_engine_run_scaled(bs_timeline *tl, const bs_program *prog, const bs_config *cfg,
+                         int record_messages, const double *op_scale, bs_error *err)
+{
     engine e;
     memset(&e, 0, sizeof e);
     int rc = BS_OK;
+    e.op_scale = op_scale;
     if (timeline_reserve(tl, prog, record_messages))
         return bs_fail(err, BS_ERR_NOMEM, "out of memory for the timeline of %zu ops",
                        prog->op_count);

@@ -455,3 +455,55 @@ int bs_trace_write_order(FILE *out, const bs_trace *tr, bs_error *err)
         return bs_fail(err, BS_ERR_IO, "write error");
     return BS_OK;
 }
+
+/* Contract in bubblesim_measure.h. */
+double bs_trace_gap(const bs_trace *tr, size_t st, size_t i)
+{
+    const bs_trace_op *ops = tr->ops + st * tr->ops_per_step;
+    int r = tr->placement[ops[i].stage];
+    double prev_end = i == tr->rank_first[r] ? tr->rank_start[st * (size_t)tr->ranks + (size_t)r]
+                                             : ops[i - 1].end;
+    return ops[i].start - prev_end - ops[i].wait_before;
+}
+
+/* The op of a step with this (stage, micro-batch, kind), through a table of
+ * every cell; SIZE_MAX when the stage is out of range or the op did not run. */
+static size_t lookup(const bs_trace *tr, const size_t *cell_op, int stage, uint32_t mb, int kind)
+{
+    if (stage < 0 || stage >= tr->stages)
+        return SIZE_MAX;
+    return cell_op[((size_t)stage * (size_t)tr->microbatches + mb) * 4 + (size_t)kind];
+}
+
+/* Contract in bubblesim_measure.h. */
+size_t *bs_trace_producers(const bs_trace *tr)
+{
+    size_t cells = (size_t)tr->stages * (size_t)tr->microbatches * 4;
+    size_t *cell_op = bs_alloc_array(cells, sizeof *cell_op);
+    size_t *producer = bs_alloc_array(tr->ops_per_step ? tr->ops_per_step : 1, sizeof *producer);
+    if (!cell_op || !producer) {
+        bs_free(cell_op);
+        bs_free(producer);
+        return NULL;
+    }
+    for (size_t k = 0; k < cells; k++)
+        cell_op[k] = SIZE_MAX;
+    for (size_t i = 0; i < tr->ops_per_step; i++) {
+        const bs_trace_op *op = &tr->ops[i];
+        cell_op[((size_t)op->stage * (size_t)tr->microbatches + op->microbatch) * 4 + op->kind] = i;
+    }
+    for (size_t i = 0; i < tr->ops_per_step; i++) {
+        const bs_trace_op *op = &tr->ops[i];
+        size_t p = SIZE_MAX;
+        if (op->kind == BS_OP_FORWARD) {
+            p = lookup(tr, cell_op, op->stage - 1, op->microbatch, BS_OP_FORWARD);
+        } else if (op->kind == BS_OP_BACKWARD || op->kind == BS_OP_INPUT_GRAD) {
+            p = lookup(tr, cell_op, op->stage + 1, op->microbatch, BS_OP_INPUT_GRAD);
+            if (p == SIZE_MAX)
+                p = lookup(tr, cell_op, op->stage + 1, op->microbatch, BS_OP_BACKWARD);
+        }
+        producer[i] = p;
+    }
+    bs_free(cell_op);
+    return producer;
+}

@@ -5,7 +5,8 @@
 # compare. Skips (77) where torch is not installed or is a version the
 # harness does not know. Only what does not depend on the machine's load is
 # asserted: the run succeeds, the trace has every op, calibration finds each
-# op at least as long as its sleep, and compare gives a verdict (0 or 4).
+# op at least as long as its sleep, every step's start is recorded, and
+# compare (with the sampled prediction) gives a verdict (0 or 4).
 # Not in the default `meson test` run (timings under load); run it with
 #   meson test -C build --setup pytorch --suite pytorch
 set -u
@@ -38,10 +39,18 @@ import json, sys
 c = json.load(open(sys.argv[1]))["costs"]
 ok = all(f >= 2.0 for f in c["forward"]) and all(b >= 4.0 for b in c["backward"])
 sys.exit(0 if ok else 1)' "$tmp/c.json"
+# Every step records how late each rank reached its common start instant.
+check "start_late_ms per step and rank" "$py" -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+ok = all(len(s["start_late_ms"]) == 2 and all(x >= 0 for x in s["start_late_ms"])
+         for s in t["steps"])
+sys.exit(0 if ok else 1)' "$tmp/t.json"
 checks=$((checks + 1))
-"$bin" compare "$tmp/c.json" "$tmp/t.json" >"$tmp/cmp.txt" 2>&1
+"$bin" compare "$tmp/c.json" "$tmp/t.json" --noise "$tmp/t.json" >"$tmp/cmp.txt" 2>&1
 rc=$?
 [ "$rc" -eq 0 ] || [ "$rc" -eq 4 ] || fail "compare exit $rc: $(cat "$tmp/cmp.txt")"
+grep -q "sampled makespan (ms, median)" "$tmp/cmp.txt" || fail "no sampled prediction: $(cat "$tmp/cmp.txt")"
 cat "$tmp/cmp.txt"
 # Bad usage of the harness is exit 2 with a message, before torch starts ranks.
 expect 2 "--steps must be" "$py" "$src/tools/pytorch/run_schedule.py" \

@@ -68,9 +68,14 @@ static void test_reader(void)
 }
 
 /* Calibration recovers the hand-made costs exactly, and the engine then
- * predicts the measured makespan: makespan_error 0. */
-static void test_calibrate_and_compare(const char *name, int steps, double spread)
+ * predicts the measured makespan: makespan_error 0. In a fixture whose
+ * steps are the same step with every time scaled, calibration takes the
+ * mean over steps, so every cost comes out times the mean scale, and so
+ * does the whole prediction (the median step keeps scale 1). */
+static void test_calibrate_and_compare(const char *name, int steps, double spread,
+                                       double mean_scale)
 {
+    const double k = mean_scale;
     bs_trace *tr = load_fixture(name);
     if (!tr)
         return;
@@ -81,14 +86,15 @@ static void test_calibrate_and_compare(const char *name, int steps, double sprea
         bs_trace_free(&tr);
         return;
     }
-    CHECK_NEAR(cal->overhead, 0.5, 1e-9);
-    CHECK_NEAR(cal->latency, 1.0, 1e-9);
-    CHECK(cal->latency_samples == (size_t)(3 * steps));
+    CHECK_NEAR(cal->overhead, 0.5 * k, 1e-9);
+    CHECK_NEAR(cal->latency, 1.0 * k, 1e-9);
+    /* Every receive from the other rank: 1F0, 1F1, 0B0, 0B1 per step. */
+    CHECK(cal->latency_samples == (size_t)(4 * steps));
     for (int s = 0; s < 2; s++) {
-        CHECK_NEAR(cal->forward_op[s], 2.0, 1e-9);
-        CHECK_NEAR(cal->forward[s], 2.5, 1e-9);
-        CHECK_NEAR(cal->backward_op[s], 4.0, 1e-9);
-        CHECK_NEAR(cal->backward[s], 4.5, 1e-9);
+        CHECK_NEAR(cal->forward_op[s], 2.0 * k, 1e-9);
+        CHECK_NEAR(cal->forward[s], 2.5 * k, 1e-9);
+        CHECK_NEAR(cal->backward_op[s], 4.0 * k, 1e-9);
+        CHECK_NEAR(cal->backward[s], 4.5 * k, 1e-9);
         CHECK_NEAR(cal->weight[s], 0.0, 1e-12);
         CHECK(cal->placement[s] == s);
     }
@@ -106,27 +112,28 @@ static void test_calibrate_and_compare(const char *name, int steps, double sprea
         fprintf(stderr, "calibrated config: %s\n%s\n", err.message, text);
     CHECK(rc == BS_OK);
     CHECK(strcmp(cfg.schedule, "custom") == 0 && cfg.stages == 2 && cfg.microbatches == 2);
-    CHECK_NEAR(cfg.latency, 1.0, 1e-12);
+    CHECK_NEAR(cfg.latency, 1.0 * k, 1e-9);
 
     bs_comparison *cmp = NULL;
     CHECK(bs_compare(&cmp, &cfg, tr, &err) == BS_OK);
     if (cmp) {
-        CHECK_NEAR(cmp->predicted_makespan, 23.0, 1e-9);
+        CHECK_NEAR(cmp->predicted_makespan, 23.0 * k, 1e-6);
         CHECK_NEAR(cmp->measured_makespan, 23.0, 1e-9);
-        CHECK_NEAR(cmp->makespan_error, 0.0, 1e-12);
+        CHECK_NEAR(cmp->makespan_error, k - 1.0, 1e-6);
         CHECK_NEAR(cmp->noise_spread, spread, 1e-9);
         CHECK(cmp->steps == steps && cmp->op_count == 8);
-        /* Ends line up exactly; durations differ by the folded overhead. */
-        CHECK_NEAR(cmp->op_end_error_worst, 0.0, 1e-9);
-        CHECK_NEAR(cmp->op_duration_error_median, 0.5, 1e-9);
+        /* Ends line up exactly (at scale 1); durations differ by the
+         * folded overhead: F 2.5k - 2, B 4.5k - 4, four of each. */
+        CHECK_NEAR(cmp->op_end_error_worst, 23.0 * (k - 1.0), 1e-6);
+        CHECK_NEAR(cmp->op_duration_error_median, 3.5 * k - 3.0, 1e-6);
         /* Measured busy is the compute alone: 2 + 2 + 4 + 4 per rank. */
         CHECK_NEAR(cmp->measured_busy[0], 12.0, 1e-9);
         CHECK_NEAR(cmp->measured_idle[0], 11.0, 1e-9);
-        CHECK_NEAR(cmp->predicted_busy[1], 14.0, 1e-9);
+        CHECK_NEAR(cmp->predicted_busy[1], 14.0 * k, 1e-6);
         if (steps == 5) {
             /* Step makespans 23, 23, 27.6, 23, 20.7: the worst step error
-             * is 23 / 27.6 - 1. */
-            CHECK_NEAR(cmp->step_error_worst, 23.0 / 27.6 - 1.0, 1e-9);
+             * is 23k / 27.6 - 1. */
+            CHECK_NEAR(cmp->step_error_worst, 23.0 * k / 27.6 - 1.0, 1e-6);
             CHECK_NEAR(cmp->measured_min, 20.7, 1e-9);
             CHECK_NEAR(cmp->measured_max, 27.6, 1e-9);
         }
@@ -136,7 +143,8 @@ static void test_calibrate_and_compare(const char *name, int steps, double sprea
         CHECK(bs_comparison_write_json(mem, cmp, 2.0, &err) == BS_OK);
         CHECK(bs_comparison_write_table(mem, cmp, 2.0, &err) == BS_OK);
         fclose(mem);
-        CHECK(out && strstr(out, "\"makespan_error\": 0,") && strstr(out, "within"));
+        CHECK(out && strstr(out, k == 1.0 ? "\"makespan_error\": 0," : "+2.00%") &&
+              strstr(out, "within"));
         free(out);
     }
     bs_comparison_free(&cmp);
@@ -380,6 +388,137 @@ static void test_order_waits(void)
     bs_config_free(&cfg);
 }
 
+/* Parses a config calibrated from tr into cfg: BS_OK, or the error. */
+static int calibrated_config(const bs_trace *tr, bs_config *cfg)
+{
+    bs_calibration *cal = NULL;
+    bs_error err = {{0}};
+    char *text = NULL;
+    size_t size = 0;
+    int rc = bs_calibrate(&cal, tr, &err);
+    if (rc == BS_OK) {
+        FILE *mem = open_memstream(&text, &size);
+        rc = bs_calibration_write_config(mem, cal, &err);
+        fclose(mem);
+    }
+    if (rc == BS_OK)
+        rc = bs_config_parse(cfg, text, "calibrated", NULL, 0, &err);
+    free(text);
+    bs_calibration_free(&cal);
+    return rc;
+}
+
+/* The sampled prediction (bs_compare_with). On the exact fixture every op
+ * of a chunk and kind costs the same, so every sample is the deterministic
+ * run. On the noisy one, step k is the exact step with every time scaled by
+ * (1, 1, 1.2, 1, 0.9)[k]: a sample drawn from step k runs every op at the
+ * base cost times that scale (the config holds the base times the mean
+ * scale 1.02), with the fitted latency unchanged, so the samples take three
+ * values, T(0.9), T(1) and T(1.2), 20 %, 60 % and 20 % of the time: T(1) is
+ * the median, T(0.9) the 10th and T(1.2) the 90th percentile. T(x) is
+ * worked out apart, by the plain engine on the config with its costs
+ * scaled by x / 1.02. */
+static void test_sampled(void)
+{
+    bs_trace *exact = load_fixture("1f1b-2rank.json");
+    bs_trace *noisy = load_fixture("1f1b-2rank-noisy.json");
+    bs_config cfg;
+    bs_comparison *cmp = NULL, *again = NULL;
+    bs_error err = {{0}};
+    bs_config_init(&cfg);
+    if (!exact || !noisy)
+        goto done;
+
+    CHECK(calibrated_config(exact, &cfg) == BS_OK);
+    bs_compare_options opt = {exact, 0, 1};
+    CHECK(bs_compare_with(&cmp, &cfg, exact, &opt, &err) == BS_OK);
+    if (cmp) {
+        CHECK(cmp->samples == BS_COMPARE_DEFAULT_SAMPLES);
+        CHECK_NEAR(cmp->sampled_makespan, 23.0, 1e-9);
+        CHECK_NEAR(cmp->sampled_low, 23.0, 1e-9);
+        CHECK_NEAR(cmp->sampled_high, 23.0, 1e-9);
+        CHECK_NEAR(cmp->sampled_error, 0.0, 1e-12);
+        CHECK(bs_comparison_judged_error(cmp) == cmp->sampled_error);
+    }
+    bs_comparison_free(&cmp);
+    /* Without a noise trace nothing is sampled, and makespan_error is judged. */
+    CHECK(bs_compare_with(&cmp, &cfg, exact, NULL, &err) == BS_OK);
+    CHECK(cmp && cmp->samples == 0 && bs_comparison_judged_error(cmp) == cmp->makespan_error);
+    bs_comparison_free(&cmp);
+    bs_config_free(&cfg);
+
+    bs_config_init(&cfg);
+    CHECK(calibrated_config(noisy, &cfg) == BS_OK);
+    double t[3], scale[3] = {0.9, 1.0, 1.2};
+    for (int k = 0; k < 3; k++) {
+        bs_config scaled = cfg;
+        double f[2], b[2];
+        for (int s = 0; s < 2; s++) {
+            f[s] = cfg.forward.v[s] * scale[k] / 1.02;
+            b[s] = cfg.backward.v[s] * scale[k] / 1.02;
+        }
+        scaled.forward.v = f;
+        scaled.backward.v = b;
+        t[k] = NAN;
+        CHECK(bs_compare(&cmp, &scaled, noisy, &err) == BS_OK);
+        if (cmp)
+            t[k] = cmp->predicted_makespan;
+        bs_comparison_free(&cmp);
+    }
+    /* T(1): the exact step's 23 ms plus the latency's 0.02 ms excess on
+     * each message of the critical path (at most four). */
+    CHECK(t[1] > 23.0 && t[1] <= 23.0 + 4 * 0.02 + 1e-9);
+    opt.noise = noisy;
+    opt.samples = 1000;
+    CHECK(bs_compare_with(&cmp, &cfg, noisy, &opt, &err) == BS_OK);
+    CHECK(bs_compare_with(&again, &cfg, noisy, &opt, &err) == BS_OK);
+    if (cmp && again) {
+        CHECK(cmp->samples == 1000);
+        CHECK_NEAR(cmp->sampled_makespan, t[1], 1e-9);
+        CHECK_NEAR(cmp->sampled_low, t[0], 1e-9);
+        CHECK_NEAR(cmp->sampled_high, t[2], 1e-9);
+        CHECK_NEAR(cmp->sampled_error, t[1] / 23.0 - 1.0, 1e-9);
+        /* The same seed draws the same samples. */
+        CHECK(cmp->sampled_makespan == again->sampled_makespan &&
+              cmp->sampled_low == again->sampled_low && cmp->sampled_high == again->sampled_high);
+        char *out = NULL;
+        size_t size = 0;
+        FILE *mem = open_memstream(&out, &size);
+        CHECK(bs_comparison_write_json(mem, cmp, 5.0, &err) == BS_OK);
+        CHECK(bs_comparison_write_table(mem, cmp, 5.0, &err) == BS_OK);
+        fclose(mem);
+        CHECK(out && strstr(out, "\"samples\": 1000") && strstr(out, "\"judged\": \"sampled\"") &&
+              strstr(out, "sampled makespan (ms, median)") &&
+              strstr(out, "|sampled makespan error|"));
+        free(out);
+    }
+    bs_comparison_free(&cmp);
+    bs_comparison_free(&again);
+
+    /* A noise trace of another run, or a sample count out of range, is
+     * refused with the reason. */
+    bs_trace other = *noisy;
+    other.microbatches = 3;
+    opt.noise = &other;
+    CHECK(bs_compare_with(&cmp, &cfg, noisy, &opt, &err) == BS_ERR_INVALID);
+    CHECK(strstr(err.message, "noise trace") != NULL);
+    uint16_t swapped[2] = {1, 0};
+    other = *noisy;
+    other.placement = swapped;
+    CHECK(bs_compare_with(&cmp, &cfg, noisy, &opt, &err) == BS_ERR_INVALID);
+    CHECK(strstr(err.message, "chunk 0 is on rank 1") != NULL);
+    opt.noise = noisy;
+    opt.samples = -1;
+    CHECK(bs_compare_with(&cmp, &cfg, noisy, &opt, &err) == BS_ERR_INVALID);
+    opt.samples = BS_COMPARE_MAX_SAMPLES + 1;
+    CHECK(bs_compare_with(&cmp, &cfg, noisy, &opt, &err) == BS_ERR_INVALID);
+    CHECK(strstr(err.message, "samples") != NULL && cmp == NULL);
+done:
+    bs_config_free(&cfg);
+    bs_trace_free(&exact);
+    bs_trace_free(&noisy);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -388,9 +527,11 @@ int main(int argc, char **argv)
     }
     snprintf(fixture_dir, sizeof fixture_dir, "%s", argv[1]);
     test_reader();
-    test_calibrate_and_compare("1f1b-2rank.json", 2, 0.0);
-    test_calibrate_and_compare("1f1b-2rank-noisy.json", 5, (27.6 - 20.7) / 23.0);
+    test_calibrate_and_compare("1f1b-2rank.json", 2, 0.0, 1.0);
+    /* Steps scaled 1, 1, 1.2, 1, 0.9: mean scale 1.02. */
+    test_calibrate_and_compare("1f1b-2rank-noisy.json", 5, (27.6 - 20.7) / 23.0, 1.02);
     test_hostile();
     test_order_waits();
+    test_sampled();
     return check_finish("test_measure");
 }

@@ -40,6 +40,10 @@ import time
 KNOWN_TORCH = ("2.15",)
 TRACE_FORMAT = "bubblesim-pytorch-trace"
 TRACE_VERSION = 1
+# Every rank begins a step at one instant this far after the barrier
+# (start_together); the last SPIN_MS are spun rather than slept.
+START_MARGIN_MS = 5.0
+SPIN_MS = 1.0
 COMPUTE_KINDS = ("F", "B", "I", "W")
 
 
@@ -287,13 +291,36 @@ def worker(rank, a):
     has_last = any(st.is_last for st in stages)
     opt = torch.optim.SGD([p for st in stages for p in st.submod.parameters()], lr=1e-4)
 
+    def start_together():
+        """Holds every rank until one common instant on CLOCK_MONOTONIC.
+
+        A barrier alone releases the ranks up to about 1.5 ms apart (gloo over
+        loopback), and when the rank holding stage 0 leaves last, the whole
+        step is late by that much: time the model, which starts every device
+        at 0, never sees. So rank 0 picks an instant START_MARGIN_MS ahead and
+        broadcasts it; each rank sleeps until just before it and spins the
+        rest. Returns how late this rank was (0 when it got there in time)."""
+        dist.barrier()
+        when = torch.tensor([now_ms() + START_MARGIN_MS], dtype=torch.float64)
+        if use_cuda:
+            when = when.to(device)
+        dist.broadcast(when, src=0)
+        instant = float(when.item())
+        ahead = instant - now_ms() - SPIN_MS
+        if ahead > 0:
+            time.sleep(ahead / 1000.0)
+        while now_ms() < instant:
+            pass
+        return max(0.0, now_ms() - instant)
+
     steps = []
+    late = []
     for step in range(a["warmup"] + a["steps"]):
         rec["actions"] = []
-        dist.barrier()
         opt.zero_grad()
         args = (inputs,) if has_first else ()
         kwargs = {"target": target, "losses": []} if has_last else {}
+        was_late = start_together()
         schedule.step(*args, **kwargs)
         opt.step()
         if use_cuda:
@@ -314,11 +341,12 @@ def worker(rank, a):
             out.append(row)
         if step >= a["warmup"]:
             steps.append(out)
+            late.append(round(was_late, 4))
     dist.barrier()
     # Each rank writes its own file (gather_object needs numpy, not a torch
     # dependency); the driver reads them all.
     with open(a["result_path"] + f".{rank}", "w") as f:
-        json.dump(steps, f)
+        json.dump({"steps": steps, "late": late}, f)
     dist.destroy_process_group()
 
 
@@ -442,10 +470,12 @@ def main():
     except mp.ProcessExitedException as e:
         fail(1, f"a rank exited: {e}")
 
-    per_rank = []
+    per_rank, late = [], []
     for r in range(ranks):
         with open(result_path + f".{r}") as f:
-            per_rank.append(json.load(f))
+            got = json.load(f)
+        per_rank.append(got["steps"])
+        late.append(got["late"])
     comms = []
     if os.path.exists(order_path + ".comms"):
         with open(order_path + ".comms") as f:
@@ -462,7 +492,8 @@ def main():
                        for k, v in e.items() if k != "action"}
                 acts.append({"action": e["action"], **row})
             ranks_out.append({"rank": r, "actions": acts})
-        steps_out.append({"step": i, "ranks": ranks_out})
+        steps_out.append({"step": i, "ranks": ranks_out,
+                          "start_late_ms": [late[r][i] for r in range(ranks)]})
 
     trace = {
         "format": TRACE_FORMAT,
@@ -483,6 +514,7 @@ def main():
         "mlp": {"hidden": a.hidden, "layers": a.layers, "batch": a.batch}
         if a.workload == "mlp" else None,
         "warmup_steps": a.warmup,
+        "step_start": f"common instant {START_MARGIN_MS:g} ms after a barrier",
         "steps": steps_out,
     }
     tmp_out = a.out + ".tmp"
