@@ -14,15 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Prints a usage error (fmt with one string) and returns exit code 2. */
-static int usage_error(const char *fmt, const char *arg)
-{
-    fputs("bubblesim: calibrate: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (usage: bubblesim calibrate TRACE.json -o CONFIG)\n", stderr);
-    return EXIT_BAD_INPUT;
-}
-
 /* What calibrate derived, for the person who ran it (standard output). */
 static void print_summary(const bs_calibration *cal, const char *trace_path, const char *out_path)
 {
@@ -55,20 +46,20 @@ int cli_calibrate(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--out") == 0) {
             if (i + 1 >= argc)
-                return usage_error("%s needs a file name", argv[i]);
+                return cli_usage_error(CLI_SYNOPSIS_CALIBRATE, "%s needs a file name", argv[i]);
             out_path = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return usage_error("unknown option %s", argv[i]);
+            return cli_usage_error(CLI_SYNOPSIS_CALIBRATE, "unknown option %s", argv[i]);
         } else if (!trace_path) {
             trace_path = argv[i];
         } else {
-            return usage_error("unexpected argument %s", argv[i]);
+            return cli_usage_error(CLI_SYNOPSIS_CALIBRATE, "unexpected argument %s", argv[i]);
         }
     }
     if (!trace_path)
-        return usage_error("%s", "missing TRACE.json");
+        return cli_usage_error(CLI_SYNOPSIS_CALIBRATE, "%s", "missing TRACE.json");
     if (!out_path)
-        return usage_error("%s", "missing -o CONFIG");
+        return cli_usage_error(CLI_SYNOPSIS_CALIBRATE, "%s", "missing -o CONFIG");
     if ((rc = bs_trace_load(&tr, trace_path, &err)) < 0 ||
         (rc = bs_calibrate(&cal, tr, &err)) < 0) {
         code = cli_report_file(trace_path, rc, &err);

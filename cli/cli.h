@@ -31,6 +31,11 @@ int cli_report_file(const char *path, int rc, const bs_error *err);
  * when there is no '=' or the key is empty; the caller reports it. */
 int cli_parse_override(char *kv, bs_override *ov);
 
+/* Prints "bubblesim: COMMAND: " fmt (with one string) " (usage: bubblesim
+ * SYNOPSIS)" on stderr, where synopsis starts with the command's name, and
+ * returns EXIT_BAD_INPUT. */
+int cli_usage_error(const char *synopsis, const char *fmt, const char *arg);
+
 /* Width of a table's schedule column: the longest built-in schedule name,
  * or "schedule" itself if that is longer, so every row lines up. */
 int cli_schedule_width(void);
@@ -53,6 +58,14 @@ const cli_command *cli_command_find(const char *name);
 void cli_print_usage(FILE *out);
 /* One command's help; returns the exit code. */
 int cli_command_help(const cli_command *cmd, FILE *out);
+/* The synopses of the commands that report usage errors with
+ * cli_usage_error; the command table (cli/help.c) shows the same text. */
+#define CLI_SYNOPSIS_EXPORT                                                                        \
+    "export CONFIG [--format pytorch|pytorch-comms] [-o FILE] [--set KEY=VALUE]..."
+#define CLI_SYNOPSIS_CALIBRATE "calibrate TRACE.json -o CONFIG"
+#define CLI_SYNOPSIS_COMPARE                                                                       \
+    "compare CONFIG TRACE.json [--json] [--tolerance PCT] [--noise NOISE.json [--samples N] "      \
+    "[--seed S]] [--set KEY=VALUE]..."
 
 /* The subcommands ------------------------------------------------------- */
 

@@ -55,6 +55,14 @@ int cli_parse_override(char *kv, bs_override *ov)
     return 0;
 }
 
+int cli_usage_error(const char *synopsis, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "bubblesim: %.*s: ", (int)strcspn(synopsis, " "), synopsis);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (usage: bubblesim %s)\n", synopsis);
+    return EXIT_BAD_INPUT;
+}
+
 int cli_schedule_width(void)
 {
     size_t width = strlen("schedule");

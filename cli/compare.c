@@ -21,17 +21,6 @@
 
 enum { EXIT_OUTSIDE_TOLERANCE = 4 };
 
-/* Prints a usage error (fmt with one string) and returns exit code 2. */
-static int usage_error(const char *fmt, const char *arg)
-{
-    fputs("bubblesim: compare: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (usage: bubblesim compare CONFIG TRACE.json [--json] [--tolerance PCT] "
-          "[--noise NOISE.json [--samples N] [--seed S]] [--set KEY=VALUE]...)\n",
-          stderr);
-    return EXIT_BAD_INPUT;
-}
-
 /* Contract in cli.h: parse, load config and trace, compare, print; exit 4
  * outside the tolerance. */
 int cli_compare(int argc, char **argv)
@@ -60,7 +49,7 @@ int cli_compare(int argc, char **argv)
         } else if (strcmp(a, "--noise") == 0 || strcmp(a, "--samples") == 0 ||
                    strcmp(a, "--seed") == 0) {
             if (i + 1 >= argc) {
-                code = usage_error("%s needs a value", a);
+                code = cli_usage_error(CLI_SYNOPSIS_COMPARE, "%s needs a value", a);
                 goto done;
             }
             const char *v = argv[++i];
@@ -70,7 +59,8 @@ int cli_compare(int argc, char **argv)
             } else if (a[3] == 'a') {
                 long k = strtol(v, &end, 10);
                 if (end == v || *end != '\0' || k < 1 || k > BS_COMPARE_MAX_SAMPLES) {
-                    code = usage_error("--samples: expected an integer 1..100000, got %s", v);
+                    code = cli_usage_error("compare",
+                                           "--samples: expected an integer 1..100000, got %s", v);
                     goto done;
                 }
                 opt.samples = (int)k;
@@ -79,7 +69,8 @@ int cli_compare(int argc, char **argv)
                 errno = 0;
                 unsigned long long k = strtoull(v, &end, 10);
                 if (end == v || *end != '\0' || v[0] == '-' || errno == ERANGE) {
-                    code = usage_error("--seed: expected an integer 0..2^64-1, got %s", v);
+                    code = cli_usage_error("compare",
+                                           "--seed: expected an integer 0..2^64-1, got %s", v);
                     goto done;
                 }
                 opt.seed = (uint64_t)k;
@@ -87,7 +78,7 @@ int cli_compare(int argc, char **argv)
             }
         } else if (strcmp(a, "--tolerance") == 0 || strcmp(a, "--set") == 0) {
             if (i + 1 >= argc) {
-                code = usage_error("%s needs a value", a);
+                code = cli_usage_error(CLI_SYNOPSIS_COMPARE, "%s needs a value", a);
                 goto done;
             }
             if (a[2] == 't') {
@@ -95,34 +86,37 @@ int cli_compare(int argc, char **argv)
                 tolerance = strtod(argv[++i], &end);
                 if (end == argv[i] || *end != '\0' || !isfinite(tolerance) || tolerance <= 0 ||
                     tolerance > 1000) {
-                    code = usage_error("--tolerance: expected a percentage in (0, 1000], got %s",
-                                       argv[i]);
+                    code = cli_usage_error(
+                        "compare", "--tolerance: expected a percentage in (0, 1000], got %s",
+                        argv[i]);
                     goto done;
                 }
             } else if (cli_parse_override(argv[++i], &overrides[n_overrides]) == 0) {
                 n_overrides++;
             } else {
-                code = usage_error("--set %s: expected KEY=VALUE", argv[i]);
+                code =
+                    cli_usage_error(CLI_SYNOPSIS_COMPARE, "--set %s: expected KEY=VALUE", argv[i]);
                 goto done;
             }
         } else if (a[0] == '-' && a[1] != '\0') {
-            code = usage_error("unknown option %s", a);
+            code = cli_usage_error(CLI_SYNOPSIS_COMPARE, "unknown option %s", a);
             goto done;
         } else if (!config_path) {
             config_path = a;
         } else if (!trace_path) {
             trace_path = a;
         } else {
-            code = usage_error("unexpected argument %s", a);
+            code = cli_usage_error(CLI_SYNOPSIS_COMPARE, "unexpected argument %s", a);
             goto done;
         }
     }
     if (!config_path || !trace_path) {
-        code = usage_error("%s", "missing CONFIG or TRACE.json");
+        code = cli_usage_error(CLI_SYNOPSIS_COMPARE, "%s", "missing CONFIG or TRACE.json");
         goto done;
     }
     if (!noise_path && (samples_given || seed_given)) {
-        code = usage_error("%s", "--samples and --seed need --noise NOISE.json");
+        code = cli_usage_error(CLI_SYNOPSIS_COMPARE, "%s",
+                               "--samples and --seed need --noise NOISE.json");
         goto done;
     }
     if ((rc = bs_config_load(&cfg, config_path, overrides, n_overrides, &err)) < 0) {

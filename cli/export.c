@@ -20,16 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fputs("bubblesim: export: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (usage: bubblesim export CONFIG [--format pytorch|pytorch-comms] [-o FILE] [--set "
-          "KEY=VALUE]...)\n",
-          stderr);
-    return EXIT_BAD_INPUT;
-}
-
 int cli_export(int argc, char **argv)
 {
     const char *path = NULL, *format = NULL, *out_path = NULL;
@@ -51,7 +41,7 @@ int cli_export(int argc, char **argv)
         char *kv = NULL;
         if (strcmp(a, "--format") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--set") == 0) {
             if (i + 1 >= argc) {
-                code = usage_error("%s needs a value", a);
+                code = cli_usage_error(CLI_SYNOPSIS_EXPORT, "%s needs a value", a);
                 goto done;
             }
             const char *value = argv[++i];
@@ -66,26 +56,28 @@ int cli_export(int argc, char **argv)
         } else if (strncmp(a, "--format=", 9) == 0) {
             format = a + 9;
         } else if (a[0] == '-' && a[1] != '\0') {
-            code = usage_error("unknown option \"%s\"", a);
+            code = cli_usage_error(CLI_SYNOPSIS_EXPORT, "unknown option \"%s\"", a);
             goto done;
         } else if (!path) {
             path = a;
         } else {
-            code = usage_error("one CONFIG expected, got another: \"%s\"", a);
+            code =
+                cli_usage_error(CLI_SYNOPSIS_EXPORT, "one CONFIG expected, got another: \"%s\"", a);
             goto done;
         }
         if (kv && cli_parse_override(kv, &overrides[n_overrides++])) {
-            code = usage_error("--set %s: expected KEY=VALUE", kv);
+            code = cli_usage_error(CLI_SYNOPSIS_EXPORT, "--set %s: expected KEY=VALUE", kv);
             goto done;
         }
     }
     if (!path) {
-        code = usage_error("%s", "missing CONFIG");
+        code = cli_usage_error(CLI_SYNOPSIS_EXPORT, "%s", "missing CONFIG");
         goto done;
     }
     int with_comms = format && strcmp(format, "pytorch-comms") == 0;
     if (format && strcmp(format, "pytorch") != 0 && !with_comms) {
-        code = usage_error("--format: expected pytorch or pytorch-comms, got \"%s\"", format);
+        code = cli_usage_error(CLI_SYNOPSIS_EXPORT,
+                               "--format: expected pytorch or pytorch-comms, got \"%s\"", format);
         goto done;
     }
     if ((rc = bs_config_load(&cfg, path, overrides, n_overrides, &err)) ||

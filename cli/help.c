@@ -78,8 +78,7 @@ static const cli_command cli_commands[] = {
      "\n"
      "  --out DIR           where the merged files go\n"
      "  --plot              draw the charts the swept keys allow, as sweep --plot\n"},
-    {"export", cli_export,
-     "export CONFIG [--format pytorch|pytorch-comms] [-o FILE] [--set KEY=VALUE]...",
+    {"export", cli_export, CLI_SYNOPSIS_EXPORT,
      "write CONFIG's schedule as PyTorch pipelining text",
      "Writes the op order of CONFIG's schedule in PyTorch pipelining's text\n"
      "format, one row per rank; \"schedule\": \"custom\" with \"order_file\" reads it\n"
@@ -130,7 +129,7 @@ static const cli_command cli_commands[] = {
      "  --dry-run           no GPU: the GPU plan under ideal stream semantics,\n"
      "                      to check the whole path (never a measurement)\n"
      "  --probe             print the GPU, driver, SM count and timer step\n"},
-    {"calibrate", cli_calibrate, "calibrate TRACE.json -o CONFIG",
+    {"calibrate", cli_calibrate, CLI_SYNOPSIS_CALIBRATE,
      "costs, latency and overhead from a trace of a real run, as a config",
      "Reads a trace of a real pipeline run (tools/pytorch/run_schedule.py; format\n"
      "in docs/validation.md, \"PyTorch runtime\") and writes a config that `run`\n"
@@ -139,9 +138,7 @@ static const cli_command cli_commands[] = {
      "runtime's per-op overhead folded into the op costs. Prints what it derived.\n"
      "\n"
      "  -o, --out CONFIG    write the config, whole or not at all\n"},
-    {"compare", cli_compare,
-     "compare CONFIG TRACE.json [--json] [--tolerance PCT] [--noise NOISE.json [--samples N] "
-     "[--seed S]] [--set KEY=VALUE]...",
+    {"compare", cli_compare, CLI_SYNOPSIS_COMPARE,
      "CONFIG's prediction beside a measured trace; exit 4 outside tolerance",
      "Simulates CONFIG (one iteration, the traced ops) and sets it beside a\n"
      "trace of a real run (docs/validation.md, \"PyTorch runtime\"): makespan\n"
