@@ -392,6 +392,10 @@ int bs_order_write_comms(FILE *out, const bs_program *prog, uint32_t limit, bs_e
 
 /* Writes "F(s3,m2)" style text for an op into buf. */
 const char *bs_op_format(const bs_op *op, char *buf, size_t size);
+/* The letter of an op kind, as PyTorch's action text and bubblesim's
+ * messages write it: F, B, I, W, O (optimizer), D (decode); '?' for any
+ * other value. */
+char bs_op_letter(int kind);
 
 /* -------------------------------------------------------------- timeline */
 

@@ -297,7 +297,6 @@ static cJSON *number_array(const double *v, int n)
 /* Contract in bubblesim_measure.h. */
 int bs_calibration_write_config(FILE *out, const bs_calibration *cal, bs_error *err)
 {
-    static const char letter[] = {'F', 'B', 'I', 'W'};
     const bs_trace *tr = cal->trace;
     int rc = BS_OK;
     char *text = NULL;
@@ -330,8 +329,8 @@ int bs_calibration_write_config(FILE *out, const bs_calibration *cal, bs_error *
         }
         for (size_t i = tr->rank_first[r]; i < tr->rank_first[r + 1]; i++) {
             char buf[32];
-            snprintf(buf, sizeof buf, "%u%c%u", (unsigned)tr->ops[i].stage, letter[tr->ops[i].kind],
-                     (unsigned)tr->ops[i].microbatch);
+            snprintf(buf, sizeof buf, "%u%c%u", (unsigned)tr->ops[i].stage,
+                     bs_op_letter(tr->ops[i].kind), (unsigned)tr->ops[i].microbatch);
             cJSON *x = cJSON_CreateString(buf);
             if (!x || !cJSON_AddItemToArray(row, x)) {
                 cJSON_Delete(x);

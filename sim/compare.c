@@ -175,9 +175,8 @@ static int sample_prediction(bs_comparison *c, const bs_program *prog, const bs_
     for (size_t i = 0; i < n; i++) {
         size_t cell = (size_t)tr->ops[i].stage * KINDS + tr->ops[i].kind;
         if (first[cell + 1] == first[cell]) {
-            static const char letter[] = {'F', 'B', 'I', 'W'};
             rc = bs_fail(err, BS_ERR_INVALID, "the noise trace ran no %c op of chunk %u",
-                         letter[tr->ops[i].kind], (unsigned)tr->ops[i].stage);
+                         bs_op_letter(tr->ops[i].kind), (unsigned)tr->ops[i].stage);
             goto done;
         }
     }
@@ -464,7 +463,6 @@ int bs_comparison_write_table(FILE *out, const bs_comparison *c, double toleranc
 /* Contract in bubblesim_measure.h. */
 int bs_comparison_write_json(FILE *out, const bs_comparison *c, double tolerance, bs_error *err)
 {
-    static const char letter[] = {'F', 'B', 'I', 'W'};
     fprintf(out,
             "{\"ranks\": %d, \"steps\": %d, \"predicted_makespan\": %.17g, "
             "\"measured_makespan\": %.17g, \"measured_min\": %.17g, \"measured_max\": %.17g, "
@@ -500,8 +498,8 @@ int bs_comparison_write_json(FILE *out, const bs_comparison *c, double tolerance
                 "%s\n  {\"op\": \"%u%c%u\", \"rank\": %d, \"predicted_start\": %.17g, "
                 "\"predicted_end\": %.17g, \"measured_start\": %.17g, \"measured_end\": %.17g, "
                 "\"end_error\": %.17g, \"duration_error\": %.17g}",
-                i ? "," : "", (unsigned)o->stage, letter[o->kind], (unsigned)o->microbatch, o->rank,
-                o->predicted_start, o->predicted_end, o->measured_start, o->measured_end,
+                i ? "," : "", (unsigned)o->stage, bs_op_letter(o->kind), (unsigned)o->microbatch,
+                o->rank, o->predicted_start, o->predicted_end, o->measured_start, o->measured_end,
                 o->end_error, o->duration_error);
     }
     fputs("]}\n", out);

@@ -177,7 +177,6 @@ const char *bs_action_parse(const char *text, size_t len, bs_action *out)
 
 int bs_order_write(FILE *out, const bs_program *prog, uint32_t limit, bs_error *err)
 {
-    static const char letter[] = {'F', 'B', 'I', 'W'};
     /* PyTorch's text has no decode step and no loop back to stage 0. */
     if (prog->flags & BS_PROGRAM_DECODE_LOOP)
         return bs_fail(err, BS_ERR_INVALID,
@@ -193,11 +192,11 @@ int bs_order_write(FILE *out, const bs_program *prog, uint32_t limit, bs_error *
             first = 0;
             if ((op->reserved & BS_OP_OVERLAP_NEXT) && i + 1 < prog->device_first[d + 1]) {
                 const bs_op *b = op + 1;
-                fprintf(out, "(%u%c%u;%u%c%u)OVERLAP_F_B", op->stage, letter[op->kind],
-                        op->microbatch, b->stage, letter[b->kind], b->microbatch);
+                fprintf(out, "(%u%c%u;%u%c%u)OVERLAP_F_B", op->stage, bs_op_letter(op->kind),
+                        op->microbatch, b->stage, bs_op_letter(b->kind), b->microbatch);
                 i++;
             } else {
-                fprintf(out, "%u%c%u", op->stage, letter[op->kind], op->microbatch);
+                fprintf(out, "%u%c%u", op->stage, bs_op_letter(op->kind), op->microbatch);
             }
         }
         fputc('\n', out);
@@ -245,7 +244,6 @@ static void put_comms(row_writer *w, const bs_program *prog, const bs_op *op, in
 int bs_order_write_comms(FILE *out, const bs_program *prog, uint32_t limit, bs_error *err)
 {
     static const char *const name[] = {"F", "B", "I", "W"};
-    static const char letter[] = {'F', 'B', 'I', 'W'};
     int forward_only = (prog->flags & BS_PROGRAM_FORWARD_ONLY) != 0;
     unsigned last = (unsigned)prog->stages - 1;
     for (int d = 0; d < prog->devices; d++) {
@@ -260,8 +258,8 @@ int bs_order_write_comms(FILE *out, const bs_program *prog, uint32_t limit, bs_e
                 put_comms(&w, prog, &op[k], d, 1);
             if (n == 2) {
                 fprintf(out, "%s(%u%c%u;%u%c%u)OVERLAP_F_B", w.started ? "," : "", op[0].stage,
-                        letter[op[0].kind], op[0].microbatch, op[1].stage, letter[op[1].kind],
-                        op[1].microbatch);
+                        bs_op_letter(op[0].kind), op[0].microbatch, op[1].stage,
+                        bs_op_letter(op[1].kind), op[1].microbatch);
                 w.started = 1;
             } else {
                 put(&w, op->stage, name[op->kind], op->microbatch);

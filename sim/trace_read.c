@@ -442,12 +442,11 @@ void bs_trace_free(bs_trace **tr)
 /* Contract in bubblesim_measure.h. */
 int bs_trace_write_order(FILE *out, const bs_trace *tr, bs_error *err)
 {
-    static const char letter[] = {'F', 'B', 'I', 'W'};
     for (int r = 0; r < tr->ranks; r++) {
         for (size_t i = tr->rank_first[r]; i < tr->rank_first[r + 1]; i++) {
             const bs_trace_op *op = &tr->ops[i];
             fprintf(out, "%s%u%c%u", i > tr->rank_first[r] ? "," : "", (unsigned)op->stage,
-                    letter[op->kind], (unsigned)op->microbatch);
+                    bs_op_letter(op->kind), (unsigned)op->microbatch);
         }
         fputc('\n', out);
     }

@@ -36,14 +36,13 @@
 
 static const char *const kind_name[] = {"forward",     "backward",  "input-grad",
                                         "weight-grad", "optimizer", "decode"};
-static const char kind_letter[] = {'F', 'B', 'I', 'W', 'O', 'D'};
 
 static void op_name(char *buf, size_t size, const bs_op *op)
 {
     if (op->kind == BS_OP_OPTIMIZER)
         snprintf(buf, size, "optimizer it%" PRIu32, op->microbatch);
     else
-        snprintf(buf, size, "%c s%u m%" PRIu32, kind_letter[op->kind], op->stage, op->microbatch);
+        snprintf(buf, size, "%c s%u m%" PRIu32, bs_op_letter(op->kind), op->stage, op->microbatch);
 }
 
 /* Every event but the first opens with the comma that separates it. */
