@@ -4,10 +4,13 @@
  *
  * Input: a trace JSON text (tools/pytorch/run_schedule.py's format). Each
  * input is parsed; a trace that reads is calibrated, the calibrated config
- * is written, parsed again and compared with the trace. Properties checked
+ * is written, parsed again and compared with the trace, deterministically
+ * and sampled with the trace as its own noise. Properties checked
  * on top of "no crash, no sanitizer report":
  *   - a failure always leaves a message in the error record;
- *   - the config calibrate writes is one the config reader accepts.
+ *   - the config calibrate writes is one the config reader accepts;
+ *   - a sampled prediction's median lies between its 10th and 90th
+ *     percentiles.
  */
 #include "bubblesim_measure.h"
 
@@ -54,6 +57,16 @@ static void calibrate_and_compare(const bs_trace *tr)
         err.message[0] = '\0';
         rc = bs_compare(&cmp, &cfg, tr, &err);
         check_message(rc, &err);
+        bs_comparison_free(&cmp);
+        /* The sampled prediction, with the trace as its own noise (a few
+         * samples: the fuzzer wants paths, not statistics). */
+        bs_compare_options opt = {tr, 8, 1};
+        err.message[0] = '\0';
+        rc = bs_compare_with(&cmp, &cfg, tr, &opt, &err);
+        check_message(rc, &err);
+        if (rc == BS_OK && !(cmp->samples == 8 && cmp->sampled_low <= cmp->sampled_makespan &&
+                             cmp->sampled_makespan <= cmp->sampled_high))
+            abort(); /* the percentiles come from the sorted samples */
         bs_comparison_free(&cmp);
         bs_config_free(&cfg);
     }
